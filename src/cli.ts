@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { readFileSync } from 'node:fs'
+import { loadConfigFile, type LoadedConfig } from './config/load.js'
+import { ConfigError, formatProblem } from './config/problem.js'
+import { createGateway } from './proxy/gateway.js'
+
+/** Exit codes: 0 fine, 1 failed while running, 2 the configuration (or the command line) is wrong. */
+const EXIT_RUNTIME = 1
+const EXIT_CONFIG = 2
+
+const USAGE = `usage:
+  sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
+  sessioncap check --config FILE     validate the configuration and exit
+  sessioncap --version | --help
+`
+
+async function main (argv: string[]): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' }
+      }
+    })
+  } catch (err) {
+    process.stderr.write(`sessioncap: ${(err as Error).message}\n${USAGE}`)
+    return EXIT_CONFIG
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) { process.stdout.write(USAGE); return 0 }
+  if (values.version === true) { process.stdout.write(`${version()}\n`); return 0 }
+
+  const command = positionals[0] ?? 'run'
+  if (!['run', 'check'].includes(command) || positionals.length > 1) {
+    process.stderr.write(`sessioncap: unknown command ${JSON.stringify(positionals.join(' '))}\n${USAGE}`)
+    return EXIT_CONFIG
+  }
+  const file = values.config ?? process.env.SESSIONCAP_CONFIG
+  if (file === undefined || file === '') {
+    process.stderr.write(`sessioncap: no configuration file: pass --config FILE or set SESSIONCAP_CONFIG\n${USAGE}`)
+    return EXIT_CONFIG
+  }
+
+  let loaded: LoadedConfig
+  try {
+    loaded = loadConfigFile(file)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`sessioncap: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}:\n`)
+      for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`)
+    } else {
+      process.stderr.write(`sessioncap: ${(err as Error).message}\n`)
+    }
+    return EXIT_CONFIG
+  }
+
+  if (command === 'check') {
+    process.stdout.write(`${file}: ok\n`)
+    return 0
+  }
+  return await run(loaded)
+}
+
+async function run (loaded: LoadedConfig): Promise<number> {
+  const gateway = await createGateway(loaded.config)
+  try {
+    const address = await gateway.listen()
+    gateway.app.log.info({ address, upstream: loaded.config.upstream }, 'sessioncap is listening')
+  } catch (err) {
+    const where = loaded.locate(['listen', 'port'])
+    process.stderr.write(`sessioncap: ${where.file}:${where.line}:${where.column}: listen: ${(err as Error).message}\n`)
+    await gateway.close()
+    return EXIT_CONFIG
+  }
+
+  return await new Promise<number>((resolve) => {
+    let closing = false
+    const stop = (signal: NodeJS.Signals): void => {
+      if (closing) return
+      closing = true
+      gateway.app.log.info({ signal }, 'stopping: finishing requests in flight')
+      gateway.close().then(() => { resolve(0) }, (err: unknown) => {
+        gateway.app.log.error({ err }, 'error while stopping')
+        resolve(EXIT_RUNTIME)
+      })
+    }
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+}
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
+  process.stderr.write(`sessioncap: ${(err as Error).stack ?? String(err)}\n`)
+  process.exitCode = EXIT_RUNTIME
+})

@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs'
+import { Value } from '@sinclair/typebox/value'
+import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
+import type { TSchema } from '@sinclair/typebox'
+import { isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, visit, type Document, type Node } from 'yaml'
+import { ConfigSchema, expectedOf, type Config } from './schema.js'
+import { ConfigError, keyPath, type Problem } from './problem.js'
+import { maskEnvReferences, substituteEnv } from './env.js'
+import { semanticProblems, type Locate } from './checks.js'
+import { deepFreeze } from './freeze.js'
+import { errors } from '../errors.js'
+
+export interface LoadedConfig {
+  config: Config
+  /** Where a key path sits in the file, for problems found later (e.g. a port already in use). */
+  locate: Locate
+  file: string
+}
+
+/** Reads, validates and freezes a configuration file. Throws `ConfigError` listing every problem. */
+export function loadConfigFile (file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new errors.CONFIG_UNREADABLE(file, (err as NodeJS.ErrnoException).code ?? String(err))
+  }
+  return loadConfigText(text, file, env)
+}
+
+/**
+ * Validates YAML text. No side effects: nothing is opened, bound or resolved,
+ * so `sessioncap check` is safe to run anywhere.
+ */
+export function loadConfigText (text: string, file = '<config>', env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const lineCounter = new LineCounter()
+  const masked = maskEnvReferences(text)
+  const doc = parseDocument(masked.text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true })
+  const at = (offset: number | undefined): { line: number, column: number } => {
+    const pos = lineCounter.linePos(offset ?? 0)
+    return { line: pos.line, column: pos.col }
+  }
+
+  const syntax: Problem[] = doc.errors.map((e) => ({
+    file, ...at(e.pos[0]), path: '', message: `YAML syntax: ${firstLine(e.message)}`
+  }))
+  if (syntax.length > 0) throw new ConfigError(syntax)
+
+  const locate: Locate = (segments) => ({ file, ...at(nodeOffset(doc, segments)) })
+  const problems: Problem[] = []
+  substituteEnvInDocument(doc, masked.unmask, env, (node, message, segments) => {
+    problems.push({ file, ...at(node.range?.[0]), path: keyPath(segments), message })
+  })
+
+  const raw: unknown = doc.toJS() ?? {}
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping of settings (key: value)' }])
+  }
+
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw))
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    const segments = pointerSegments(error.path)
+    // An unknown key is pointed at by its name, not its value.
+    const where = error.type === ValueErrorType.ObjectAdditionalProperties
+      ? { file, ...at(nodeOffset(doc, segments, true)) }
+      : locate(segments)
+    problems.push({ ...where, path: keyPath(segments), message: describe(error, segments) })
+  }
+  problems.push(...semanticProblems(withDefaults, locate))
+  if (problems.length > 0) throw new ConfigError(dedupe(problems))
+
+  const config = Value.Decode(ConfigSchema, withDefaults)
+  return { config: deepFreeze(config), locate, file }
+}
+
+function firstLine (message: string): string {
+  return message.split('\n')[0] ?? message
+}
+
+/** `/login/0/user` → `['login', 0, 'user']` */
+function pointerSegments (pointer: string): (string | number)[] {
+  if (pointer === '') return []
+  return pointer.slice(1).split('/').map((s) => {
+    const key = s.replaceAll('~1', '/').replaceAll('~0', '~')
+    return /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : key
+  })
+}
+
+/**
+ * The offset of the node at a key path; for a key the schema does not know
+ * (or a missing one) the closest place that exists: the key itself, or its parent.
+ */
+function nodeOffset (doc: Document, segments: readonly (string | number)[], atKey = false): number {
+  let node: unknown = doc.contents
+  let offset = (doc.contents)?.range?.[0] ?? 0
+  for (const [i, segment] of segments.entries()) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment))
+      if (pair === undefined) return offset
+      if (atKey && i === segments.length - 1) return (pair.key as Node).range?.[0] ?? offset
+      const valueNode = pair.value as Node | null
+      // Point at the value when there is one, else at the key.
+      offset = valueNode?.range?.[0] ?? (pair.key as Node).range?.[0] ?? offset
+      if (valueNode == null) return (pair.key as Node).range?.[0] ?? offset
+      node = valueNode
+    } else if (isSeq(node) && typeof segment === 'number') {
+      const item = node.items[segment] as Node | undefined
+      if (item === undefined) return offset
+      offset = item.range?.[0] ?? offset
+      node = item
+    } else {
+      return offset
+    }
+  }
+  return offset
+}
+
+type ReportEnv = (node: Node, message: string, segments: (string | number)[]) => void
+
+function substituteEnvInDocument (doc: Document, unmask: (v: string) => string, env: NodeJS.ProcessEnv, report: ReportEnv): void {
+  visit(doc, {
+    Scalar (key, node, path) {
+      if (typeof node.value !== 'string') return
+      const original = unmask(node.value)
+      // Keys are names, not values: they are never substituted.
+      if (key === 'key') { node.value = original; return }
+      const result = substituteEnv(original, env)
+      if (result === undefined) return
+      if (result.missing.length > 0) {
+        const names = result.missing.map((n) => `$${n}`).join(', ')
+        report(node, `environment variable ${names} is not set (write \${NAME:-fallback} for a default)`, scalarPath(path, node))
+      }
+      // An unquoted `port: ${PORT}` should become the number 8080, as if written there.
+      node.value = result.whole && node.type === 'PLAIN' ? scalarValue(result.value) : result.value
+    }
+  })
+}
+
+function scalarValue (text: string): unknown {
+  try {
+    const v: unknown = parseYamlValue(text)
+    return v === null || typeof v === 'object' ? text : v
+  } catch {
+    return text
+  }
+}
+
+/** The key path of a scalar from the ancestors `visit` hands us. */
+function scalarPath (path: readonly unknown[], node: Node): (string | number)[] {
+  const out: (string | number)[] = []
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i]
+    if (isPair(step) && isScalar(step.key)) out.push(String(step.key.value))
+    else if (isSeq(step)) out.push(step.items.indexOf((path[i + 1] ?? node)))
+  }
+  return out
+}
+
+const TYPE_WORDS: Partial<Record<ValueErrorType, (e: ValueError, segments: (string | number)[]) => string>> = {
+  [ValueErrorType.ObjectAdditionalProperties]: (e, segments) => unknownKey(e, segments),
+  [ValueErrorType.ObjectRequiredProperty]: () => 'is required',
+  [ValueErrorType.ObjectMinProperties]: (e) => `expected ${expectedOf(e.schema) ?? 'more keys'}`,
+  [ValueErrorType.ObjectMaxProperties]: (e) => `expected ${expectedOf(e.schema) ?? 'fewer keys'}`,
+  [ValueErrorType.ArrayMinItems]: (e) => `expected ${expectedOf(e.schema) ?? `at least ${String(e.schema.minItems)} item(s)`}`
+}
+
+/** Turns a schema error into "expected …, got …". */
+function describe (error: ValueError, segments: (string | number)[]): string {
+  const special = TYPE_WORDS[error.type]
+  if (special !== undefined) {
+    if (error.type === ValueErrorType.ObjectRequiredProperty) {
+      const hint = expectedOf(error.schema)
+      return hint === undefined ? 'is required' : `is required: ${hint}`
+    }
+    return special(error, segments)
+  }
+  const expected = expectedOf(error.schema) ?? fallbackExpected(error.schema)
+  return `expected ${expected}, got ${show(error.value)}`
+}
+
+function unknownKey (error: ValueError, segments: (string | number)[]): string {
+  const name = String(segments[segments.length - 1])
+  const known = Object.keys((error.schema as { properties?: object }).properties ?? {})
+  const close = known.filter((k) => editDistance(k.toLowerCase(), name.toLowerCase()) <= 2)
+  const hint = close.length > 0 ? `did you mean ${close.join(' or ')}?` : `expected one of ${known.join(', ')}`
+  return `unknown key (${hint})`
+}
+
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = row
+  }
+  return prev[b.length] as number
+}
+
+function fallbackExpected (schema: TSchema): string {
+  const type = (schema as { type?: unknown }).type
+  if (type === 'array') return 'a list'
+  if (type === 'object') return 'a mapping'
+  if (type === 'integer') return 'a whole number'
+  if (typeof type === 'string') return `a ${type}`
+  return 'another value'
+}
+
+function show (value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (value === null) return 'null (empty value)'
+  if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping'
+  const text = JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+/** A union reports its own error and its members' errors at the same place; keep one per place. */
+function dedupe (problems: Problem[]): Problem[] {
+  const seen = new Set<string>()
+  return problems.filter((p) => {
+    const key = `${p.line}:${p.column}:${p.path}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  }).sort((a, b) => a.line - b.line || a.column - b.column)
+}

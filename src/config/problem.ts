@@ -1,0 +1,34 @@
+/** One thing wrong with a configuration file, with where it is. */
+export interface Problem {
+  file: string
+  line: number
+  column: number
+  /** The key path, e.g. `login[0].user.form`; empty for the file as a whole. */
+  path: string
+  message: string
+}
+
+/** `config.yaml:12:5: login[0].method: expected …` — one line per problem, like a compiler. */
+export function formatProblem (p: Problem): string {
+  const where = `${p.file}:${p.line}:${p.column}`
+  return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`
+}
+
+/** Thrown by the loader when the file has problems; carries all of them, not the first only. */
+export class ConfigError extends Error {
+  readonly code = 'SESSIONCAP_ERR_CONFIG_INVALID'
+  constructor (readonly problems: readonly Problem[]) {
+    super(problems.map(formatProblem).join('\n'))
+    this.name = 'ConfigError'
+  }
+}
+
+/** `['login', 0, 'user']` → `login[0].user` */
+export function keyPath (segments: readonly (string | number)[]): string {
+  let out = ''
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`
+    else out += out === '' ? s : `.${s}`
+  }
+  return out
+}

@@ -1,0 +1,155 @@
+import { Type, type SchemaOptions, type StaticDecode, type TLiteral, type TSchema, type TUnion, type StringOptions } from '@sinclair/typebox'
+import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js'
+import { POLICIES } from '../domain/policy.js'
+
+/**
+ * The one schema of the YAML file. It gives both the validation (unknown keys
+ * are refused: every object is `additionalProperties: false`) and, through
+ * `StaticDecode`, the TypeScript type of the validated configuration, so the
+ * two cannot drift apart. Defaults live here and nowhere else; the README's
+ * reference lists the same ones (a test checks every key is documented).
+ *
+ * `expected` is our own annotation: the words a problem message uses to say
+ * what was expected at that place.
+ */
+
+/** A union of string literals whose static type is the union of those strings. */
+function oneOf<const T extends readonly string[]> (values: T, opts: SchemaOptions): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  // The cast restores the tuple type that Array.prototype.map loses.
+  return Type.Union(values.map((v) => Type.Literal(v)), opts) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>
+}
+
+function duration (defaultValue: string, opts: { expected?: string } = {}) {
+  return Type.Transform(Type.String({
+    pattern: DURATION_PATTERN,
+    default: defaultValue,
+    expected: opts.expected ?? 'a duration such as 90s, 15m, 2h or 14d'
+  }))
+    // Decode runs only on values that passed validation, so the pattern holds.
+    .Decode((text) => parseDuration(text) as number)
+    .Encode((ms) => formatDuration(ms))
+}
+
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'QUERY'] as const
+function method (opts: { default?: string } = {}) {
+  return oneOf(HTTP_METHODS, { expected: `an HTTP method (${HTTP_METHODS.join(', ')})`, ...opts })
+}
+
+// RFC 6265 §4.1.1: a cookie name is an RFC 7230 token.
+const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+function cookieName (opts: StringOptions = {}) {
+  return Type.String({ pattern: TOKEN_PATTERN, expected: 'a cookie name (letters, digits and !#$%&\'*+-.^_`|~)', ...opts })
+}
+
+const Path = Type.String({ pattern: '^/', expected: 'a path starting with /' })
+const StatusList = Type.Array(Type.Integer({ minimum: 100, maximum: 599, expected: 'an HTTP status code (100-599)' }), {
+  minItems: 1,
+  expected: 'a list of HTTP status codes, e.g. [302, 303]'
+})
+function limit (opts: { default?: number } = {}) {
+  return Type.Integer({ minimum: 0, expected: 'a whole number of sessions, 0 for unlimited', ...opts })
+}
+
+const PolicySchema = oneOf(POLICIES, {
+  default: 'evict-idlest',
+  expected: `one of ${POLICIES.join(', ')}`
+})
+
+const UserSource = Type.Object({
+  form: Type.Optional(Type.String({ minLength: 1, expected: 'the name of a form field' })),
+  json: Type.Optional(Type.String({ pattern: '^/', expected: 'a JSON pointer such as /email' })),
+  header: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a header name' }))
+}, {
+  additionalProperties: false,
+  minProperties: 1,
+  maxProperties: 1,
+  expected: 'exactly one of { form: FIELD }, { json: /pointer } or { header: NAME }'
+})
+
+const LoginRoute = Type.Object({
+  method: method({ default: 'POST' }),
+  path: Path,
+  user: UserSource,
+  status: Type.Optional(StatusList),
+  caseInsensitive: Type.Boolean({ default: false, expected: 'true or false' }),
+  maxBodyBytes: Type.Integer({ minimum: 1, maximum: 16 * 1024 * 1024, default: 64 * 1024, expected: 'a number of bytes between 1 and 16777216' }),
+  bodyTimeout: duration('10s')
+}, { additionalProperties: false })
+
+const LogoutRoute = Type.Object({
+  method: Type.Optional(method()),
+  path: Path,
+  status: Type.Optional(StatusList)
+}, { additionalProperties: false })
+
+const Override = Type.Object({
+  users: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of user names' })),
+  match: Type.Optional(Type.String({ minLength: 1, expected: 'a regular expression' })),
+  limit: limit()
+}, { additionalProperties: false })
+
+const MemoryStore = Type.Object({
+  type: Type.Literal('memory', { default: 'memory', expected: 'the store type: memory' }),
+  maxSessions: Type.Integer({ minimum: 1, default: 1_000_000, expected: 'a positive number of session records' })
+}, { additionalProperties: false, default: {} })
+
+// No hop count: Fastify cannot check the peer with one, so it trusts nothing.
+const TrustProxy = Type.Union([
+  Type.Boolean(),
+  Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })
+], {
+  default: false,
+  expected: 'true, false, or a list of proxy addresses/CIDRs (e.g. [10.0.0.0/8, loopback])'
+})
+
+export const ConfigSchema = Type.Object({
+  listen: Type.Object({
+    host: Type.String({ minLength: 1, default: '0.0.0.0', expected: 'a host name or IP address' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, expected: 'a port number (0-65535)' })
+  }, { additionalProperties: false, default: {} }),
+  upstream: Type.String({ minLength: 1, expected: 'the app\'s URL, e.g. http://127.0.0.1:8000' }),
+  secret: Type.Optional(Type.String({ minLength: 32, expected: 'a secret of at least 32 characters' })),
+  session: Type.Object({
+    cookie: cookieName(),
+    alsoClear: Type.Array(cookieName(), { default: [], expected: 'a list of cookie names' })
+  }, { additionalProperties: false }),
+  login: Type.Array(LoginRoute, { minItems: 1, expected: 'a list of login routes (at least one)' }),
+  logout: Type.Array(LogoutRoute, { default: [], expected: 'a list of logout routes' }),
+  limit: limit({ default: 1 }),
+  overrides: Type.Array(Override, { default: [], expected: 'a list of overrides' }),
+  policy: PolicySchema,
+  sessions: Type.Object({
+    idleTimeout: duration('2h', { expected: 'a duration such as 30m or 2h (0s: never idle)' }),
+    maxAge: duration('14d')
+  }, { additionalProperties: false, default: {} }),
+  ended: Type.Object({
+    redirect: Type.String({ pattern: '^(/|https?://)', default: '/', expected: 'a path starting with / or an http(s) URL' })
+  }, { additionalProperties: false, default: {} }),
+  store: MemoryStore,
+  proxy: Type.Object({
+    trustProxy: TrustProxy,
+    preserveHost: Type.Boolean({ default: true, expected: 'true or false' }),
+    timeout: duration('60s'),
+    connections: Type.Integer({ minimum: 1, default: 128, expected: 'a positive number of connections' }),
+    keepAliveTimeout: duration('60s')
+  }, { additionalProperties: false, default: {} }),
+  log: Type.Object({
+    level: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      default: 'info',
+      expected: 'one of fatal, error, warn, info, debug, trace, silent'
+    }),
+    requests: Type.Boolean({ default: false, expected: 'true or false' })
+  }, { additionalProperties: false, default: {} })
+}, { additionalProperties: false })
+
+/** The validated configuration, with durations in milliseconds. Deep-frozen once loaded. */
+export type Config = StaticDecode<typeof ConfigSchema>
+export type LoginRouteConfig = Config['login'][number]
+export type LogoutRouteConfig = Config['logout'][number]
+export type UserSourceConfig = LoginRouteConfig['user']
+
+/** Reads our `expected` annotation from any schema node. */
+export function expectedOf (schema: TSchema | undefined): string | undefined {
+  const value = (schema as { expected?: unknown } | undefined)?.expected
+  return typeof value === 'string' ? value : undefined
+}

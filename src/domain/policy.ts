@@ -1,0 +1,38 @@
+import type { SessionRecord } from './session.js'
+
+export const POLICIES = ['evict-idlest', 'evict-oldest', 'reject-new'] as const
+export type Policy = typeof POLICIES[number]
+
+export type Decision =
+  | { admit: true, end: SessionRecord[] }
+  | { admit: false }
+
+/**
+ * What admitting one more session for a user means, given the sessions of that
+ * user that count now. This is the whole rule; the memory store calls it, and
+ * the Redis script (which must run it atomically inside Redis) mirrors it line
+ * for line.
+ *
+ * - under the limit (or limit 0, unlimited): admit, end nothing;
+ * - `reject-new`: refuse the newcomer, touch nothing;
+ * - `evict-oldest`: end those that logged in first;
+ * - `evict-idlest`: end those used least recently. This is the default because
+ *   ending the oldest can end the device in use (a laptop signed in all week),
+ *   while the least recently used one is the one nobody is looking at.
+ * Ties are broken by the older login, then by id, so every store decides alike.
+ */
+export function decide (counting: readonly SessionRecord[], limit: number, policy: Policy): Decision {
+  if (limit === 0 || counting.length < limit) return { admit: true, end: [] }
+  if (policy === 'reject-new') return { admit: false }
+  const surplus = counting.length + 1 - limit
+  const order = policy === 'evict-oldest' ? byLogin : byLastUse
+  return { admit: true, end: [...counting].sort(order).slice(0, surplus) }
+}
+
+function byLogin (a: SessionRecord, b: SessionRecord): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+}
+
+function byLastUse (a: SessionRecord, b: SessionRecord): number {
+  return a.lastUsedAt - b.lastUsedAt || byLogin(a, b)
+}

@@ -1,0 +1,41 @@
+import createError from '@fastify/error'
+
+/**
+ * The one catalogue of sessioncap's error codes. Every error a client, an
+ * operator or a log reader can see has a code here; `test/errors.test.ts`
+ * checks that each code is unique and documented in the README.
+ *
+ * The message is what the client reads (plain text, short, no internals);
+ * the status is the HTTP answer.
+ */
+export const errors = {
+  /** The configuration file has problems; each one is listed separately. */
+  CONFIG_INVALID: createError('SESSIONCAP_ERR_CONFIG_INVALID', 'configuration is invalid:\n%s', 500),
+  /** The configuration file could not be read at all. */
+  CONFIG_UNREADABLE: createError('SESSIONCAP_ERR_CONFIG_UNREADABLE', 'cannot read configuration file %s: %s', 500),
+  /** The gateway could not bind its listening address. */
+  LISTEN_FAILED: createError('SESSIONCAP_ERR_LISTEN_FAILED', 'cannot listen on %s:%s: %s', 500),
+  /**
+   * A request carried a session the gateway ended. Browsers get a 303 to
+   * `ended.redirect`; other clients get 401 with
+   * `{"error":"session_ended","reason":"…"}`.
+   */
+  SESSION_ENDED: createError('SESSIONCAP_ERR_SESSION_ENDED', 'session ended', 401),
+  /** A login request's body is larger than the route's `maxBodyBytes`; it reached nothing. */
+  LOGIN_BODY_TOO_LARGE: createError('SESSIONCAP_ERR_LOGIN_BODY_TOO_LARGE', 'login request body is larger than %s bytes', 413),
+  /** A login request's body did not arrive within the route's `bodyTimeout`; it reached nothing. */
+  LOGIN_BODY_TIMEOUT: createError('SESSIONCAP_ERR_LOGIN_BODY_TIMEOUT', 'login request body did not arrive in time', 408),
+  /** A login request names more than one user (e.g. `username=a&username=b`); it reached nothing. */
+  LOGIN_USER_AMBIGUOUS: createError('SESSIONCAP_ERR_LOGIN_USER_AMBIGUOUS', 'login request names more than one user', 400),
+  /** The app could not be reached (connection refused, reset, unknown host). */
+  UPSTREAM_UNREACHABLE: createError('SESSIONCAP_ERR_UPSTREAM_UNREACHABLE', 'the application is not reachable', 502),
+  /** The app did not answer within `proxy.timeout`. */
+  UPSTREAM_TIMEOUT: createError('SESSIONCAP_ERR_UPSTREAM_TIMEOUT', 'the application did not answer in time', 504),
+  /** The request's path cannot be forwarded safely (e.g. it escapes the app's root with `..`). */
+  BAD_REQUEST_PATH: createError('SESSIONCAP_ERR_BAD_REQUEST_PATH', 'the request path cannot be forwarded', 400),
+  /** The session store failed while deciding about this request. */
+  STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503)
+} as const
+
+export type ErrorName = keyof typeof errors
+

@@ -1,0 +1,44 @@
+/**
+ * The form in which request paths are compared with the login and logout
+ * routes of the configuration.
+ *
+ * Apps do not agree on what a path is: `/admin/login`, `/admin/login/`,
+ * `/Admin/Login`, `/admin//login/`, `/admin/%6cogin/` and `/admin/login;x=1`
+ * reach the same login view in one framework or another. A client that could
+ * reach the app's login under a spelling the gateway does not recognise would
+ * log in uncounted, so this normalisation errs towards matching: decoding,
+ * collapsing slashes, resolving dot segments, dropping `;parameters`, ignoring
+ * case and the trailing slash. Matching too much is harmless here: a request
+ * only counts as a login if the app answers it with a new session cookie.
+ * The request itself is always forwarded exactly as it came.
+ */
+export function normalizePath (rawUrl: string): string {
+  let end = rawUrl.length
+  const q = rawUrl.indexOf('?')
+  if (q !== -1) end = q
+  const h = rawUrl.indexOf('#')
+  if (h !== -1 && h < end) end = h
+  const raw = rawUrl.slice(0, end)
+
+  const out: string[] = []
+  for (let segment of safeDecode(raw).replaceAll('\\', '/').split('/')) {
+    const semi = segment.indexOf(';')
+    if (semi !== -1) segment = segment.slice(0, semi)
+    if (segment === '' || segment === '.') continue
+    if (segment === '..') { out.pop(); continue }
+    out.push(segment.toLowerCase())
+  }
+  return '/' + out.join('/')
+}
+
+function safeDecode (s: string): string {
+  if (!s.includes('%')) return s
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    // Malformed escapes: decode what can be decoded, leave the rest as written.
+    return s.replace(/(%[0-9A-Fa-f]{2})+/g, (m) => {
+      try { return decodeURIComponent(m) } catch { return m }
+    })
+  }
+}

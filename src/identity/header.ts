@@ -1,0 +1,15 @@
+import type { IdentityStrategy, LoginRequest } from './identity.js'
+
+/** `user: { header: X-Remote-User }` — a request header set by whatever authenticates in front of the app. */
+export function headerStrategy (name: string): IdentityStrategy {
+  const key = name.toLowerCase()
+  return {
+    needsBody: false,
+    describe: `header ${name}`,
+    candidates (req: LoginRequest): string[] {
+      const v = req.headers[key]
+      if (v === undefined) return []
+      return Array.isArray(v) ? v : [v]
+    }
+  }
+}

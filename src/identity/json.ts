@@ -1,0 +1,41 @@
+import type { IdentityStrategy, LoginRequest } from './identity.js'
+
+/** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
+export function jsonStrategy (pointer: string): IdentityStrategy {
+  const tokens = parsePointer(pointer)
+  return {
+    needsBody: true,
+    describe: `JSON body ${pointer}`,
+    candidates (req: LoginRequest): string[] {
+      if (req.body === undefined || req.body.length === 0) return []
+      let value: unknown
+      try {
+        value = JSON.parse(req.body.toString('utf8'))
+      } catch {
+        return []
+      }
+      const found = resolvePointer(value, tokens)
+      return typeof found === 'string' || typeof found === 'number' ? [String(found)] : []
+    }
+  }
+}
+
+export function parsePointer (pointer: string): string[] {
+  if (pointer === '') return []
+  return pointer.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
+}
+
+export function resolvePointer (value: unknown, tokens: readonly string[]): unknown {
+  let current = value
+  for (const token of tokens) {
+    if (Array.isArray(current)) {
+      if (!/^(0|[1-9][0-9]*)$/.test(token)) return undefined
+      current = current[Number(token)]
+    } else if (current !== null && typeof current === 'object' && Object.hasOwn(current, token)) {
+      current = (current as Record<string, unknown>)[token]
+    } else {
+      return undefined
+    }
+  }
+  return current
+}

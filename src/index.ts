@@ -1,0 +1,7 @@
+export { loadConfigFile, loadConfigText, type LoadedConfig } from './config/load.js'
+export { ConfigError, formatProblem, type Problem } from './config/problem.js'
+export type { Config } from './config/schema.js'
+export { createGateway, type Gateway, type GatewayOptions } from './proxy/gateway.js'
+export { MemoryStore } from './store/memory-store.js'
+export type { SessionStore } from './store/store.js'
+export { errors } from './errors.js'

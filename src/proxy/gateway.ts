@@ -1,0 +1,115 @@
+import fastifyCookie from '@fastify/cookie'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from '../config/schema.js'
+import { compileLimits } from '../domain/limits.js'
+import { errors } from '../errors.js'
+import { createSessionHasher, ephemeralSecret } from '../http/session-hash.js'
+import { createStore } from '../store/index.js'
+import type { SessionStore } from '../store/store.js'
+import type { GatewayContext } from './context.js'
+import { CookieScopes } from './cookie-scopes.js'
+import { loginBody } from './login-body.js'
+import { responseWatch } from './response-watch.js'
+import { RouteTable } from './routes.js'
+import { sessionCheck } from './session-check.js'
+import { kState } from './symbols.js'
+import { registerUpstream } from './upstream.js'
+import { logOptions } from './log.js'
+
+export interface GatewayOptions {
+  /** The clock, in ms since the epoch; tests move it instead of sleeping. */
+  now?: () => number
+  /** A logger (e.g. one writing to a test's buffer); otherwise pino as the config says. */
+  logger?: FastifyBaseLogger
+  /** A store built elsewhere; otherwise the one the config names. */
+  store?: SessionStore
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance
+  readonly store: SessionStore
+  readonly context: GatewayContext
+  /** Starts listening; resolves to the address, e.g. `http://127.0.0.1:8080`. */
+  listen (): Promise<string>
+  close (): Promise<void>
+}
+
+/** Builds the gateway: Fastify, the store, and the hooks, in the one order that works (see below). */
+export async function createGateway (config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
+  const fastifyOptions: FastifyServerOptions = {
+    trustProxy: config.proxy.trustProxy,
+    // Per-request log lines cost more than the proxying itself; off unless asked for.
+    logController: new LogController({ disableRequestLogging: !config.log.requests }),
+    return503OnClosing: true,
+    // No request-wide timeout: a 100 MB upload may take long. Login bodies have their own.
+    requestTimeout: 0,
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false }
+  }
+  if (opts.logger !== undefined) fastifyOptions.loggerInstance = opts.logger
+  else fastifyOptions.logger = logOptions(config)
+  const app = Fastify(fastifyOptions)
+  // Only for its Set-Cookie serializer; requests' cookies are read by
+  // http/cookies.ts, which keeps every duplicate value (hook: false).
+  await app.register(fastifyCookie, { hook: false })
+
+  const store = opts.store ?? createStore(config, {
+    warn: (message, details) => { app.log.warn(details ?? {}, message) }
+  })
+  const secret = config.secret ?? ephemeralSecret()
+  if (config.secret === undefined) {
+    app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
+  }
+
+  const ctx: GatewayContext = {
+    config,
+    store,
+    hash: createSessionHasher(secret),
+    limitFor: compileLimits(config),
+    routes: new RouteTable(config.login, config.logout),
+    scopes: new CookieScopes([config.session.cookie, ...config.session.alsoClear], app.serializeCookie.bind(app)),
+    now: opts.now ?? Date.now,
+    log: app.log
+  }
+
+  app.decorateRequest(kState, null)
+  app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
+    const state = request[kState]
+    if (state != null) state.answered = true
+    const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    // A path http-proxy refuses to forward (e.g. one that climbs out with ..).
+    const known = err.code?.startsWith('SESSIONCAP_ERR_') === true ? err : status === 400 ? new errors.BAD_REQUEST_PATH() : undefined
+    const text = known !== undefined ? `${known.message} (${String(known.code)})` : 'internal error'
+    void reply.code(status).type('text/plain; charset=utf-8').send(`${text}\n`)
+  })
+
+  // The order of the hooks is the design:
+  // 1. onRequest: refuse ended sessions before anything else is spent on the
+  //    request (no body read, no upstream connection); runs on WS upgrades too.
+  // 2. preHandler (proxy routes only): read a login's user from its bounded body.
+  // 3. reply-from forwards the request and copies the app's answer headers.
+  // 4. onSend: the app's Set-Cookie headers decide logins, rotations and logouts,
+  //    before the first byte goes to the client.
+  app.addHook('onRequest', sessionCheck(ctx))
+  app.addHook('onSend', responseWatch(ctx))
+  await registerUpstream(app, ctx, loginBody())
+  await app.ready()
+
+  return {
+    app,
+    store,
+    context: ctx,
+    async listen () {
+      try {
+        return await app.listen({ host: config.listen.host, port: config.listen.port })
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException
+        throw new errors.LISTEN_FAILED(config.listen.host, config.listen.port, e.code === 'EADDRINUSE' ? 'the port is already in use' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.message)
+      }
+    },
+    async close () {
+      await app.close()
+      await store.close()
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import type { Readable } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { errors } from '../errors.js'
+import { identify } from '../identity/index.js'
+import { kState } from './symbols.js'
+
+/**
+ * preHandler: on a login route, read who is logging in.
+ *
+ * Only login requests are ever buffered, and only when the user is named in
+ * the body; everything else streams through. The buffer is bounded by the
+ * route's `maxBodyBytes` (413 beyond it) and its `bodyTimeout` (408 when a
+ * client trickles): either way the request reaches nothing. The Buffer is put
+ * back on `request.body`, which reply-from then forwards with a recomputed
+ * Content-Length (the documented pattern for @fastify/http-proxy; reading
+ * `request.raw` by hand breaks the forwarded length).
+ */
+export function loginBody () {
+  return async function readLogin (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const state = request[kState]
+    const route = state?.login
+    if (state == null || route === undefined) return
+    let body: Buffer | undefined
+    if (route.identity.needsBody) {
+      try {
+        body = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
+      } catch (err) {
+        state.answered = true
+        // The rest of the body may still be arriving: this connection is done.
+        void reply.header('connection', 'close')
+        throw err
+      }
+      request.body = body
+    }
+    const q = request.url.indexOf('?')
+    const found = identify(route.identity, {
+      headers: request.headers,
+      query: q === -1 ? '' : request.url.slice(q + 1),
+      body
+    }, route.config.caseInsensitive)
+    if (found.kind === 'ambiguous') {
+      state.answered = true
+      request.log.warn({ route: route.config.path }, 'refused a login naming more than one user')
+      throw new errors.LOGIN_USER_AMBIGUOUS()
+    }
+    if (found.kind === 'user') state.user = found.user
+  }
+}
+
+async function readBounded (request: FastifyRequest, max: number, timeoutMs: number): Promise<Buffer> {
+  const declared = request.headers['content-length']
+  if (declared !== undefined && Number(declared) > max) throw new errors.LOGIN_BODY_TOO_LARGE(max)
+  const stream = request.body as Readable | undefined
+  if (stream === undefined || stream === null || typeof stream.on !== 'function') return Buffer.alloc(0)
+
+  return await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const timer = setTimeout(() => finish(new errors.LOGIN_BODY_TIMEOUT()), timeoutMs)
+    function finish (err?: Error): void {
+      clearTimeout(timer)
+      stream?.off('data', onData)
+      stream?.off('end', onEnd)
+      stream?.off('error', onError)
+      stream?.off('aborted', onAbort)
+      if (err !== undefined) {
+        stream?.pause()
+        reject(err)
+      } else {
+        resolve(Buffer.concat(chunks, size))
+      }
+    }
+    function onData (chunk: Buffer): void {
+      size += chunk.length
+      if (size > max) finish(new errors.LOGIN_BODY_TOO_LARGE(max))
+      else chunks.push(chunk)
+    }
+    function onEnd (): void { finish() }
+    function onError (err: Error): void { finish(err) }
+    function onAbort (): void { finish(new Error('client aborted the login request')) }
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', onError)
+    stream.on('aborted', onAbort)
+  })
+}

@@ -1,0 +1,108 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import { errors } from '../errors.js'
+import { withoutCookieValues } from '../http/cookies.js'
+import type { GatewayContext } from './context.js'
+import { kState } from './symbols.js'
+
+// Hop-by-hop and handshake headers a WebSocket client must set itself.
+const WS_OWN_HEADERS = new Set([
+  'connection', 'upgrade', 'host', 'content-length', 'transfer-encoding', 'keep-alive',
+  'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol'
+])
+
+/**
+ * The proxying itself: @fastify/http-proxy (reply-from on undici) with the
+ * settings a transparent gateway needs. It is registered in its own
+ * encapsulated context whose only body parser passes the raw stream through,
+ * so no body is ever parsed or buffered by Fastify (its default `text/plain`
+ * and JSON parsers would buffer up to `bodyLimit` and refuse the rest).
+ */
+export async function registerUpstream (app: FastifyInstance, ctx: GatewayContext, preHandler: (req: FastifyRequest, reply: FastifyReply) => Promise<void>): Promise<void> {
+  const { config } = ctx
+  await app.register(async function upstreamContext (instance) {
+    instance.removeAllContentTypeParsers()
+    instance.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
+    instance.addHook('preHandler', preHandler)
+
+    // http-proxy reads `rewriteRequestHeaders` here, though its types do not
+    // declare it; by default it forwards nothing but the Cookie header to the
+    // app's WebSocket endpoint, which breaks apps that check Origin or auth.
+    const wsClientOptions = {
+      rewriteRequestHeaders: (_headers: Record<string, string>, request: FastifyRequest) => {
+        const out: Record<string, string> = {}
+        for (const [name, value] of Object.entries(forwardHeaders(ctx, request, { ...request.headers }))) {
+          if (!WS_OWN_HEADERS.has(name) && value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : String(value)
+        }
+        return out
+      }
+    }
+    const options: FastifyHttpProxyOptions & { websocket: true } = {
+      upstream: config.upstream,
+      proxyPayloads: false,
+      websocket: true,
+      httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE', 'QUERY'],
+      internalRewriteLocationHeader: false,
+      undici: {
+        connections: config.proxy.connections,
+        pipelining: 1,
+        keepAliveTimeout: config.proxy.keepAliveTimeout,
+        headersTimeout: config.proxy.timeout,
+        bodyTimeout: config.proxy.timeout
+      },
+      replyOptions: {
+        // The query string goes to the app exactly as the client wrote it
+        // (http-proxy would otherwise re-encode it).
+        queryString: (_search: string | undefined, url: string) => {
+          const q = url.indexOf('?')
+          return q === -1 ? '' : url.slice(q + 1)
+        },
+        // reply-from retries a GET up to 10 times when the app answers 503;
+        // the app's answer is the app's answer, so never retry.
+        retryDelay: () => null,
+        // The plugin types these for any server (HTTP/2 too); the gateway serves HTTP/1.
+        rewriteRequestHeaders: (request, headers) => forwardHeaders(ctx, request as FastifyRequest, headers),
+        onError: (anyReply, { error }: { error: Error & { statusCode?: number } }) => {
+          const reply = anyReply as FastifyReply
+          const state = reply.request[kState]
+          if (state != null) state.answered = true
+          const timeout = error.statusCode === 504 || /timeout/i.test(error.name + String((error.cause as Error | undefined)?.name))
+          const err = timeout ? new errors.UPSTREAM_TIMEOUT() : new errors.UPSTREAM_UNREACHABLE()
+          reply.log.warn({ code: err.code, cause: (error.cause as Error | undefined)?.message ?? error.message }, 'upstream request failed')
+          void reply.code(err.statusCode).type('text/plain; charset=utf-8').send(`${err.message} (${err.code})\n`)
+        }
+      },
+      // Weak-type check: the object holds only the undeclared key.
+      wsClientOptions: wsClientOptions as NonNullable<FastifyHttpProxyOptions['wsClientOptions']>
+    }
+    await instance.register(proxy, options)
+  })
+}
+
+/**
+ * The headers the app receives. The client's own Connection-listed headers
+ * are already gone (reply-from strips them first, so a client cannot use
+ * `Connection: x-forwarded-for` to remove what is added here).
+ */
+function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { config } = ctx
+  const state = request[kState]
+  if (state?.strip !== undefined && typeof headers.cookie === 'string') {
+    const rest = withoutCookieValues(headers.cookie, config.session.cookie, state.strip)
+    if (rest === undefined) delete headers.cookie
+    else headers.cookie = rest
+  }
+
+  const peer = request.raw.socket.remoteAddress ?? ''
+  const trusted = config.proxy.trustProxy !== false
+  const prior = headers['x-forwarded-for']
+  // Behind a trusted proxy the chain is extended; otherwise a client could
+  // forge its address, so the chain starts here.
+  headers['x-forwarded-for'] = trusted && typeof prior === 'string' && prior !== '' ? `${prior}, ${peer}` : peer
+  headers['x-forwarded-proto'] = request.protocol
+  headers['x-forwarded-host'] = request.host
+  if (!trusted) delete headers.forwarded
+  if (config.proxy.preserveHost && request.headers.host !== undefined) headers.host = request.headers.host
+  return headers
+}
