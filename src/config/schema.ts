@@ -112,7 +112,7 @@ export const ConfigSchema = Type.Object({
   session: Type.Object({
     cookie: cookieName(),
     alsoClear: Type.Array(cookieName(), { default: [], expected: 'a list of cookie names' })
-  }, { additionalProperties: false }),
+  }, { additionalProperties: false, expected: 'the app\'s session cookie, e.g. { cookie: sessionid }' }),
   login: Type.Array(LoginRoute, { minItems: 1, expected: 'a list of login routes (at least one)' }),
   logout: Type.Array(LogoutRoute, { default: [], expected: 'a list of logout routes' }),
   limit: limit({ default: 1 }),

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { EndReason } from '../domain/session.js'
 import { prefersHtml } from '../http/accept.js'
@@ -47,7 +48,11 @@ export function replaceWithEnded (ctx: GatewayContext, request: FastifyRequest, 
 }
 
 function discard (payload: unknown): void {
-  if (payload !== null && typeof payload === 'object' && 'destroy' in payload && typeof payload.destroy === 'function') {
-    (payload as { destroy: () => void }).destroy()
+  if (payload instanceof Readable) {
+    // Destroying an unfinished undici body emits an abort error; nobody else
+    // listens to this stream any more, so without a listener it would crash
+    // the process.
+    payload.on('error', () => {})
+    payload.destroy()
   }
 }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import { identify } from '../identity/index.js'
@@ -11,9 +11,8 @@ import { kState } from './symbols.js'
  * the body; everything else streams through. The buffer is bounded by the
  * route's `maxBodyBytes` (413 beyond it) and its `bodyTimeout` (408 when a
  * client trickles): either way the request reaches nothing. The Buffer is put
- * back on `request.body`, which reply-from then forwards with a recomputed
- * Content-Length (the documented pattern for @fastify/http-proxy; reading
- * `request.raw` by hand breaks the forwarded length).
+ * back on `request.body` for reply-from to forward (reading `request.raw` by
+ * hand instead breaks the forwarded Content-Length: fastify/help#906).
  */
 export function loginBody () {
   return async function readLogin (request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -30,7 +29,10 @@ export function loginBody () {
         void reply.header('connection', 'close')
         throw err
       }
-      request.body = body
+      // Handed back as a stream of the very bytes received: reply-from would
+      // re-serialise a Buffer on a JSON route (JSON.stringify of a Buffer!), and
+      // the app must get the body exactly as the client sent it.
+      request.body = Readable.from([body])
     }
     const q = request.url.indexOf('?')
     const found = identify(route.identity, {

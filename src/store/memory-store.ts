@@ -22,6 +22,8 @@ interface EndedEntry {
 }
 
 const WARN_EVERY_MS = 60_000
+/** Stale live records removed per login, so the clean-up never makes one login slow. */
+const PURGE_BATCH = 64
 
 /**
  * The embedded store: one gateway's sessions in its own memory.
@@ -81,6 +83,7 @@ export class MemoryStore implements SessionStore {
 
   async admit (a: LoginAttempt): Promise<AdmitResult> {
     this.#purgeEnded(a.now)
+    this.#purgeStaleLive(a.now, PURGE_BATCH)
     if (this.#endedEntry(a.id, a.now) !== undefined) return { admitted: false, reason: 'ended' }
     for (const old of a.replaces) {
       if (old === a.id) continue
@@ -150,6 +153,7 @@ export class MemoryStore implements SessionStore {
 
   async stats (now: number): Promise<StoreStats> {
     this.#purgeEnded(now)
+    this.#purgeStaleLive(now, Infinity)
     return { live: this.#live.size, ended: this.#ended.size }
   }
 
@@ -231,6 +235,21 @@ export class MemoryStore implements SessionStore {
         maxSessions: this.#max, ended: this.#ended.size
       })
     }
+  }
+
+  /**
+   * Live records unused for longer than `maxAge` are certainly too old; they
+   * sit at the least recently used end of the LRU, so they are found first.
+   * (A too-old record still in use is caught by its next check instead.)
+   */
+  #purgeStaleLive (now: number, max: number): void {
+    const stale: Array<[SessionId, LiveEntry]> = []
+    // lru-cache types rentries() loosely as (K | V)[]; each item is a [key, value] pair.
+    for (const [id, entry] of this.#live.rentries() as Generator<[SessionId, LiveEntry]>) {
+      if (stale.length >= max || now - entry.lastUsedAt < this.#t.maxAge) break
+      stale.push([id, entry])
+    }
+    for (const [id, entry] of stale) this.#forget(id, entry)
   }
 
   #purgeEnded (now: number): void {

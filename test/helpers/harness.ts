@@ -1,0 +1,64 @@
+import { Writable } from 'node:stream'
+import { pino } from 'pino'
+import type { Test } from 'tap'
+import { startLegacyApp, type LegacyApp } from '../fixtures/legacy-app.mjs'
+import { loadConfigText } from '../../src/config/load.js'
+import { createGateway, type Gateway } from '../../src/proxy/gateway.js'
+import { Device } from './client.js'
+
+/** The login and logout routes of the stand-in app, as an operator would write them. */
+export const APP_ROUTES = `
+session:
+  cookie: sessionid
+  alsoClear: [remember_me]
+login:
+  - { method: POST, path: /admin/login/, user: { form: username }, status: [302] }
+  - { method: POST, path: /api/login, user: { json: /email }, caseInsensitive: true }
+logout:
+  - path: /admin/logout/
+`
+
+/** A clock the test moves by hand. */
+export class Clock {
+  constructor (public t = Date.UTC(2026, 0, 1)) {}
+  readonly now = (): number => this.t
+  advance (ms: number): void { this.t += ms }
+}
+
+export interface Harness {
+  app: LegacyApp
+  gateway: Gateway
+  base: string
+  clock: Clock
+  /** Every log line the gateway wrote, raw. */
+  logs: string[]
+  device: (kind?: 'browser' | 'api') => Device
+}
+
+export interface HarnessOptions {
+  /** YAML lines after upstream and listen; APP_ROUTES unless given. */
+  yaml?: string
+  appOptions?: Parameters<typeof startLegacyApp>[0]
+  /** Use the real clock instead of a test clock. */
+  realClock?: boolean
+}
+
+/** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
+export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
+  const app = await startLegacyApp(opts.appOptions)
+  const clock = new Clock()
+  const logs: string[] = []
+  const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)); cb() } })
+  const text = `upstream: ${app.url}\nlisten: { host: 127.0.0.1, port: 0 }\n${opts.yaml ?? APP_ROUTES}`
+  const { config } = loadConfigText(text, 'test.yaml')
+  const gateway = await createGateway(config, {
+    now: opts.realClock === true ? Date.now : clock.now,
+    logger: pino({ level: 'debug' }, sink)
+  })
+  const base = await gateway.listen()
+  t.teardown(async () => {
+    await gateway.close()
+    await app.close()
+  })
+  return { app, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
+}

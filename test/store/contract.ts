@@ -1,0 +1,189 @@
+import type { Test } from 'tap'
+import type { SessionStore } from '../../src/store/store.js'
+import type { Timeouts } from '../../src/domain/session.js'
+
+export const CONTRACT_TIMEOUTS: Timeouts = { idleTimeout: 2 * 3_600_000, maxAge: 14 * 86_400_000 }
+
+/** Makes a fresh, empty store with the contract's timeouts. */
+export type StoreFactory = (t: Test, timeouts: Timeouts) => Promise<SessionStore>
+
+const T0 = Date.UTC(2026, 0, 1)
+const MIN = 60_000
+
+/**
+ * The behaviour every session store must have, whatever keeps its data.
+ * Run by test/store/*.test.ts for each store. Time is passed in, never slept.
+ */
+export function storeContract (t: Test, name: string, make: StoreFactory): void {
+  const admit = async (store: SessionStore, user: string, id: string, now: number, limit = 1, policy: 'evict-idlest' | 'evict-oldest' | 'reject-new' = 'evict-idlest', replaces: string[] = []) =>
+    await store.admit({ user, id, now, limit, policy, replaces })
+
+  t.test(`${name}: unknown sessions are unknown`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    t.same(await store.check('nope', T0), { state: 'unknown' })
+  })
+
+  t.test(`${name}: a login under the limit is admitted and live`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    t.same(await admit(store, 'alice', 's1', T0, 2), { admitted: true, ended: [] })
+    t.same(await store.check('s1', T0 + MIN), { state: 'live', user: 'alice' })
+    const list = await store.sessionsOf('alice', T0 + MIN)
+    t.same(list.map((r) => [r.id, r.createdAt, r.lastUsedAt]), [['s1', T0, T0 + MIN]], 'check records the use')
+  })
+
+  t.test(`${name}: evict-idlest ends the least recently used session`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'old-but-busy', T0, 2)
+    await admit(store, 'alice', 'new-but-idle', T0 + MIN, 2)
+    await store.check('old-but-busy', T0 + 5 * MIN)
+    const r = await admit(store, 'alice', 'third', T0 + 6 * MIN, 2)
+    t.same(r.admitted && r.ended.map((e) => e.id), ['new-but-idle'])
+    t.same(await store.check('new-but-idle', T0 + 7 * MIN), { state: 'ended', reason: 'concurrent_login_limit' })
+    t.same(await store.check('old-but-busy', T0 + 7 * MIN), { state: 'live', user: 'alice' })
+    t.same(await store.check('third', T0 + 7 * MIN), { state: 'live', user: 'alice' })
+  })
+
+  t.test(`${name}: evict-oldest ends the session that logged in first`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'first', T0, 2, 'evict-oldest')
+    await admit(store, 'alice', 'second', T0 + MIN, 2, 'evict-oldest')
+    await store.check('first', T0 + 5 * MIN)
+    const r = await admit(store, 'alice', 'third', T0 + 6 * MIN, 2, 'evict-oldest')
+    t.same(r.admitted && r.ended.map((e) => e.id), ['first'])
+    t.equal((await store.check('first', T0 + 7 * MIN)).state, 'ended')
+    t.equal((await store.check('second', T0 + 7 * MIN)).state, 'live')
+  })
+
+  t.test(`${name}: reject-new refuses the newcomer, ends it, and touches nothing else`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0, 1, 'reject-new')
+    t.same(await admit(store, 'alice', 'b', T0 + MIN, 1, 'reject-new'), { admitted: false, reason: 'limit' })
+    t.equal((await store.check('a', T0 + 2 * MIN)).state, 'live')
+    t.same(await store.check('b', T0 + 2 * MIN), { state: 'ended', reason: 'concurrent_login_limit' }, 'the refused session cannot be used')
+  })
+
+  t.test(`${name}: a surplus of several is ended at once when the limit is lower than the count`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    for (let i = 0; i < 4; i++) await admit(store, 'bob', `s${i}`, T0 + i * MIN, 0)
+    const r = await admit(store, 'bob', 'new', T0 + 10 * MIN, 2)
+    t.same(r.admitted && r.ended.map((e) => e.id).sort(), ['s0', 's1', 's2'])
+    t.equal((await store.sessionsOf('bob', T0 + 11 * MIN)).length, 2)
+  })
+
+  t.test(`${name}: limit 0 is unlimited`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    for (let i = 0; i < 20; i++) t.same(await admit(store, 'bot', `s${i}`, T0 + i, 0), { admitted: true, ended: [] })
+    t.equal((await store.sessionsOf('bot', T0 + 100)).length, 20)
+  })
+
+  t.test(`${name}: users are counted apart`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    t.same(await admit(store, 'bob', 'b', T0 + 1), { admitted: true, ended: [] })
+    t.equal((await store.check('a', T0 + 2)).state, 'live')
+  })
+
+  t.test(`${name}: admitting the same session twice is idempotent`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0, 2)
+    await admit(store, 'alice', 'b', T0 + 1, 2)
+    t.same(await admit(store, 'alice', 'b', T0 + 2, 2), { admitted: true, ended: [] }, 'no extra session ended')
+    t.equal((await store.check('a', T0 + 3)).state, 'live')
+    t.equal((await store.sessionsOf('alice', T0 + 3)).length, 2)
+  })
+
+  t.test(`${name}: a login that replaces the device's own session takes its slot`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'phone', T0)
+    const r = await admit(store, 'alice', 'phone-again', T0 + MIN, 1, 'reject-new', ['phone'])
+    t.same(r, { admitted: true, ended: [] }, 'not refused even under reject-new')
+    t.same(await store.check('phone', T0 + 2 * MIN), { state: 'unknown' }, 'the replaced id is simply gone, not ended')
+    t.same((await store.sessionsOf('alice', T0 + 2 * MIN)).map((s) => s.id), ['phone-again'])
+  })
+
+  t.test(`${name}: an ended session is never admitted again`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    await admit(store, 'alice', 'b', T0 + 1)
+    t.same(await admit(store, 'alice', 'a', T0 + 2), { admitted: false, reason: 'ended' })
+  })
+
+  t.test(`${name}: rotation moves the slot to the new id`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'old', T0)
+    t.same(await store.rotate('old', 'new', T0 + MIN), { rotated: true, user: 'alice' })
+    t.same(await store.check('old', T0 + 2 * MIN), { state: 'unknown' })
+    t.same(await store.check('new', T0 + 2 * MIN), { state: 'live', user: 'alice' })
+    const [s] = await store.sessionsOf('alice', T0 + 2 * MIN)
+    t.equal(s?.createdAt, T0, 'keeps its login time')
+    t.same(await store.rotate('untracked', 'x', T0), { rotated: false, ended: false })
+  })
+
+  t.test(`${name}: rotating an ended session ends the new id too`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    await admit(store, 'alice', 'b', T0 + 1)
+    t.same(await store.rotate('a', 'a2', T0 + 2), { rotated: false, ended: true })
+    t.equal((await store.check('a2', T0 + 3)).state, 'ended')
+  })
+
+  t.test(`${name}: release frees the slot, but never un-ends a session`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    await admit(store, 'alice', 'b', T0 + 1)
+    t.equal(await store.release(['b', 'a', 'nope'], T0 + 2), 1, 'only the live one is freed')
+    t.same(await store.check('b', T0 + 3), { state: 'unknown' })
+    t.equal((await store.check('a', T0 + 3)).state, 'ended')
+    t.same(await admit(store, 'alice', 'c', T0 + 4), { admitted: true, ended: [] }, 'the slot is free')
+  })
+
+  t.test(`${name}: an idle session stops counting, and is reported idle when it comes back`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'laptop', T0)
+    const later = T0 + CONTRACT_TIMEOUTS.idleTimeout + MIN
+    t.same(await admit(store, 'alice', 'phone', later), { admitted: true, ended: [] }, 'the idle laptop does not count')
+    t.same(await store.check('laptop', later + 1), { state: 'idle', user: 'alice' })
+    const back = await admit(store, 'alice', 'laptop', later + 2)
+    t.same(back.admitted && back.ended.map((e) => e.id), ['phone'], 'coming back is a login again: the limit holds')
+    const [s] = await store.sessionsOf('alice', later + 3)
+    t.equal(s?.createdAt, T0, 'a revived session keeps its login time')
+  })
+
+  t.test(`${name}: idleTimeout 0 means sessions never go idle`, async (t) => {
+    const store = await make(t, { idleTimeout: 0, maxAge: CONTRACT_TIMEOUTS.maxAge })
+    await admit(store, 'alice', 'a', T0)
+    t.same(await store.check('a', T0 + 10 * 86_400_000), { state: 'live', user: 'alice' })
+  })
+
+  t.test(`${name}: a session older than maxAge is forgotten and stops counting`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    let now = T0
+    // Used every hour, so never idle, until it is too old.
+    while (now < T0 + CONTRACT_TIMEOUTS.maxAge - 3_600_000) { now += 3_600_000; await store.check('a', now) }
+    const after = T0 + CONTRACT_TIMEOUTS.maxAge + 1
+    t.same(await admit(store, 'alice', 'b', after), { admitted: true, ended: [] })
+    t.same(await store.check('a', after + 1), { state: 'unknown' })
+    t.same((await store.sessionsOf('alice', after + 1)).map((s) => s.id), ['b'], 'the user index is pruned')
+  })
+
+  t.test(`${name}: an ended session stays refused for maxAge, then is forgotten`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0)
+    await admit(store, 'alice', 'b', T0 + 1)
+    t.equal((await store.check('a', T0 + CONTRACT_TIMEOUTS.maxAge - MIN)).state, 'ended')
+    t.same(await store.check('a', T0 + 1 + CONTRACT_TIMEOUTS.maxAge + MIN), { state: 'unknown' })
+    t.same(await store.stats(T0 + 1 + CONTRACT_TIMEOUTS.maxAge + MIN), { live: 0, ended: 0 }, 'nothing outlives maxAge')
+  })
+
+  t.test(`${name}: many concurrent admissions of one user leave exactly the limit`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    const results = await Promise.all(Array.from({ length: 50 }, async (_, i) => await admit(store, 'storm', `s${i}`, T0 + i, 2)))
+    t.ok(results.every((r) => r.admitted))
+    const live = await store.sessionsOf('storm', T0 + 100)
+    t.equal(live.length, 2)
+    const states = await Promise.all(Array.from({ length: 50 }, async (_, i) => (await store.check(`s${i}`, T0 + 100)).state))
+    t.equal(states.filter((s) => s === 'live').length, 2)
+    t.equal(states.filter((s) => s === 'ended').length, 48)
+  })
+}

@@ -1,0 +1,41 @@
+import t from 'tap'
+import { MemoryStore } from '../../src/store/memory-store.js'
+import { CONTRACT_TIMEOUTS, storeContract } from './contract.js'
+
+storeContract(t, 'memory', async (t, timeouts) => {
+  const store = new MemoryStore({ maxSessions: 10_000, timeouts })
+  t.teardown(async () => { await store.close() })
+  return store
+})
+
+const T0 = Date.UTC(2026, 0, 1)
+
+t.test('memory: under maxSessions pressure, idle live records go before any ended one, and the log says so', async (t) => {
+  const warnings: Array<{ message: string, details?: Record<string, unknown> }> = []
+  const store = new MemoryStore({
+    maxSessions: 10,
+    timeouts: CONTRACT_TIMEOUTS,
+    events: { warn: (message, details) => { warnings.push({ message, details }) } }
+  })
+  // 4 ended records: each of alice's earlier sessions is ended by the next one.
+  for (let i = 0; i < 5; i++) await store.admit({ user: 'alice', id: `a${i}`, now: T0 + i, limit: 1, policy: 'evict-oldest', replaces: [] })
+  t.same(await store.stats(T0 + 10), { live: 1, ended: 4 })
+  // 20 more users: far more than fits.
+  for (let i = 0; i < 20; i++) await store.admit({ user: `u${i}`, id: `u${i}`, now: T0 + 100 + i, limit: 1, policy: 'evict-idlest', replaces: [] })
+  const stats = await store.stats(T0 + 200)
+  t.equal(stats.ended, 4, 'every ended session is still known')
+  t.ok(stats.live + stats.ended <= 10, 'the bound holds')
+  for (let i = 0; i < 4; i++) t.equal((await store.check(`a${i}`, T0 + 300)).state, 'ended', `a${i} is still refused`)
+  t.equal((await store.check('u19', T0 + 300)).state, 'live', 'the most recently used record is kept')
+  t.equal((await store.check('u0', T0 + 300)).state, 'unknown', 'the least recently used record was dropped')
+  t.match(warnings[0], { message: /dropped the least recently used live sessions/, details: { maxSessions: 10 } })
+  t.ok(warnings.length <= 2, 'warned once per minute, not per eviction')
+})
+
+t.test('memory: ended records beyond maxSessions are kept, not forgotten, with a warning', async (t) => {
+  const warnings: string[] = []
+  const store = new MemoryStore({ maxSessions: 3, timeouts: CONTRACT_TIMEOUTS, events: { warn: (m) => { warnings.push(m) } } })
+  for (let i = 0; i < 8; i++) await store.admit({ user: 'alice', id: `a${i}`, now: T0 + i, limit: 1, policy: 'evict-oldest', replaces: [] })
+  for (let i = 0; i < 7; i++) t.equal((await store.check(`a${i}`, T0 + 100)).state, 'ended')
+  t.ok(warnings.some((w) => /more ended sessions than store.maxSessions/.test(w)))
+})
