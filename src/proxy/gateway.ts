@@ -1,5 +1,5 @@
 import fastifyCookie from '@fastify/cookie'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { compileLimits } from '../domain/limits.js'
 import { errors } from '../errors.js'
@@ -43,7 +43,14 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     return503OnClosing: true,
     // No request-wide timeout: a 100 MB upload may take long. Login bodies have their own.
     requestTimeout: 0,
-    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false }
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+    // A URL Fastify cannot even route (e.g. a broken %-escape): the same short
+    // plain answer as every other refusal, instead of Fastify's JSON.
+    frameworkErrors: (_err, _request, reply) => {
+      const bad = new errors.BAD_REQUEST_PATH()
+      // Fastify types this reply generically; it is an ordinary reply.
+      void (reply as FastifyReply).code(400).type('text/plain; charset=utf-8').send(`${bad.message} (${bad.code})\n`)
+    }
   }
   if (opts.logger !== undefined) fastifyOptions.loggerInstance = opts.logger
   else fastifyOptions.logger = logOptions(config)

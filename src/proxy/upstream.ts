@@ -62,6 +62,7 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
         // the app's answer is the app's answer, so never retry.
         retryDelay: () => null,
         // The plugin types these for any server (HTTP/2 too); the gateway serves HTTP/1.
+        rewriteHeaders: (headers) => withoutHopByHop(headers),
         rewriteRequestHeaders: (request, headers) => forwardHeaders(ctx, request as FastifyRequest, headers),
         onError: (anyReply, { error }: { error: Error & { statusCode?: number } }) => {
           const reply = anyReply as FastifyReply
@@ -78,6 +79,24 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
     }
     await instance.register(proxy, options)
   })
+}
+
+// RFC 9110 §7.6.1: these describe one connection, not the message.
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate']
+
+/**
+ * The app's answer headers without its connection-level ones. reply-from
+ * copies them as they are, so the app's `Connection: keep-alive` would
+ * override what the client asked for (`Connection: close` kept the client's
+ * socket open) and leak the app's keep-alive timeout.
+ */
+function withoutHopByHop<H extends Record<string, unknown>> (headers: H): H {
+  const connection = headers.connection
+  if (typeof connection === 'string') {
+    for (const name of connection.split(',')) delete headers[name.trim().toLowerCase()]
+  }
+  for (const name of HOP_BY_HOP) delete headers[name]
+  return headers
 }
 
 /**

@@ -1,0 +1,81 @@
+import t from 'tap'
+import { startHarness } from './helpers/harness.js'
+
+const MIN = 60_000
+
+t.test('when the app rotates the session id, the new cookie takes over the old slot', async (t) => {
+  const h = await startHarness(t)
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  const before = laptop.sessionCookie
+  const [tracked] = await h.gateway.store.sessionsOf('alice', h.clock.now())
+  h.clock.advance(MIN)
+
+  const r = await laptop.send('/rotate', { method: 'POST' })
+  t.equal(r.status, 200)
+  t.not(laptop.sessionCookie, before, 'the app gave a new cookie')
+  t.equal(await laptop.whoami(), 'alice', 'still signed in with the new cookie')
+
+  const after = await h.gateway.store.sessionsOf('alice', h.clock.now())
+  t.equal(after.length, 1, 'still one slot, not two')
+  t.not(after[0]?.id, tracked?.id, 'the slot now belongs to the new cookie')
+  t.equal(after[0]?.createdAt, tracked?.createdAt, 'with its original login time')
+
+  // The slot really moved: a login elsewhere ends the rotated session.
+  const phone = h.device()
+  await phone.formLogin('alice')
+  t.equal(await laptop.whoami(), 401, 'the rotated session is the one that was counted, and it is ended')
+})
+
+t.test('the same device logging in again replaces its own slot', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /admin/login/, user: { form: username } }
+policy: reject-new
+` })
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  const again = await laptop.formLogin('alice')
+  t.equal(again.status, 302, 'not refused, even under reject-new with limit 1')
+  t.equal(await laptop.whoami(), 'alice')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1)
+})
+
+t.test('a re-login that keeps the same cookie (no rotation) changes nothing', async (t) => {
+  const h = await startHarness(t, { appOptions: { rotateOnLogin: false } })
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  const cookie = laptop.sessionCookie
+  await laptop.formLogin('alice')
+  t.equal(laptop.sessionCookie, cookie, 'the app re-sent the same cookie')
+  t.equal(await laptop.whoami(), 'alice')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1)
+})
+
+t.test('signing in as someone else on the same device frees the first user\'s slot', async (t) => {
+  const h = await startHarness(t)
+  const shared = h.device()
+  await shared.formLogin('alice')
+  await shared.formLogin('bob')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'alice no longer has a session here')
+  t.equal((await h.gateway.store.sessionsOf('bob', h.clock.now())).length, 1)
+  const alicePhone = h.device()
+  await alicePhone.formLogin('alice')
+  t.equal(await shared.whoami(), 'bob', 'bob is not affected by alice signing in elsewhere')
+})
+
+t.test('an id rotated after its session was ended is ended too', async (t) => {
+  const h = await startHarness(t)
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  const oldCookie = laptop.sessionCookie as string
+  // Between the laptop's request check and the app's answer, the session is
+  // ended by a login elsewhere: simulate by ending it, then rotating.
+  await h.device().formLogin('alice')
+  const id = h.gateway.context.hash(oldCookie)
+  const result = await h.gateway.store.rotate(id, h.gateway.context.hash('rotated-value'), h.clock.now())
+  t.same(result, { rotated: false, ended: true })
+  const sneaky = h.device()
+  sneaky.jar.set('sessionid', 'rotated-value')
+  t.equal(await sneaky.whoami(), 401)
+})
