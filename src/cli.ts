@@ -73,7 +73,7 @@ async function run (loaded: LoadedConfig): Promise<number> {
     gateway.app.log.info({ address, upstream: loaded.config.upstream }, 'sessioncap is listening')
   } catch (err) {
     const where = loaded.locate(['listen', 'port'])
-    process.stderr.write(`sessioncap: ${where.file}:${where.line}:${where.column}: listen: ${(err as Error).message}\n`)
+    process.stderr.write(`sessioncap: ${where.file}:${where.line}:${where.column}: listen.port: ${(err as Error).message}\n`)
     await gateway.close()
     return EXIT_CONFIG
   }

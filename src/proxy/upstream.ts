@@ -41,6 +41,8 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
     const options: FastifyHttpProxyOptions & { websocket: true } = {
       upstream: config.upstream,
       proxyPayloads: false,
+      // reply-from logs two info lines per request unless told not to.
+      disableRequestLogging: !config.log.requests,
       websocket: true,
       httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE', 'QUERY'],
       internalRewriteLocationHeader: false,

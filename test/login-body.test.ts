@@ -1,0 +1,128 @@
+import t from 'tap'
+import { connect } from 'node:net'
+import { request } from 'undici'
+import { Readable } from 'node:stream'
+import { APP_ROUTES, startHarness } from './helpers/harness.js'
+
+t.test('a login body larger than maxBodyBytes gets 413 and reaches nothing', async (t) => {
+  const h = await startHarness(t, { yaml: APP_ROUTES.replace('status: [302] }', 'status: [302], maxBodyBytes: 1024 }') })
+  const before = h.app.requests
+  const big = `username=alice&password=x&pad=${'a'.repeat(2000)}`
+  const declared = await request(`${h.base}/admin/login/`, { method: 'POST', body: big, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  t.equal(declared.statusCode, 413)
+  t.equal(await declared.body.text(), 'login request body is larger than 1024 bytes (SESSIONCAP_ERR_LOGIN_BODY_TOO_LARGE)\n')
+
+  // Chunked, so the size is only known while reading.
+  const chunked = await request(`${h.base}/admin/login/`, {
+    method: 'POST',
+    body: Readable.from([Buffer.from('username=alice&'), Buffer.from('pad=' + 'b'.repeat(3000))]),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+  t.equal(chunked.statusCode, 413)
+  await chunked.body.text()
+  t.equal(h.app.requests, before, 'neither reached the app')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [])
+
+  const small = await h.device().formLogin('alice')
+  t.equal(small.status, 302, 'a login under the limit still works')
+})
+
+t.test('a login body that trickles in slower than bodyTimeout gets 408 and reaches nothing', async (t) => {
+  const h = await startHarness(t, { yaml: APP_ROUTES.replace('status: [302] }', 'status: [302], bodyTimeout: 300ms }'), realClock: true })
+  const before = h.app.requests
+  const url = new URL(h.base)
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(Number(url.port), url.hostname)
+    let text = ''
+    socket.on('data', (c: Buffer) => { text += c.toString() })
+    socket.on('close', () => { resolve(text) })
+    socket.write('POST /admin/login/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nusername=al')
+    // ...and never the rest.
+  })
+  t.match(answer, /^HTTP\/1\.1 408 /)
+  t.match(answer, /SESSIONCAP_ERR_LOGIN_BODY_TIMEOUT/)
+  t.equal(h.app.requests, before)
+})
+
+t.test('a login naming two different users is refused before it reaches the app', async (t) => {
+  const h = await startHarness(t)
+  const before = h.app.requests
+  for (const body of ['username=alice&username=bob&password=x', 'username=alice&password=x']) {
+    const path = body.includes('bob') ? '/admin/login/' : '/admin/login/?username=mallory'
+    const r = await request(`${h.base}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    t.equal(r.statusCode, 400)
+    t.match(await r.body.text(), /SESSIONCAP_ERR_LOGIN_USER_AMBIGUOUS/)
+  }
+  t.equal(h.app.requests, before)
+  const same = await request(`${h.base}/admin/login/?username=alice`, { method: 'POST', body: 'username=alice&password=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  await same.body.text()
+  t.equal(same.statusCode, 302, 'the same name twice is one name')
+})
+
+t.test('the form strategy reads the field wherever apps read it: query, urlencoded, JSON or multipart', async (t) => {
+  const yaml = `session: { cookie: sessionid }
+login:
+  - { path: /echo, user: { form: username }, status: [200] }
+`
+  const h = await startHarness(t, { yaml })
+  const send = async (path: string, body: string, type: string): Promise<void> => {
+    const r = await request(`${h.base}${path}`, { method: 'POST', body, headers: { 'content-type': type } })
+    await r.body.text()
+  }
+  // /echo sets no cookie, so nothing is admitted; what matters is who the gateway read.
+  const identify = (await import('../src/identity/index.js')).identify
+  const route = h.gateway.context.routes.login('POST', '/echo')
+  t.ok(route)
+  const who = (headers: Record<string, string>, body: string, query = ''): unknown =>
+    identify(route!.identity, { headers, query, body: Buffer.from(body) }, false)
+  t.same(who({ 'content-type': 'application/x-www-form-urlencoded' }, 'username=alice&password=x'), { kind: 'user', user: 'alice' })
+  t.same(who({}, '', 'username=bob'), { kind: 'user', user: 'bob' })
+  t.same(who({ 'content-type': 'application/json' }, '{"username":"carol"}'), { kind: 'user', user: 'carol' })
+  t.same(who({ 'content-type': 'multipart/form-data; boundary=XyZ' },
+    '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\ndave\r\n--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n--XyZ--\r\n'),
+  { kind: 'user', user: 'dave' })
+  t.same(who({ 'content-type': 'application/x-www-form-urlencoded' }, 'password=x'), { kind: 'unknown' })
+  await send('/echo', 'username=alice', 'application/x-www-form-urlencoded')
+})
+
+t.test('a login whose user cannot be read is passed through, uncounted, and logged', async (t) => {
+  // The operator named the wrong field: the app reads "username", the gateway looks for "login".
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /admin/login/, user: { form: login } }
+` })
+  const d = h.device()
+  const r = await d.formLogin('alice')
+  t.equal(r.status, 302, 'the app\'s answer is delivered')
+  t.equal(await d.whoami(), 'alice')
+  t.same((await h.gateway.store.stats(h.clock.now())).live, 0, 'nothing counted')
+  t.ok(h.logs.some((l) => /login succeeded but the user could not be read/.test(l) && /form field \\"login\\"/.test(l)), 'a warning names the route and the field')
+})
+
+t.test('JSON login by pointer, and the body reaches the app byte for byte', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /api/login, user: { json: /email } }
+  - { path: /echo, user: { json: /user/0/name } }
+` })
+  const d = h.device()
+  const r = await d.apiLogin('erin@example.com')
+  t.equal(r.status, 200)
+  t.equal((await h.gateway.store.sessionsOf('erin@example.com', h.clock.now())).length, 1)
+  const body = '{ "user": [ { "name": "x" } ],  "n": 1.0e0 }'
+  const echo = await request(`${h.base}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+  t.equal((await echo.body.json() as { body: string }).body, body, 'not re-serialised')
+})
+
+t.test('header strategy: the user named by a header', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /api/login, user: { header: X-Remote-User } }
+` })
+  const a = h.device()
+  const b = h.device()
+  await a.send('/api/login', { json: { email: 'ignored', password: 'x' }, headers: { 'x-remote-user': 'frank' } })
+  await b.send('/api/login', { json: { email: 'ignored', password: 'x' }, headers: { 'x-remote-user': 'frank' } })
+  t.equal(await a.whoami(), 401)
+  t.equal((await h.gateway.store.sessionsOf('frank', h.clock.now())).length, 1)
+})

@@ -1,0 +1,45 @@
+import t from 'tap'
+import { APP_ROUTES, startHarness } from './helpers/harness.js'
+import { createSessionHasher } from '../src/http/session-hash.js'
+
+t.test('no raw session cookie ever reaches a log line or the store', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}log: { level: trace, requests: true }\nlimit: 1\n` })
+  const issued = new Set<string>()
+  const note = (v: string | undefined): void => { if (v !== undefined) issued.add(v) }
+
+  const laptop = h.device()
+  await laptop.formLogin('alice'); note(laptop.sessionCookie)
+  await laptop.send('/rotate', { method: 'POST' }); note(laptop.sessionCookie)
+  const phone = h.device()
+  await phone.formLogin('alice'); note(phone.sessionCookie)
+  await laptop.send('/api/me')
+  await laptop.send('/api/me', { headers: { cookie: `sessionid=${[...issued][0] ?? ''}`, authorization: 'Bearer top-secret-token' } })
+  await phone.send('/admin/logout/', { method: 'POST' })
+  await h.device().formLogin('alice', 'wrong')
+
+  t.ok(issued.size >= 3)
+  t.ok(h.logs.length > 10, `${h.logs.length} log lines written`)
+  for (const cookie of issued) {
+    t.notOk(h.logs.some((line) => line.includes(cookie)), `cookie ${cookie.slice(0, 6)}… appears in no log line`)
+  }
+  t.notOk(h.logs.some((line) => line.includes('top-secret-token')), 'nor does an Authorization header')
+  const stored = await h.gateway.store.sessionsOf('alice', h.clock.now())
+  for (const s of stored) t.notOk(issued.has(s.id), 'the store keeps hashes')
+})
+
+t.test('session ids are keyed hashes: the same cookie hashes differently under another secret', async (t) => {
+  const a = createSessionHasher('a'.repeat(32))
+  const b = createSessionHasher('b'.repeat(32))
+  t.equal(a('cookie-value'), a('cookie-value'), 'stable under one secret')
+  t.not(a('cookie-value'), b('cookie-value'))
+  t.match(a('cookie-value'), /^[A-Za-z0-9_-]{22}$/)
+})
+
+t.test('by default there is no per-request log line, only session events', async (t) => {
+  const h = await startHarness(t)
+  const d = h.device()
+  await d.formLogin('alice')
+  for (let i = 0; i < 5; i++) await d.send('/echo')
+  t.notOk(h.logs.some((l) => /incoming request|request completed|fetching from remote server|response received/.test(l)))
+  t.ok(h.logs.some((l) => /login admitted/.test(l)))
+})
