@@ -53,7 +53,7 @@ export class Device {
     const raw = res.headers['set-cookie']
     const setCookies = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]
     for (const sc of setCookies) this.#apply(sc)
-    return { status: res.statusCode, headers: res.headers, setCookies, text, json: () => JSON.parse(text) }
+    return { status: res.statusCode, headers: res.headers, setCookies, text, json: (): unknown => JSON.parse(text) as unknown }
   }
 
   /** Signs in through the form login route. */

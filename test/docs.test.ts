@@ -1,0 +1,60 @@
+import t from 'tap'
+import { readFileSync, readdirSync } from 'node:fs'
+import type { TSchema } from '@sinclair/typebox'
+import { ConfigSchema } from '../src/config/schema.js'
+import { errors } from '../src/errors.js'
+import { loadConfigFile } from '../src/config/load.js'
+
+const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+
+/**
+ * Key paths of the schema: `listen.port`, `login[].user.form`… With
+ * `containers`, also the mappings that only group keys (`listen`, `session`).
+ */
+function keyPaths (schema: TSchema, prefix = '', containers = false): string[] {
+  const s = schema as { type?: string, properties?: Record<string, TSchema>, items?: TSchema }
+  if (s.type === 'object' && s.properties !== undefined) {
+    return Object.entries(s.properties).flatMap(([k, v]) => {
+      const path = prefix === '' ? k : `${prefix}.${k}`
+      const child = v as { type?: string }
+      const inner = keyPaths(v, path, containers)
+      return child.type === 'object' && !containers && prefix === '' ? inner : [path, ...inner]
+    })
+  }
+  if (s.type === 'array' && s.items !== undefined) return keyPaths(s.items, `${prefix}[]`, containers)
+  return []
+}
+
+t.test('every configuration key is in the README reference', async (t) => {
+  const reference = README.slice(README.indexOf('## Configuration reference'), README.indexOf('## Answers and error codes'))
+  const paths = keyPaths(ConfigSchema)
+  t.ok(paths.length > 30, `${paths.length} keys`)
+  for (const path of paths) t.ok(reference.includes(`| \`${path}\` |`), `${path} documented`)
+})
+
+t.test('every documented key exists', async (t) => {
+  const paths = new Set(keyPaths(ConfigSchema, '', true))
+  const rows = [...README.matchAll(/^\| `([a-zA-Z.[\]]+)` \|/gm)].map((m) => m[1] as string).filter((k) => !k.startsWith('SESSIONCAP_'))
+  for (const row of rows) t.ok(paths.has(row), `${row} is a real key`)
+})
+
+t.test('every error code is unique and documented', async (t) => {
+  const codes = Object.values(errors).map((E) => new E('x', 'y', 'z').code)
+  t.equal(new Set(codes).size, codes.length, 'unique')
+  for (const code of codes) {
+    t.match(code, /^SESSIONCAP_ERR_[A-Z_]+$/)
+    t.ok(README.includes(`| \`${code}\` |`), `${code} documented`)
+  }
+})
+
+t.test('every shipped configuration file is valid', async (t) => {
+  const dir = new URL('../config/', import.meta.url)
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+  t.ok(files.length >= 3)
+  for (const f of files) t.doesNotThrow(() => loadConfigFile(new URL(f, dir).pathname, {}), f)
+})
+
+t.test('the README quick start is the two commands', async (t) => {
+  t.match(README, /```sh\nnpm install\nnpm run demo\n```/)
+  t.match(README, /```sh\nnpm test\n```/)
+})

@@ -1,0 +1,61 @@
+import t from 'tap'
+import { normalizePath } from '../../src/http/path.js'
+import { cookieValues, withoutCookieValues } from '../../src/http/cookies.js'
+import { parseSetCookie } from '../../src/http/set-cookie.js'
+import { prefersHtml } from '../../src/http/accept.js'
+
+const NOW = Date.UTC(2026, 5, 1)
+
+t.test('normalizePath errs towards matching', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['/admin/login/', '/admin/login'],
+    ['/Admin/LOGIN', '/admin/login'],
+    ['/admin//login///', '/admin/login'],
+    ['/admin/%6Cogin', '/admin/login'],
+    ['/admin/./x/../login', '/admin/login'],
+    ['/admin/login;jsessionid=abc', '/admin/login'],
+    ['/admin/login?next=/x#frag', '/admin/login'],
+    ['/admin\\login', '/admin/login'],
+    ['/../../etc', '/etc'],
+    ['/%zz/a%2', '/%zz/a%2'],
+    ['/', '/'],
+    ['', '/']
+  ]
+  for (const [input, out] of cases) t.equal(normalizePath(input), out, input)
+})
+
+t.test('cookieValues returns every value of the name, as sent', async (t) => {
+  t.same(cookieValues('a=1; sessionid=x; b=2; sessionid=y', 'sessionid'), ['x', 'y'])
+  t.same(cookieValues('xsessionid=1; sessionidx=2; sessionid = z ', 'sessionid'), ['z'])
+  t.same(cookieValues('sessionid="quoted"', 'sessionid'), ['"quoted"'])
+  t.same(cookieValues('sessionid=; sessionid', 'sessionid'), [], 'empty and valueless are not sessions')
+  t.same(cookieValues(undefined, 'sessionid'), [])
+  t.same(cookieValues('sessionid=a=b', 'sessionid'), ['a=b'])
+})
+
+t.test('withoutCookieValues removes only the named values', async (t) => {
+  t.equal(withoutCookieValues('a=1; sessionid=dead; sessionid=live; b', 'sessionid', new Set(['dead'])), 'a=1; sessionid=live; b')
+  t.equal(withoutCookieValues('sessionid=dead', 'sessionid', new Set(['dead'])), undefined)
+})
+
+t.test('parseSetCookie reads value, scope and whether it clears', async (t) => {
+  t.match(parseSetCookie('sessionid=abc; Path=/app; Domain=.example.com; Secure; HttpOnly; SameSite=Strict', NOW),
+    { name: 'sessionid', value: 'abc', path: '/app', domain: '.example.com', secure: true, httpOnly: true, sameSite: 'Strict', clears: false })
+  t.equal(parseSetCookie('sessionid=""; Path=/', NOW)?.clears, true, 'empty quoted value (Django)')
+  t.equal(parseSetCookie('sessionid=; Path=/', NOW)?.clears, true)
+  t.equal(parseSetCookie('sessionid=x; Max-Age=0', NOW)?.clears, true)
+  t.equal(parseSetCookie('sessionid=x; Max-Age=-1', NOW)?.clears, true)
+  t.equal(parseSetCookie('sessionid=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT', NOW)?.clears, true)
+  t.equal(parseSetCookie('sessionid=x; Expires=Thu, 01 Jan 2099 00:00:00 GMT', NOW)?.clears, false)
+  t.equal(parseSetCookie('sessionid=x; Max-Age=3600; Expires=Thu, 01 Jan 1970 00:00:00 GMT', NOW)?.clears, false, 'Max-Age wins over Expires')
+  t.equal(parseSetCookie('novalue', NOW), undefined)
+  t.equal(parseSetCookie('=x', NOW), undefined)
+})
+
+t.test('prefersHtml: browsers navigating, not scripts', async (t) => {
+  t.equal(prefersHtml({ accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }), true)
+  t.equal(prefersHtml({ accept: '*/*' }), false)
+  t.equal(prefersHtml({}), false)
+  t.equal(prefersHtml({ accept: 'application/json, text/plain, */*' }), false)
+  t.equal(prefersHtml({ accept: 'text/html;q=0.5, application/json' }), false)
+})
