@@ -6,6 +6,7 @@ import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
+import { errors } from '../errors.js'
 
 /**
  * onRequest: the check every request passes before anything else happens to
@@ -34,20 +35,28 @@ export function sessionCheck (ctx: GatewayContext) {
     const now = ctx.now()
     let endedReason: EndReason | undefined
     let ended: string[] | undefined
-    for (const value of values) {
-      const id = ctx.hash(value)
-      const found = await ctx.store.check(id, now)
-      if (found.state === 'live') {
-        state.carried.push(id)
-      } else if (found.state === 'idle') {
-        // It stopped counting while unused; coming back, it is admitted again
-        // like a login of its user, so the limit still holds.
-        if (await revive(ctx, id, found.user, now)) state.carried.push(id)
-        else { endedReason = 'concurrent_login_limit'; (ended ??= []).push(value) }
-      } else if (found.state === 'ended') {
-        endedReason = found.reason;
-        (ended ??= []).push(value)
+    try {
+      for (const value of values) {
+        const id = ctx.hash(value)
+        const found = await ctx.store.check(id, now)
+        if (found.state === 'live') {
+          state.carried.push(id)
+        } else if (found.state === 'idle') {
+          // It stopped counting while unused; coming back, it is admitted again
+          // like a login of its user, so the limit still holds.
+          if (await revive(ctx, id, found.user, now)) state.carried.push(id)
+          else { endedReason = 'concurrent_login_limit'; (ended ??= []).push(value) }
+        } else if (found.state === 'ended') {
+          endedReason = found.reason;
+          (ended ??= []).push(value)
+        }
       }
+    } catch (err) {
+      // Without the store the gateway cannot vouch for this session: refuse
+      // rather than let a possibly ended one through.
+      state.answered = true
+      request.log.error({ err }, 'session store failed while checking a request')
+      throw new errors.STORE_UNAVAILABLE({ cause: err })
     }
     if (ended === undefined || endedReason === undefined) return undefined
 

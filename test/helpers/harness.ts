@@ -5,6 +5,7 @@ import { startLegacyApp, type LegacyApp } from '../fixtures/legacy-app.mjs'
 import { loadConfigText } from '../../src/config/load.js'
 import { createGateway, type Gateway } from '../../src/proxy/gateway.js'
 import { Device } from './client.js'
+import type { SessionStore } from '../../src/store/store.js'
 
 /** The login and logout routes of the stand-in app, as an operator would write them. */
 export const APP_ROUTES = `
@@ -41,6 +42,8 @@ export interface HarnessOptions {
   appOptions?: Parameters<typeof startLegacyApp>[0]
   /** Use the real clock instead of a test clock. */
   realClock?: boolean
+  /** A store built by the test instead of the configured one. */
+  store?: SessionStore
 }
 
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
@@ -53,7 +56,8 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const { config } = loadConfigText(text, 'test.yaml')
   const gateway = await createGateway(config, {
     now: opts.realClock === true ? Date.now : clock.now,
-    logger: pino({ level: 'debug' }, sink)
+    logger: pino({ level: 'debug' }, sink),
+    store: opts.store
   })
   const base = await gateway.listen()
   t.teardown(async () => {

@@ -1,0 +1,42 @@
+import t from 'tap'
+import { MemoryStore } from '../src/store/memory-store.js'
+import type { SessionState } from '../src/store/store.js'
+import { startHarness } from './helpers/harness.js'
+
+/** A real memory store that can be made to fail, as a broken store would. */
+class FailingStore extends MemoryStore {
+  failing = false
+  override async check (id: string, now: number): Promise<SessionState> {
+    if (this.failing) throw new Error('store is down')
+    return await super.check(id, now)
+  }
+
+  override async admit (...args: Parameters<MemoryStore['admit']>): ReturnType<MemoryStore['admit']> {
+    if (this.failing) throw new Error('store is down')
+    return await super.admit(...args)
+  }
+}
+
+t.test('when the store fails, a request with a session gets 503; the rest is proxied; the gateway stays up', async (t) => {
+  const store = new FailingStore({ maxSessions: 100, timeouts: { idleTimeout: 7_200_000, maxAge: 86_400_000 } })
+  const h = await startHarness(t, { store })
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  store.failing = true
+
+  const before = h.app.requests
+  const r = await laptop.send('/api/me')
+  t.equal(r.status, 503)
+  t.equal(r.text, 'session store unavailable (SESSIONCAP_ERR_STORE_UNAVAILABLE)\n')
+  t.equal(h.app.requests, before, 'a session the gateway cannot vouch for does not reach the app')
+
+  const anonymous = await h.device().send('/status/200')
+  t.equal(anonymous.status, 200, 'requests without a session cookie are unaffected')
+
+  const login = await h.device().formLogin('bob')
+  t.equal(login.status, 302, 'a login is still delivered (recording it failed, and is logged)')
+  t.ok(h.logs.some((l) => /could not record what the app answered/.test(l)))
+
+  store.failing = false
+  t.equal(await laptop.whoami(), 'alice', 'recovers as soon as the store does')
+})
