@@ -1,5 +1,5 @@
 import t from 'tap'
-import { normalizePath } from '../../src/http/path.js'
+import { normalizePath, normalizePathFully } from '../../src/http/path.js'
 import { cookieValues, withoutCookieValues } from '../../src/http/cookies.js'
 import { parseSetCookie } from '../../src/http/set-cookie.js'
 import { prefersHtml } from '../../src/http/accept.js'
@@ -22,6 +22,21 @@ t.test('normalizePath errs towards matching', async (t) => {
     ['', '/']
   ]
   for (const [input, out] of cases) t.equal(normalizePath(input), out, input)
+})
+
+t.test('normalizePath: the fast path for plain paths agrees with the general one', async (t) => {
+  const parts = ['a', 'B', '.', '..', '...', '', '%41', ';x=1', '.h', 'a.b', '~u', '?q=/../x', '#f', '\\', 'z']
+  let seed = 7
+  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+  let checked = 0
+  for (let i = 0; i < 5000; i++) {
+    let path = ''
+    for (let j = rand(5); j >= 0; j--) path += '/' + (parts[rand(parts.length)] as string)
+    if (rand(3) === 0) path += '/'
+    if (normalizePath(path) !== normalizePathFully(path)) t.fail(`${path}: ${normalizePath(path)} != ${normalizePathFully(path)}`)
+    checked++
+  }
+  t.equal(checked, 5000)
 })
 
 t.test('cookieValues returns every value of the name, as sent', async (t) => {
