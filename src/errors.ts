@@ -2,7 +2,7 @@ import createError from '@fastify/error'
 
 /**
  * The one catalogue of sessioncap's error codes. Every error a client, an
- * operator or a log reader can see has a code here; `test/errors.test.ts`
+ * operator or a log reader can see has a code here; `test/docs.test.ts`
  * checks that each code is unique and documented in the README.
  *
  * The message is what the client reads (plain text, short, no internals);

@@ -43,3 +43,15 @@ t.test('by default there is no per-request log line, only session events', async
   t.notOk(h.logs.some((l) => /incoming request|request completed|fetching from remote server|response received/.test(l)))
   t.ok(h.logs.some((l) => /login admitted/.test(l)))
 })
+
+t.test('the gateway\'s logger redacts cookie and authorization headers wherever a line would carry them', async (t) => {
+  const h = await startHarness(t)
+  const log = h.gateway.app.log
+  log.warn({ req: { headers: { cookie: 'sessionid=SECRET-1', authorization: 'Bearer SECRET-2' } } }, 'a line with a request')
+  log.warn({ headers: { cookie: 'sessionid=SECRET-3', 'set-cookie': ['sessionid=SECRET-4'] } }, 'a line with headers')
+  log.warn({ res: { headers: { 'set-cookie': ['sessionid=SECRET-5'] } } }, 'a line with a response')
+  const lines = h.logs.filter((l) => /a line with/.test(l))
+  t.equal(lines.length, 3)
+  t.notOk(lines.some((l) => /SECRET-/.test(l)), 'no secret value survives (req/res serializers drop headers, redaction masks the rest)')
+  t.match(lines[1], /"headers":\{"cookie":"\[redacted\]","set-cookie":"\[redacted\]"\}/)
+})

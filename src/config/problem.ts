@@ -1,3 +1,5 @@
+import { errors } from '../errors.js'
+
 /** One thing wrong with a configuration file, with where it is. */
 export interface Problem {
   file: string
@@ -14,9 +16,11 @@ export function formatProblem (p: Problem): string {
   return p.path === '' ? `${where}: ${p.message}` : `${where}: ${p.path}: ${p.message}`
 }
 
+const CONFIG_INVALID = new errors.CONFIG_INVALID('').code
+
 /** Thrown by the loader when the file has problems; carries all of them, not the first only. */
 export class ConfigError extends Error {
-  readonly code = 'SESSIONCAP_ERR_CONFIG_INVALID'
+  readonly code = CONFIG_INVALID
   constructor (readonly problems: readonly Problem[]) {
     super(problems.map(formatProblem).join('\n'))
     this.name = 'ConfigError'

@@ -72,6 +72,7 @@ const LoginRoute = Type.Object({
   user: UserSource,
   status: Type.Optional(StatusList),
   caseInsensitive: Type.Boolean({ default: false, expected: 'true or false' }),
+  unidentified: oneOf(['refuse', 'pass'], { default: 'refuse', expected: 'refuse or pass' }),
   maxBodyBytes: Type.Integer({ minimum: 1, maximum: 16 * 1024 * 1024, default: 64 * 1024, expected: 'a number of bytes between 1 and 16777216' }),
   bodyTimeout: duration('10s')
 }, { additionalProperties: false })

@@ -6,8 +6,27 @@
 /** A session's identity: the keyed hash of its cookie, never the cookie itself. */
 export type SessionId = string
 
-/** Why a session was ended; the `reason` a refused client is told. */
-export type EndReason = 'concurrent_login_limit'
+/**
+ * Why a session was ended; the `reason` a refused client is told.
+ * - `concurrent_login_limit`: ended (or refused, under reject-new) because the user went over the limit;
+ * - `logged_out`: the app logged it out (its value must not come back: some apps, e.g. Rails'
+ *   cookie store, cannot invalidate a session server-side);
+ * - `replaced`: the device signed in as another user; the old user's session is over;
+ * - `login_not_identified`: the app logged someone in whom the gateway could not identify, and
+ *   the route refuses such logins.
+ */
+export const END_REASONS = ['concurrent_login_limit', 'logged_out', 'replaced', 'login_not_identified'] as const
+export type EndReason = typeof END_REASONS[number]
+
+/**
+ * Does the device still hold the cookie of a session ended for this reason?
+ * Then the refusal asks it to drop it. After a logout or a re-login the
+ * device already holds another (or no) cookie under that name, and clearing
+ * it would sign out the session it has now.
+ */
+export function deviceStillHoldsCookie (reason: EndReason): boolean {
+  return reason === 'concurrent_login_limit' || reason === 'login_not_identified'
+}
 
 export interface SessionRecord {
   id: SessionId

@@ -8,7 +8,8 @@
  * reach the app's login under a spelling the gateway does not recognise would
  * log in uncounted, so this normalisation errs towards matching: decoding,
  * collapsing slashes, resolving dot segments, dropping `;parameters`, ignoring
- * case and the trailing slash. Matching too much is harmless here: a request
+ * case, the trailing slash and a format suffix (`/login.json`: Rails'
+ * `(.:format)`, Spring's suffix matching). Matching too much is harmless here: a request
  * only counts as a login if the app answers it with a new session cookie.
  * The request itself is always forwarded exactly as it came.
  */
@@ -17,9 +18,14 @@ export function normalizePath (rawUrl: string): string {
   // dots, doubled slashes, parameters or capitals), and only need the query
   // and a trailing slash cut.
   const simple = PLAIN_PATH.exec(rawUrl)
-  if (simple !== null) return simple[1] === undefined || simple[1] === '' ? '/' : simple[1]
+  if (simple !== null) return simple[1] === undefined || simple[1] === '' ? '/' : withoutFormat(simple[1])
   return normalizePathFully(rawUrl)
 }
+
+function withoutFormat (path: string): string {
+  return path.replace(FORMAT_SUFFIX, '$1')
+}
+const FORMAT_SUFFIX = /([^/.])\.[a-z0-9]{1,8}$/
 
 /** The general case of `normalizePath` (exported so a test can check the fast path agrees with it). */
 export function normalizePathFully (rawUrl: string): string {
@@ -38,7 +44,7 @@ export function normalizePathFully (rawUrl: string): string {
     if (segment === '..') { out.pop(); continue }
     out.push(segment.toLowerCase())
   }
-  return '/' + out.join('/')
+  return withoutFormat('/' + out.join('/'))
 }
 
 // A path of lowercase segments without `.`-segments, then an optional query.

@@ -13,7 +13,29 @@ import type { SessionId } from '../domain/session.js'
 export type SessionHasher = (cookieValue: string) => SessionId
 
 export function createSessionHasher (secret: string | Buffer): SessionHasher {
-  return (value) => createHmac('sha256', secret).update(value).digest('base64url').slice(0, 22)
+  return (value) => createHmac('sha256', secret).update(canonicalCookieValue(value)).digest('base64url').slice(0, 22)
+}
+
+/**
+ * One value for every spelling an app would read as the same cookie: most
+ * frameworks percent-decode cookie values (Express's `cookie`, Rack, PHP,
+ * Werkzeug) and several drop one pair of double quotes (Django, Werkzeug).
+ * The value an app set and any re-spelling of it a client sends must hash
+ * alike, or an ended session could come back re-spelled. (Two real session
+ * ids never differ only by such spelling: apps generate them from plain
+ * alphabets.)
+ */
+export function canonicalCookieValue (value: string): string {
+  let v = value
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+  if (!v.includes('%')) return v
+  try {
+    return decodeURIComponent(v)
+  } catch {
+    return v.replace(/(%[0-9A-Fa-f]{2})+/g, (m) => {
+      try { return decodeURIComponent(m) } catch { return m }
+    })
+  }
 }
 
 /** A per-process secret for when the configuration gives none (memory store only: hashes die with the process). */

@@ -29,7 +29,9 @@ export function parseSetCookie (header: string, now: number): SetCookie | undefi
   let value = first.slice(eq + 1).trim()
   if (value === '""') value = ''
   const c: SetCookie = { name, value, secure: false, httpOnly: false, partitioned: false, clears: value === '' }
-  let maxAgeSeen = false
+  // RFC 6265 §5.3 step 3: a Max-Age anywhere wins over Expires; the last of each counts.
+  let maxAge: string | undefined
+  let expires: string | undefined
   for (let i = 1; i < parts.length; i++) {
     const attr = parts[i] as string
     const aeq = attr.indexOf('=')
@@ -42,19 +44,15 @@ export function parseSetCookie (header: string, now: number): SetCookie | undefi
       case 'httponly': c.httpOnly = true; break
       case 'samesite': c.sameSite = val; break
       case 'partitioned': c.partitioned = true; break
-      case 'max-age': {
-        // RFC 6265 §5.3 step 3: Max-Age wins over Expires.
-        maxAgeSeen = true
-        if (/^-?[0-9]+$/.test(val) && Number(val) <= 0) c.clears = true
-        break
-      }
-      case 'expires': {
-        if (maxAgeSeen) break
-        const t = Date.parse(val)
-        if (!Number.isNaN(t) && t <= now) c.clears = true
-        break
-      }
+      case 'max-age': if (/^-?[0-9]+$/.test(val)) maxAge = val; break
+      case 'expires': expires = val; break
     }
+  }
+  if (maxAge !== undefined) {
+    if (Number(maxAge) <= 0) c.clears = true
+  } else if (expires !== undefined) {
+    const t = Date.parse(expires)
+    if (!Number.isNaN(t) && t <= now) c.clears = true
   }
   return c
 }

@@ -1,5 +1,6 @@
 import { isJsonType, mediaType, type IdentityStrategy, type LoginRequest } from './identity.js'
 import { multipartField } from './multipart.js'
+import { bodyText } from './body-text.js'
 
 /**
  * `user: { form: username }` — the user named in a login form.
@@ -27,7 +28,7 @@ export function formStrategy (field: string): IdentityStrategy {
         if (typeof v === 'string' || typeof v === 'number') values.push(String(v))
       } else {
         // urlencoded, and any body sent without a type (browsers always send one; scripts may not).
-        values.push(...new URLSearchParams(body.toString('utf8')).getAll(field))
+        values.push(...new URLSearchParams(bodyText(body)).getAll(field))
       }
       return values
     }
@@ -36,7 +37,7 @@ export function formStrategy (field: string): IdentityStrategy {
 
 function parseJson (body: Buffer): unknown {
   try {
-    return JSON.parse(body.toString('utf8'))
+    return JSON.parse(bodyText(body))
   } catch {
     return undefined
   }

@@ -1,4 +1,5 @@
 import type { IdentityStrategy, LoginRequest } from './identity.js'
+import { bodyText } from './body-text.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
 export function jsonStrategy (pointer: string): IdentityStrategy {
@@ -10,7 +11,7 @@ export function jsonStrategy (pointer: string): IdentityStrategy {
       if (req.body === undefined || req.body.length === 0) return []
       let value: unknown
       try {
-        value = JSON.parse(req.body.toString('utf8'))
+        value = JSON.parse(bodyText(req.body))
       } catch {
         return []
       }

@@ -6,6 +6,7 @@ import type { SessionHasher } from '../http/session-hash.js'
 import type { SessionStore } from '../store/store.js'
 import type { CookieScopes } from './cookie-scopes.js'
 import type { LoginRoute, LogoutRoute, RouteTable } from './routes.js'
+import type { SocketRegistry } from './socket-registry.js'
 
 /** Everything the hooks share, built once per gateway. */
 export interface GatewayContext {
@@ -15,14 +16,25 @@ export interface GatewayContext {
   readonly limitFor: LimitFor
   readonly routes: RouteTable
   readonly scopes: CookieScopes
+  readonly sockets: SocketRegistry
   readonly now: () => number
   readonly log: FastifyBaseLogger
+  /** Logs a warning at most once a minute per key (for things that may repeat on every request). */
+  readonly warnEveryMinute: (key: string, details: Record<string, unknown>, message: string) => void
 }
 
 /** What the request hooks learned, for the proxying and the response hooks. */
 export interface RequestState {
-  /** Tracked live sessions the request carried. */
+  /** The tracked live sessions the request carried, by their current id. */
   carried: SessionId[]
+  /** The ids of every session cookie value the request carried. */
+  carriedIds: Set<SessionId>
+  /**
+   * The request carried more than one different session cookie value. The
+   * gateway cannot know which one the app acted on, so the answer frees,
+   * replaces or rotates none of them.
+   */
+  ambiguous: boolean
   login: LoginRoute | undefined
   logout: LogoutRoute | undefined
   /** The user a login request names, once read. */
@@ -36,4 +48,15 @@ export interface RequestState {
 /** Short form of a session id for logs: enough to correlate lines, useless for anything else. */
 export function shortId (id: SessionId): string {
   return id.slice(0, 10)
+}
+
+export function createRateLimitedWarn (log: FastifyBaseLogger, now: () => number): GatewayContext['warnEveryMinute'] {
+  const last = new Map<string, number>()
+  return (key, details, message) => {
+    const t = now()
+    if ((last.get(key) ?? -Infinity) > t - 60_000) return
+    if (last.size > 1000) last.clear()
+    last.set(key, t)
+    log.warn(details, message)
+  }
 }

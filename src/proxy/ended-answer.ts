@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { EndReason } from '../domain/session.js'
+import { deviceStillHoldsCookie, type EndReason } from '../domain/session.js'
+import { errors } from '../errors.js'
 import { prefersHtml } from '../http/accept.js'
 import type { GatewayContext } from './context.js'
 
@@ -10,21 +11,29 @@ export interface EndedAnswer {
   body: string
 }
 
+const ENDED_CODE = new errors.SESSION_ENDED().code
+
+const BROWSER_TEXT: Record<EndReason, string> = {
+  concurrent_login_limit: 'Your session has ended: this account signed in elsewhere.',
+  logged_out: 'This session was signed out.',
+  replaced: 'This session was replaced by a newer sign-in on this device.',
+  login_not_identified: 'This sign-in could not be accepted.'
+}
+
 /**
- * What a request carrying an ended session gets (and a login that
- * `reject-new` refused): browsers a 303 to `ended.redirect`, other clients a
- * 401 with a JSON reason. Both clear the session cookie and every `alsoClear`
- * cookie, with the Path and Domain the app set them with.
+ * What a request carrying an ended session gets (and a login the gateway
+ * refuses): browsers a 303 to `ended.redirect`, other clients a 401 with a
+ * JSON reason. When the device still holds the ended cookie, the answer
+ * clears it and every `alsoClear` cookie, with the Path and Domain the app
+ * set them with.
  */
 export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reason: EndReason): EndedAnswer {
-  const headers: Record<string, string | string[]> = {
-    'set-cookie': ctx.scopes.clearAll(),
-    'cache-control': 'no-store'
-  }
+  const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
+  if (deviceStillHoldsCookie(reason)) headers['set-cookie'] = ctx.scopes.clearAll()
   if (prefersHtml(request.headers)) {
     headers.location = ctx.config.ended.redirect
     headers['content-type'] = 'text/plain; charset=utf-8'
-    return { status: 303, headers, body: 'Your session has ended: this account signed in elsewhere.\n' }
+    return { status: 303, headers, body: `${BROWSER_TEXT[reason]} (${ENDED_CODE})\n` }
   }
   headers['content-type'] = 'application/json; charset=utf-8'
   return { status: 401, headers, body: JSON.stringify({ error: 'session_ended', reason }) }

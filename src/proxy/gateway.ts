@@ -1,12 +1,14 @@
 import fastifyCookie from '@fastify/cookie'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { METHODS } from 'node:http'
+import Fastify, { LogController, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { compileLimits } from '../domain/limits.js'
 import { errors } from '../errors.js'
 import { createSessionHasher, ephemeralSecret } from '../http/session-hash.js'
 import { createStore } from '../store/index.js'
 import type { SessionStore } from '../store/store.js'
-import type { GatewayContext } from './context.js'
+import { createRateLimitedWarn, type GatewayContext } from './context.js'
+import { SocketRegistry } from './socket-registry.js'
 import { CookieScopes } from './cookie-scopes.js'
 import { loginBody } from './login-body.js'
 import { responseWatch } from './response-watch.js'
@@ -16,11 +18,14 @@ import { kState } from './symbols.js'
 import { registerUpstream } from './upstream.js'
 import { logOptions } from './log.js'
 
+// CONNECT opens a tunnel, which is not something to proxy to an app.
+const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
+
 export interface GatewayOptions {
   /** The clock, in ms since the epoch; tests move it instead of sleeping. */
   now?: () => number
-  /** A logger (e.g. one writing to a test's buffer); otherwise pino as the config says. */
-  logger?: FastifyBaseLogger
+  /** Where log lines go (a test's buffer, say); stdout otherwise. Level and redaction always come from the config. */
+  logStream?: NodeJS.WritableStream
   /** A store built elsewhere; otherwise the one the config names. */
   store?: SessionStore
 }
@@ -52,9 +57,12 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
       void (reply as FastifyReply).code(400).type('text/plain; charset=utf-8').send(`${bad.message} (${bad.code})\n`)
     }
   }
-  if (opts.logger !== undefined) fastifyOptions.loggerInstance = opts.logger
-  else fastifyOptions.logger = logOptions(config)
+  fastifyOptions.logger = logOptions(config, opts.logStream)
   const app = Fastify(fastifyOptions)
+  // "All methods": WebDAV and the other methods Node parses, not only Fastify's defaults.
+  for (const method of EXTRA_METHODS) {
+    if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
+  }
   // Only for its Set-Cookie serializer; requests' cookies are read by
   // http/cookies.ts, which keeps every duplicate value (hook: false).
   await app.register(fastifyCookie, { hook: false })
@@ -67,6 +75,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
   }
 
+  const now = opts.now ?? Date.now
   const ctx: GatewayContext = {
     config,
     store,
@@ -74,8 +83,10 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     limitFor: compileLimits(config),
     routes: new RouteTable(config.login, config.logout),
     scopes: new CookieScopes([config.session.cookie, ...config.session.alsoClear], app.serializeCookie.bind(app)),
-    now: opts.now ?? Date.now,
-    log: app.log
+    sockets: new SocketRegistry(),
+    now,
+    log: app.log,
+    warnEveryMinute: createRateLimitedWarn(app.log, now)
   }
 
   app.decorateRequest(kState, null)

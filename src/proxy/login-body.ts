@@ -2,6 +2,7 @@ import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
 import { identify } from '../identity/index.js'
+import { decodedBody } from '../identity/body-text.js'
 import { kState } from './symbols.js'
 
 /**
@@ -10,7 +11,7 @@ import { kState } from './symbols.js'
  * Only login requests are ever buffered, and only when the user is named in
  * the body; everything else streams through. The buffer is bounded by the
  * route's `maxBodyBytes` (413 beyond it) and its `bodyTimeout` (408 when a
- * client trickles): either way the request reaches nothing. The Buffer is put
+ * client trickles): either way the request reaches nothing. The body goes
  * back on `request.body` for reply-from to forward (reading `request.raw` by
  * hand instead breaks the forwarded Content-Length: fastify/help#906).
  */
@@ -20,9 +21,10 @@ export function loginBody () {
     const route = state?.login
     if (state == null || route === undefined) return
     let body: Buffer | undefined
-    if (route.identity.needsBody) {
+    if (route.identity.needsBody && hasBody(request)) {
+      let raw: Buffer
       try {
-        body = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
+        raw = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
       } catch (err) {
         state.answered = true
         // The rest of the body may still be arriving: this connection is done.
@@ -32,7 +34,8 @@ export function loginBody () {
       // Handed back as a stream of the very bytes received: reply-from would
       // re-serialise a Buffer on a JSON route (JSON.stringify of a Buffer!), and
       // the app must get the body exactly as the client sent it.
-      request.body = Readable.from([body])
+      request.body = Readable.from([raw])
+      body = decodedBody(raw, request.headers, route.config.maxBodyBytes)
     }
     const q = request.url.indexOf('?')
     const found = identify(route.identity, {
@@ -49,6 +52,12 @@ export function loginBody () {
   }
 }
 
+/** RFC 9112 §6.3: a request has a body only with Content-Length > 0 or Transfer-Encoding. */
+function hasBody (request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
 async function readBounded (request: FastifyRequest, max: number, timeoutMs: number): Promise<Buffer> {
   const declared = request.headers['content-length']
   if (declared !== undefined && Number(declared) > max) throw new errors.LOGIN_BODY_TOO_LARGE(max)
@@ -58,7 +67,7 @@ async function readBounded (request: FastifyRequest, max: number, timeoutMs: num
   return await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
-    const timer = setTimeout(() => finish(new errors.LOGIN_BODY_TIMEOUT()), timeoutMs)
+    const timer = setTimeout(() => { finish(new errors.LOGIN_BODY_TIMEOUT()) }, timeoutMs)
     function finish (err?: Error): void {
       clearTimeout(timer)
       stream?.off('data', onData)

@@ -5,6 +5,14 @@ import { shortId } from './context.js'
 import { replaceWithEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
 
+/** What the app's Set-Cookie headers did to the session cookie. */
+interface SessionCookieChange {
+  /** The new value the browser ends up with, if any header set one. */
+  set: SetCookie | undefined
+  /** Every session Set-Cookie cleared it (and none set a value). */
+  cleared: boolean
+}
+
 /**
  * onSend: what the app's answer means for the sessions. Fastify runs this
  * after reply-from has copied the app's headers and before a byte is written,
@@ -12,13 +20,14 @@ import { kState } from './symbols.js'
  * be asked here. The answer's body is a stream that is not touched, except
  * when a refused login replaces the whole answer.
  *
- * Read in the order a browser applies them, the app's Set-Cookie headers say:
- * - a logout route answered with success: the carried sessions are freed;
- * - the session cookie was cleared (any route): same;
- * - a new session cookie on a login route that succeeded: a login — admitted
- *   under the limit, or refused by `reject-new`;
+ * - a logout route answered with success, or the session cookie was cleared
+ *   (any route): the carried sessions are ended as logged out;
+ * - a new session cookie on a login route that succeeded: a login, admitted
+ *   under the limit, or refused (reject-new, or a user it cannot identify);
  * - a new session cookie for a request that carried a tracked session, on any
  *   other route: the app rotated the id, and the new one keeps the slot.
+ * A request that carried several different session cookies frees, replaces
+ * and rotates nothing: which one the app acted on cannot be known.
  */
 export function responseWatch (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
@@ -26,15 +35,15 @@ export function responseWatch (ctx: GatewayContext) {
     const state = request[kState]
     if (state == null || state.answered) return payload
     const now = ctx.now()
-    const session = sessionSetCookie(ctx, reply, cookieName, now)
+    const change = sessionCookieChange(ctx, reply, cookieName, now)
     try {
-      const replaced = await applyAnswer(ctx, request, reply, payload, state, session, now)
+      const replaced = await applyAnswer(ctx, request, reply, payload, state, change, now)
       if (replaced !== undefined) return replaced
     } catch (err) {
       // The app's answer is delivered regardless; a store failure must not eat it.
       request.log.error({ err }, 'could not record what the app answered')
     }
-    if (state.strip !== undefined && session === undefined) {
+    if (state.strip !== undefined && change.set === undefined) {
       // The browser still holds the ended cookie: ask it to drop it.
       void reply.header('set-cookie', ctx.scopes.clearAll())
     }
@@ -42,47 +51,76 @@ export function responseWatch (ctx: GatewayContext) {
   }
 }
 
-/** The last Set-Cookie of the session cookie (the one the browser ends up with); learns cookie scopes on the way. */
-function sessionSetCookie (ctx: GatewayContext, reply: FastifyReply, cookieName: string, now: number): SetCookie | undefined {
+/**
+ * Reads the session cookie's Set-Cookie headers (learning cookie scopes on the
+ * way). A login is any header that sets a value, even if another one clears a
+ * cookie of the same name under another Path: that is cleaning up.
+ */
+function sessionCookieChange (ctx: GatewayContext, reply: FastifyReply, cookieName: string, now: number): SessionCookieChange {
   const header = reply.getHeader('set-cookie')
-  if (header === undefined) return undefined
+  if (header === undefined) return { set: undefined, cleared: false }
   const list = Array.isArray(header) ? header : [String(header)]
-  let session: SetCookie | undefined
+  let set: SetCookie | undefined
+  let clears = false
   for (const h of list) {
     if (!ctx.scopes.watches(setCookieName(h))) continue
     const c = parseSetCookie(h, now)
     if (c === undefined) continue
     ctx.scopes.learn(c)
-    if (c.name === cookieName) session = c
+    if (c.name !== cookieName) continue
+    if (c.clears) clears = true
+    else set = c
   }
-  return session
+  return { set, cleared: clears && set === undefined }
 }
 
 async function applyAnswer (
   ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown,
-  state: RequestState, session: SetCookie | undefined, now: number
+  state: RequestState, change: SessionCookieChange, now: number
 ): Promise<string | undefined> {
   const status = reply.statusCode
-  if (state.logout?.accepts(status) === true || session?.clears === true) {
-    if (state.carried.length > 0) {
-      const freed = await ctx.store.release(state.carried, now)
-      request.log.info({ sessions: state.carried.map(shortId), freed }, 'logout: session slot freed')
+  if (state.logout?.accepts(status) === true || change.cleared) {
+    if (state.carried.length > 0 && !state.ambiguous) {
+      // Ended, not forgotten: an app may still accept the old cookie (a
+      // stateless cookie store cannot revoke it), and it must not come back.
+      const ended = await ctx.store.end(state.carried, 'logged_out', now)
+      ctx.sockets.closeSessions(state.carried)
+      request.log.info({ sessions: state.carried.map(shortId), ended: ended.length }, 'logout: session ended')
     }
     return undefined
   }
-  if (session === undefined) return undefined
+  const set = change.set
+  if (set === undefined) return undefined
 
-  const id = ctx.hash(session.value)
-  if (state.login?.accepts(status) === true) {
-    const user = state.user
-    if (user === undefined) {
-      request.log.warn({ route: state.login.config.path, from: state.login.identity.describe }, 'login succeeded but the user could not be read from the request; not counted')
+  const id = ctx.hash(set.value)
+  const login = state.login
+  if (login !== undefined) {
+    if (!login.accepts(status)) {
+      if (!state.carriedIds.has(id)) {
+        ctx.warnEveryMinute(`status:${login.config.path}:${status}`, { route: login.config.path, status, accepted: login.config.status },
+          'login route set a new session cookie with a status it does not accept as a login: not counted (check login[].status)')
+      }
       return undefined
     }
+    const user = state.user
+    if (user === undefined) {
+      if (login.config.unidentified === 'pass') {
+        ctx.warnEveryMinute(`unidentified:${login.config.path}`, { route: login.config.path, from: login.identity.describe },
+          'login succeeded but the user could not be read from the request; not counted (unidentified: pass)')
+        return undefined
+      }
+      await ctx.store.end([id], 'login_not_identified', now)
+      request.log.warn({ route: login.config.path, from: login.identity.describe, session: shortId(id) },
+        'login refused: the app signed someone in, but the user could not be read from the request (set login[].unidentified: pass to let such logins through uncounted)')
+      state.answered = true
+      return replaceWithEnded(ctx, request, reply, payload, 'login_not_identified')
+    }
     const result = await ctx.store.admit({
-      user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: state.carried
+      user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: state.ambiguous ? [] : state.carried
     })
     if (result.admitted) {
+      ctx.sockets.closeSessions(result.ended.map((r) => r.id))
+      for (const slot of state.carried) ctx.sockets.rename(slot, id)
       request.log.info({ user, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
       return undefined
     }
@@ -92,10 +130,14 @@ async function applyAnswer (
   }
 
   const from = state.carried[0]
-  if (from !== undefined && !state.carried.includes(id)) {
+  if (from !== undefined && !state.ambiguous && !state.carriedIds.has(id)) {
     const result = await ctx.store.rotate(from, id, now)
-    if (result.rotated) request.log.debug({ from: shortId(from), to: shortId(id) }, 'session id rotated by the app')
-    else if (result.ended) request.log.info({ from: shortId(from), to: shortId(id) }, 'session rotated after it was ended: the new id is ended too')
+    if (result.rotated) {
+      ctx.sockets.rename(from, id)
+      request.log.debug({ from: shortId(from), to: shortId(id) }, 'session id rotated by the app')
+    } else if (result.ended) {
+      request.log.info({ from: shortId(from), to: shortId(id) }, 'session rotated after it was ended: the new id is ended too')
+    }
   }
   return undefined
 }

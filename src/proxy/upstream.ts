@@ -5,6 +5,7 @@ import { errors } from '../errors.js'
 import { withoutCookieValues } from '../http/cookies.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
+import type { WebSocket } from 'ws'
 
 // Hop-by-hop and handshake headers a WebSocket client must set itself.
 const WS_OWN_HEADERS = new Set([
@@ -38,13 +39,13 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
         return out
       }
     }
-    const options: FastifyHttpProxyOptions & { websocket: true } = {
+    const options: FastifyHttpProxyOptions & { websocket: true, wsHooks: { onConnect: (context: unknown, source: WebSocket) => void } } = {
       upstream: config.upstream,
       proxyPayloads: false,
       // reply-from logs two info lines per request unless told not to.
       disableRequestLogging: !config.log.requests,
       websocket: true,
-      httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE', 'QUERY'],
+      httpMethods: app.supportedMethods,
       internalRewriteLocationHeader: false,
       undici: {
         connections: config.proxy.connections,
@@ -77,7 +78,11 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
         }
       },
       // Weak-type check: the object holds only the undeclared key.
-      wsClientOptions: wsClientOptions as NonNullable<FastifyHttpProxyOptions['wsClientOptions']>
+      wsClientOptions: wsClientOptions as NonNullable<FastifyHttpProxyOptions['wsClientOptions']>,
+      wsHooks: {
+        // Remember the client socket under its sessions, to close it when they end.
+        onConnect: (_context: unknown, source: WebSocket) => { ctx.sockets.connected(source) }
+      }
     }
     await instance.register(proxy, options)
   })

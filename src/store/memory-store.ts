@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache'
-import { counts, isIdle, isTooOld, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../domain/session.js'
+import { counts, END_REASONS, isIdle, isTooOld, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../domain/session.js'
 import { decide } from '../domain/policy.js'
 import type { AdmitResult, LoginAttempt, RotateResult, SessionState, SessionStore, StoreEvents, StoreStats } from './store.js'
 
 export interface MemoryStoreOptions {
-  /** Most session records (live and ended together) kept in memory. */
+  /** Most tracked (live) sessions kept in memory. */
   maxSessions: number
   timeouts: Timeouts
   events?: StoreEvents
@@ -16,25 +16,41 @@ interface LiveEntry {
   lastUsedAt: number
 }
 
-interface EndedEntry {
-  endedAt: number
-  reason: EndReason
+interface Alias {
+  /** The id the session was rotated to. */
+  to: SessionId
+  at: number
 }
 
 const WARN_EVERY_MS = 60_000
 /** Stale live records removed per login, so the clean-up never makes one login slow. */
 const PURGE_BATCH = 64
+/** Longest chain of rotations followed from an old cookie to its session's current id. */
+const MAX_ALIAS_HOPS = 64
+
+// Ended records are the most numerous kind under churn; each is kept as one
+// number (ending time and reason packed together) rather than an object.
+const REASON_BITS = 4
+function packEnded (at: number, reason: EndReason): number {
+  return at * REASON_BITS + END_REASONS.indexOf(reason)
+}
+function endedAt (packed: number): number {
+  return Math.floor(packed / REASON_BITS)
+}
+function endedReason (packed: number): EndReason {
+  return END_REASONS[packed % REASON_BITS] as EndReason
+}
 
 /**
  * The embedded store: one gateway's sessions in its own memory.
  *
- * Live records sit in an LRU ordered by last use, so under memory pressure the
- * record dropped is the one nobody has used for longest. Ended records sit in a
- * plain Map that pressure never touches: forgetting an ended session would let
- * it back in, which is worse than forgetting an idle live one (that one merely
- * stops counting until it is seen again). Ended records leave only when their
- * `maxAge` is over; the Map keeps insertion order, which is ending order, so
- * the expired ones are always at its head.
+ * Live records sit in an LRU ordered by last use and bounded by
+ * `maxSessions`: under memory pressure the record dropped is the one nobody
+ * has used for longest (it merely stops counting until its next sign-in).
+ * Ended records and rotation aliases are kept apart, in insertion-ordered
+ * Maps that pressure never touches: forgetting one would let a session back
+ * in. They leave when their `maxAge` is over; insertion order is time order,
+ * so the expired ones are always at the head.
  *
  * Every method runs to completion without awaiting, so each is atomic with
  * respect to every other request in this process.
@@ -42,8 +58,10 @@ const PURGE_BATCH = 64
 export class MemoryStore implements SessionStore {
   readonly kind = 'memory'
   readonly #live: LRUCache<SessionId, LiveEntry>
-  readonly #ended = new Map<SessionId, EndedEntry>()
-  readonly #byUser = new Map<string, SessionId[]>()
+  readonly #ended = new Map<SessionId, number>()
+  readonly #aliases = new Map<SessionId, Alias>()
+  /** user → their session ids: one id held as a string (the common case), several as a Set. */
+  readonly #byUser = new Map<string, SessionId | Set<SessionId>>()
   readonly #max: number
   readonly #t: Timeouts
   readonly #events: StoreEvents | undefined
@@ -68,43 +86,61 @@ export class MemoryStore implements SessionStore {
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
-    const ended = this.#endedEntry(id, now)
-    if (ended !== undefined) return { state: 'ended', reason: ended.reason }
-    const entry = this.#live.get(id)
+    const slot = this.#resolve(id, now)
+    const reason = this.#endedReason(slot, now)
+    if (reason !== undefined) return { state: 'ended', reason }
+    const entry = this.#live.get(slot)
     if (entry === undefined) return { state: 'unknown' }
     if (isTooOld(entry.createdAt, now, this.#t)) {
-      this.#forget(id, entry)
+      this.#forget(slot, entry)
       return { state: 'unknown' }
     }
-    if (isIdle(entry.lastUsedAt, now, this.#t)) return { state: 'idle', user: entry.user }
+    if (isIdle(entry.lastUsedAt, now, this.#t)) return { state: 'idle', user: entry.user, slot }
     entry.lastUsedAt = now
-    return { state: 'live', user: entry.user }
+    return { state: 'live', user: entry.user, slot }
   }
 
   async admit (a: LoginAttempt): Promise<AdmitResult> {
-    this.#purgeEnded(a.now)
-    this.#purgeStaleLive(a.now, PURGE_BATCH)
-    if (this.#endedEntry(a.id, a.now) !== undefined) return { admitted: false, reason: 'ended' }
+    this.#purge(a.now, PURGE_BATCH)
+    if (this.#endedReason(this.#resolve(a.id, a.now), a.now) !== undefined) return { admitted: false, reason: 'ended' }
+
+    // The device's own previous session: of this user and still counting, it
+    // hands its slot over; of another user, it is over.
+    let takeOver: LiveEntry | undefined
+    const replaced: SessionRecord[] = []
     for (const old of a.replaces) {
-      if (old === a.id) continue
-      const entry = this.#live.peek(old)
-      if (entry !== undefined) this.#forget(old, entry)
+      const slot = this.#resolve(old, a.now)
+      const entry = slot === a.id ? undefined : this.#live.peek(slot)
+      if (entry === undefined) continue
+      if (entry.user !== a.user) {
+        replaced.push({ id: slot, ...entry })
+        this.#end(slot, 'replaced', a.now)
+        continue
+      }
+      if (counts(entry, a.now, this.#t)) takeOver ??= entry
+      this.#forget(slot, entry)
+      this.#alias(slot, a.id, a.now)
     }
 
     const existing = this.#live.peek(a.id)
     let createdAt = a.now
     if (existing !== undefined) {
       if (existing.user === a.user && counts(existing, a.now, this.#t)) {
-        // Already admitted (the same response seen twice, or a re-login that
+        // Already admitted (the same answer seen twice, or a re-login that
         // kept its cookie): admitting again must not end anything.
         existing.lastUsedAt = a.now
-        return { admitted: true, ended: [] }
+        return { admitted: true, ended: replaced }
       }
       // An idle session coming back keeps its login time (its maxAge runs from it).
       if (existing.user === a.user && !isTooOld(existing.createdAt, a.now, this.#t)) createdAt = existing.createdAt
       this.#forget(a.id, existing)
     }
+    this.#aliases.delete(a.id)
 
+    if (takeOver !== undefined || a.limit === 0) {
+      this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now })
+      return { admitted: true, ended: replaced }
+    }
     const counting = this.#recordsOf(a.user, a.now).filter((r) => counts(r, a.now, this.#t))
     const decision = decide(counting, a.limit, a.policy)
     if (!decision.admit) {
@@ -113,38 +149,42 @@ export class MemoryStore implements SessionStore {
       return { admitted: false, reason: 'limit' }
     }
     for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', a.now)
-    this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now }, a.now)
-    return { admitted: true, ended: decision.end }
+    this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now })
+    return { admitted: true, ended: [...replaced, ...decision.end] }
   }
 
   async rotate (from: SessionId, to: SessionId, now: number): Promise<RotateResult> {
-    const ended = this.#endedEntry(from, now)
-    if (ended !== undefined) {
-      this.#end(to, ended.reason, now)
+    const slot = this.#resolve(from, now)
+    const reason = this.#endedReason(slot, now)
+    if (reason !== undefined) {
+      this.#end(to, reason, now)
       return { rotated: false, ended: true }
     }
-    const entry = this.#live.peek(from)
+    const entry = this.#live.peek(slot)
     if (entry === undefined || isTooOld(entry.createdAt, now, this.#t)) return { rotated: false, ended: false }
-    if (from !== to) {
-      this.#forget(from, entry)
-      const replaced = this.#live.peek(to)
-      if (replaced !== undefined) this.#forget(to, replaced)
-      this.#insert(to, { user: entry.user, createdAt: entry.createdAt, lastUsedAt: now }, now)
-    } else {
+    if (slot === to) {
       entry.lastUsedAt = now
+      return { rotated: true, user: entry.user }
     }
+    this.#forget(slot, entry)
+    const replaced = this.#live.peek(to)
+    if (replaced !== undefined) this.#forget(to, replaced)
+    this.#aliases.delete(to)
+    this.#insert(to, { user: entry.user, createdAt: entry.createdAt, lastUsedAt: now })
+    this.#alias(slot, to, now)
     return { rotated: true, user: entry.user }
   }
 
-  async release (ids: readonly SessionId[]): Promise<number> {
-    let freed = 0
+  async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
+    const ended: SessionRecord[] = []
     for (const id of ids) {
-      const entry = this.#live.peek(id)
-      if (entry === undefined) continue
-      this.#forget(id, entry)
-      freed++
+      const slot = this.#resolve(id, now)
+      if (this.#endedReason(slot, now) !== undefined) continue
+      const entry = this.#live.peek(slot)
+      if (entry !== undefined) ended.push({ id: slot, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt })
+      this.#end(slot, reason, now)
     }
-    return freed
+    return ended
   }
 
   async sessionsOf (user: string, now: number): Promise<SessionRecord[]> {
@@ -152,15 +192,34 @@ export class MemoryStore implements SessionStore {
   }
 
   async stats (now: number): Promise<StoreStats> {
-    this.#purgeEnded(now)
-    this.#purgeStaleLive(now, Infinity)
+    this.#purge(now, Infinity)
     return { live: this.#live.size, ended: this.#ended.size }
   }
 
   async close (): Promise<void> {
     this.#live.clear()
     this.#ended.clear()
+    this.#aliases.clear()
     this.#byUser.clear()
+  }
+
+  /** The session an id belongs to now: itself, or where its rotations lead. */
+  #resolve (id: SessionId, now: number): SessionId {
+    let current = id
+    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
+      if (this.#live.has(current) || this.#ended.has(current)) return current
+      const alias = this.#aliases.get(current)
+      if (alias === undefined) return current
+      if (now - alias.at >= this.#t.maxAge) { this.#aliases.delete(current); return current }
+      current = alias.to
+    }
+    return current
+  }
+
+  #alias (from: SessionId, to: SessionId, now: number): void {
+    // Re-inserting keeps the Map in time order, which #purge relies on.
+    this.#aliases.delete(from)
+    this.#aliases.set(from, { to, at: now })
   }
 
   /** The user's records, with those past `maxAge` removed on the way (the index never only grows). */
@@ -168,7 +227,7 @@ export class MemoryStore implements SessionStore {
     const ids = this.#byUser.get(user)
     if (ids === undefined) return []
     const out: SessionRecord[] = []
-    for (const id of [...ids]) {
+    for (const id of typeof ids === 'string' ? [ids] : [...ids]) {
       const entry = this.#live.peek(id)
       if (entry === undefined) { this.#unindex(user, id); continue }
       if (isTooOld(entry.createdAt, now, this.#t)) { this.#forget(id, entry); continue }
@@ -177,10 +236,10 @@ export class MemoryStore implements SessionStore {
     return out
   }
 
-  #endedEntry (id: SessionId, now: number): EndedEntry | undefined {
-    const entry = this.#ended.get(id)
-    if (entry === undefined) return undefined
-    if (now - entry.endedAt < this.#t.maxAge) return entry
+  #endedReason (id: SessionId, now: number): EndReason | undefined {
+    const packed = this.#ended.get(id)
+    if (packed === undefined) return undefined
+    if (now - endedAt(packed) < this.#t.maxAge) return endedReason(packed)
     this.#ended.delete(id)
     return undefined
   }
@@ -188,18 +247,21 @@ export class MemoryStore implements SessionStore {
   #end (id: SessionId, reason: EndReason, now: number): void {
     const entry = this.#live.peek(id)
     if (entry !== undefined) this.#forget(id, entry)
-    // Re-inserting keeps the Map in ending order, which #purgeEnded relies on.
+    this.#aliases.delete(id)
+    // Re-inserting keeps the Map in ending order, which #purge relies on.
     this.#ended.delete(id)
-    this.#makeRoom(now)
-    this.#ended.set(id, { endedAt: now, reason })
+    this.#ended.set(id, packEnded(now, reason))
+    this.#warnPressure(now)
   }
 
-  #insert (id: SessionId, entry: LiveEntry, now: number): void {
-    this.#makeRoom(now)
+  #insert (id: SessionId, entry: LiveEntry): void {
+    // The LRU drops its least recently used record itself when full (see dispose).
     this.#live.set(id, entry)
     const ids = this.#byUser.get(entry.user)
-    if (ids === undefined) this.#byUser.set(entry.user, [id])
-    else ids.push(id)
+    if (ids === undefined) this.#byUser.set(entry.user, id)
+    else if (typeof ids === 'string') this.#byUser.set(entry.user, new Set([ids, id]))
+    else ids.add(id)
+    if (this.#droppedUnderPressure > 0) this.#warnPressure(entry.lastUsedAt)
   }
 
   #forget (id: SessionId, entry: LiveEntry): void {
@@ -210,39 +272,44 @@ export class MemoryStore implements SessionStore {
   #unindex (user: string, id: SessionId): void {
     const ids = this.#byUser.get(user)
     if (ids === undefined) return
-    const i = ids.indexOf(id)
-    if (i !== -1) ids.splice(i, 1)
-    if (ids.length === 0) this.#byUser.delete(user)
-  }
-
-  /** Frees one place: the least recently used live record goes; ended records never do. */
-  #makeRoom (now: number): void {
-    while (this.#live.size + this.#ended.size >= this.#max && this.#live.size > 0) this.#live.pop()
-    if (this.#droppedUnderPressure > 0 || this.#ended.size >= this.#max) this.#warnPressure(now)
+    if (typeof ids === 'string') {
+      if (ids === id) this.#byUser.delete(user)
+      return
+    }
+    ids.delete(id)
+    if (ids.size === 1) this.#byUser.set(user, ids.values().next().value as SessionId)
+    else if (ids.size === 0) this.#byUser.delete(user)
   }
 
   #warnPressure (now: number): void {
-    if (now - this.#lastPressureWarning < WARN_EVERY_MS) return
+    const endedOver = this.#ended.size + this.#aliases.size > this.#max
+    if ((this.#droppedUnderPressure === 0 && !endedOver) || now - this.#lastPressureWarning < WARN_EVERY_MS) return
     this.#lastPressureWarning = now
     if (this.#droppedUnderPressure > 0) {
-      this.#events?.warn('memory store full: dropped the least recently used live sessions to keep every ended one; raise store.maxSessions', {
+      this.#events?.warn('memory store full: dropped the least recently used live sessions (they stop counting until their next sign-in); ended sessions are all kept; raise store.maxSessions', {
         maxSessions: this.#max, dropped: this.#droppedUnderPressure
       })
       this.#droppedUnderPressure = 0
     }
-    if (this.#ended.size >= this.#max) {
-      this.#events?.warn('memory store holds more ended sessions than store.maxSessions; keeping them all until they expire (sessions.maxAge)', {
-        maxSessions: this.#max, ended: this.#ended.size
+    if (endedOver) {
+      this.#events?.warn('memory store holds more ended sessions than store.maxSessions; they are all kept until sessions.maxAge is over', {
+        maxSessions: this.#max, ended: this.#ended.size, aliases: this.#aliases.size
       })
     }
   }
 
-  /**
-   * Live records unused for longer than `maxAge` are certainly too old; they
-   * sit at the least recently used end of the LRU, so they are found first.
-   * (A too-old record still in use is caught by its next check instead.)
-   */
-  #purgeStaleLive (now: number, max: number): void {
+  /** Drops what `maxAge` is over for, starting where it always is: the heads of the time-ordered Maps and the LRU's cold end. */
+  #purge (now: number, max: number): void {
+    for (const [id, packed] of this.#ended) {
+      if (now - endedAt(packed) < this.#t.maxAge) break
+      this.#ended.delete(id)
+    }
+    for (const [id, alias] of this.#aliases) {
+      if (now - alias.at < this.#t.maxAge) break
+      this.#aliases.delete(id)
+    }
+    // Live records unused for longer than maxAge are certainly too old. (A
+    // too-old record still in use is caught by its next check instead.)
     const stale: Array<[SessionId, LiveEntry]> = []
     // lru-cache types rentries() loosely as (K | V)[]; each item is a [key, value] pair.
     for (const [id, entry] of this.#live.rentries() as Generator<[SessionId, LiveEntry]>) {
@@ -250,12 +317,5 @@ export class MemoryStore implements SessionStore {
       stale.push([id, entry])
     }
     for (const [id, entry] of stale) this.#forget(id, entry)
-  }
-
-  #purgeEnded (now: number): void {
-    for (const [id, entry] of this.#ended) {
-      if (now - entry.endedAt < this.#t.maxAge) break
-      this.#ended.delete(id)
-    }
   }
 }

@@ -3,15 +3,23 @@ import type { Policy } from '../domain/policy.js'
 
 /**
  * What a store knows about one session id.
- * - `live`: tracked and counting; the check has recorded this use.
+ * - `live`: tracked and counting; the check has recorded this use. `slot` is
+ *   the session's current id: the id asked about, or, for an older cookie of
+ *   a session the app has since rotated, the id it was rotated to.
  * - `idle`: tracked, but unused for `idleTimeout`, so it stopped counting. If
  *   it is used again it must be admitted again (it may now be over the limit).
  * - `ended`: refused at the gateway.
- * - `unknown`: never seen, logged out, or older than `maxAge`.
+ * - `unknown`: never seen, or older than `maxAge`.
+ *
+ * A store never turns an id it knows into `unknown` before `maxAge` is over:
+ * an id that becomes unknown would pass the gateway untracked, and many apps
+ * still accept an old cookie (Rails' cookie store cannot revoke one at all).
+ * So a rotated id stays an alias of its session, and a logged-out one is
+ * ended, not forgotten.
  */
 export type SessionState =
-  | { state: 'live', user: string }
-  | { state: 'idle', user: string }
+  | { state: 'live', user: string, slot: SessionId }
+  | { state: 'idle', user: string, slot: SessionId }
   | { state: 'ended', reason: EndReason }
   | { state: 'unknown' }
 
@@ -23,28 +31,33 @@ export interface LoginAttempt {
   limit: number
   policy: Policy
   /**
-   * Sessions this login replaces: the ones the same browser carried. A device
-   * that logs in again takes its own slot back rather than a second one.
+   * Sessions (slots) the same browser carried and this login replaces. One of
+   * the same user that still counts gives its slot to the new session (a
+   * device signing in again does not take a second slot, even under
+   * reject-new); the old id stays an alias of it. One of another user is
+   * ended (`replaced`).
    */
   replaces: readonly SessionId[]
 }
 
 export type AdmitResult =
-  /** Admitted; `ended` are the sessions that had to end for it (empty if none). */
+  /** Admitted; `ended` are the sessions that ended because of it (over the limit, or replaced on the device). */
   | { admitted: true, ended: SessionRecord[] }
   /** Refused by `reject-new` (the new id is recorded as ended), or the id had already been ended. */
   | { admitted: false, reason: 'limit' | 'ended' }
 
 export type RotateResult =
-  /** The new id took over the old one's slot. */
+  /** The new id took over the session's slot; the old id is an alias of it. */
   | { rotated: true, user: string }
-  /** The old id had been ended meanwhile: the new id is ended too, so it cannot slip in. */
+  /** The session had been ended meanwhile: the new id is ended too, so it cannot slip in. */
   | { rotated: false, ended: true }
   /** The old id is not tracked; nothing to do. */
   | { rotated: false, ended: false }
 
 export interface StoreStats {
+  /** Tracked sessions (counting or idle). */
   live: number
+  /** Ended sessions still refused. */
   ended: number
 }
 
@@ -58,14 +71,18 @@ export interface StoreStats {
  */
 export interface SessionStore {
   readonly kind: string
-  /** Looks a session up and, if it is live, records that it was just used. */
+  /** Looks a session up (following rotations) and, if it is live, records that it was just used. */
   check (id: SessionId, now: number): Promise<SessionState>
   /** Admits a login under the user's limit and policy, ending or refusing as needed — one atomic step. */
   admit (attempt: LoginAttempt): Promise<AdmitResult>
   /** The app replaced a session's cookie (Django's cycle_key, Rails' reset_session…): the new id keeps the slot. */
   rotate (from: SessionId, to: SessionId, now: number): Promise<RotateResult>
-  /** Logout: frees the slots of these sessions. Ended sessions stay ended. Returns how many were freed. */
-  release (ids: readonly SessionId[], now: number): Promise<number>
+  /**
+   * Ends sessions: every id given is refused from now on (an id the store did
+   * not know is recorded too). Sessions already ended keep their first reason.
+   * Returns the sessions that were live and are now ended.
+   */
+  end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]>
   /** The user's tracked sessions, counting or idle, oldest login first. */
   sessionsOf (user: string, now: number): Promise<SessionRecord[]>
   stats (now: number): Promise<StoreStats>

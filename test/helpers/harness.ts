@@ -1,5 +1,4 @@
 import { Writable } from 'node:stream'
-import { pino } from 'pino'
 import type { Test } from 'tap'
 import { startLegacyApp, type LegacyApp } from '../fixtures/legacy-app.mjs'
 import { loadConfigText } from '../../src/config/load.js'
@@ -52,11 +51,14 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const clock = new Clock()
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)); cb() } })
-  const text = `upstream: ${app.url}\nlisten: { host: 127.0.0.1, port: 0 }\n${opts.yaml ?? APP_ROUTES}`
+  const yaml = opts.yaml ?? APP_ROUTES
+  // Tests read the gateway's own log lines, written as the config says (level, redaction).
+  const logLevel = /^log:/m.test(yaml) ? '' : 'log: { level: debug }\n'
+  const text = `upstream: ${app.url}\nlisten: { host: 127.0.0.1, port: 0 }\n${logLevel}${yaml}`
   const { config } = loadConfigText(text, 'test.yaml')
   const gateway = await createGateway(config, {
     now: opts.realClock === true ? Date.now : clock.now,
-    logger: pino({ level: 'debug' }, sink),
+    logStream: sink,
     store: opts.store
   })
   const base = await gateway.listen()

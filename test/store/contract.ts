@@ -26,7 +26,7 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
   t.test(`${name}: a login under the limit is admitted and live`, async (t) => {
     const store = await make(t, CONTRACT_TIMEOUTS)
     t.same(await admit(store, 'alice', 's1', T0, 2), { admitted: true, ended: [] })
-    t.same(await store.check('s1', T0 + MIN), { state: 'live', user: 'alice' })
+    t.same(await store.check('s1', T0 + MIN), { state: 'live', user: 'alice', slot: 's1' })
     const list = await store.sessionsOf('alice', T0 + MIN)
     t.same(list.map((r) => [r.id, r.createdAt, r.lastUsedAt]), [['s1', T0, T0 + MIN]], 'check records the use')
   })
@@ -39,8 +39,8 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     const r = await admit(store, 'alice', 'third', T0 + 6 * MIN, 2)
     t.same(r.admitted && r.ended.map((e) => e.id), ['new-but-idle'])
     t.same(await store.check('new-but-idle', T0 + 7 * MIN), { state: 'ended', reason: 'concurrent_login_limit' })
-    t.same(await store.check('old-but-busy', T0 + 7 * MIN), { state: 'live', user: 'alice' })
-    t.same(await store.check('third', T0 + 7 * MIN), { state: 'live', user: 'alice' })
+    t.equal((await store.check('old-but-busy', T0 + 7 * MIN)).state, 'live')
+    t.equal((await store.check('third', T0 + 7 * MIN)).state, 'live')
   })
 
   t.test(`${name}: evict-oldest ends the session that logged in first`, async (t) => {
@@ -81,6 +81,7 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     await admit(store, 'alice', 'a', T0)
     t.same(await admit(store, 'bob', 'b', T0 + 1), { admitted: true, ended: [] })
     t.equal((await store.check('a', T0 + 2)).state, 'live')
+    t.equal((await store.check('b', T0 + 2)).state, 'live')
   })
 
   t.test(`${name}: admitting the same session twice is idempotent`, async (t) => {
@@ -97,8 +98,29 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     await admit(store, 'alice', 'phone', T0)
     const r = await admit(store, 'alice', 'phone-again', T0 + MIN, 1, 'reject-new', ['phone'])
     t.same(r, { admitted: true, ended: [] }, 'not refused even under reject-new')
-    t.same(await store.check('phone', T0 + 2 * MIN), { state: 'unknown' }, 'the replaced id is simply gone, not ended')
-    t.same((await store.sessionsOf('alice', T0 + 2 * MIN)).map((s) => s.id), ['phone-again'])
+    t.same((await store.sessionsOf('alice', T0 + 2 * MIN)).map((s) => s.id), ['phone-again'], 'one slot')
+    t.same(await store.check('phone', T0 + 2 * MIN), { state: 'live', user: 'alice', slot: 'phone-again' }, 'the old id is an alias of the new session, never unknown')
+    await admit(store, 'alice', 'laptop', T0 + 3 * MIN)
+    t.equal((await store.check('phone', T0 + 4 * MIN)).state, 'ended', 'ending the session ends its old id too')
+  })
+
+  t.test(`${name}: a device that signs in as another user ends the first user's session there`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'shared', T0)
+    const r = await admit(store, 'bob', 'shared-bob', T0 + 1, 1, 'evict-idlest', ['shared'])
+    t.same(r.admitted && r.ended.map((e) => [e.id, e.user]), [['shared', 'alice']], 'reported as ended by this login')
+    t.same(await store.check('shared', T0 + 2), { state: 'ended', reason: 'replaced' })
+    t.same(await store.sessionsOf('alice', T0 + 2), [])
+  })
+
+  t.test(`${name}: replacing an idle session of the same user is a new login: the limit applies`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'laptop', T0)
+    const later = T0 + CONTRACT_TIMEOUTS.idleTimeout + MIN
+    await admit(store, 'alice', 'phone', later)
+    const r = await admit(store, 'alice', 'laptop-again', later + MIN, 1, 'reject-new', ['laptop'])
+    t.same(r, { admitted: false, reason: 'limit' })
+    t.equal((await store.check('phone', later + 2 * MIN)).state, 'live')
   })
 
   t.test(`${name}: an ended session is never admitted again`, async (t) => {
@@ -108,15 +130,25 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.same(await admit(store, 'alice', 'a', T0 + 2), { admitted: false, reason: 'ended' })
   })
 
-  t.test(`${name}: rotation moves the slot to the new id`, async (t) => {
+  t.test(`${name}: rotation moves the slot to the new id; the old id stays an alias`, async (t) => {
     const store = await make(t, CONTRACT_TIMEOUTS)
     await admit(store, 'alice', 'old', T0)
     t.same(await store.rotate('old', 'new', T0 + MIN), { rotated: true, user: 'alice' })
-    t.same(await store.check('old', T0 + 2 * MIN), { state: 'unknown' })
-    t.same(await store.check('new', T0 + 2 * MIN), { state: 'live', user: 'alice' })
+    t.same(await store.check('new', T0 + 2 * MIN), { state: 'live', user: 'alice', slot: 'new' })
+    t.same(await store.check('old', T0 + 2 * MIN), { state: 'live', user: 'alice', slot: 'new' }, 'not unknown: some apps still accept it')
     const [s] = await store.sessionsOf('alice', T0 + 2 * MIN)
     t.equal(s?.createdAt, T0, 'keeps its login time')
+    t.equal((await store.sessionsOf('alice', T0 + 2 * MIN)).length, 1)
     t.same(await store.rotate('untracked', 'x', T0), { rotated: false, ended: false })
+  })
+
+  t.test(`${name}: a chain of rotations ends as one session`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'v0', T0)
+    for (let i = 1; i <= 10; i++) await store.rotate(`v${i - 1}`, `v${i}`, T0 + i)
+    t.same(await store.check('v0', T0 + 20), { state: 'live', user: 'alice', slot: 'v10' })
+    await admit(store, 'alice', 'elsewhere', T0 + 30)
+    for (let i = 0; i <= 10; i++) t.equal((await store.check(`v${i}`, T0 + 40)).state, 'ended', `v${i} ended with its session`)
   })
 
   t.test(`${name}: rotating an ended session ends the new id too`, async (t) => {
@@ -127,13 +159,15 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.equal((await store.check('a2', T0 + 3)).state, 'ended')
   })
 
-  t.test(`${name}: release frees the slot, but never un-ends a session`, async (t) => {
+  t.test(`${name}: end() ends sessions for good, frees their slots, and never changes an earlier reason`, async (t) => {
     const store = await make(t, CONTRACT_TIMEOUTS)
     await admit(store, 'alice', 'a', T0)
     await admit(store, 'alice', 'b', T0 + 1)
-    t.equal(await store.release(['b', 'a', 'nope'], T0 + 2), 1, 'only the live one is freed')
-    t.same(await store.check('b', T0 + 3), { state: 'unknown' })
-    t.equal((await store.check('a', T0 + 3)).state, 'ended')
+    const ended = await store.end(['b', 'a', 'never-seen'], 'logged_out', T0 + 2)
+    t.same(ended.map((r) => [r.id, r.user]), [['b', 'alice']], 'only the live one is reported')
+    t.same(await store.check('b', T0 + 3), { state: 'ended', reason: 'logged_out' }, 'a logged-out id cannot come back')
+    t.same(await store.check('a', T0 + 3), { state: 'ended', reason: 'concurrent_login_limit' }, 'first reason kept')
+    t.same(await store.check('never-seen', T0 + 3), { state: 'ended', reason: 'logged_out' }, 'unknown ids are recorded as ended too')
     t.same(await admit(store, 'alice', 'c', T0 + 4), { admitted: true, ended: [] }, 'the slot is free')
   })
 
@@ -142,7 +176,7 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     await admit(store, 'alice', 'laptop', T0)
     const later = T0 + CONTRACT_TIMEOUTS.idleTimeout + MIN
     t.same(await admit(store, 'alice', 'phone', later), { admitted: true, ended: [] }, 'the idle laptop does not count')
-    t.same(await store.check('laptop', later + 1), { state: 'idle', user: 'alice' })
+    t.same(await store.check('laptop', later + 1), { state: 'idle', user: 'alice', slot: 'laptop' })
     const back = await admit(store, 'alice', 'laptop', later + 2)
     t.same(back.admitted && back.ended.map((e) => e.id), ['phone'], 'coming back is a login again: the limit holds')
     const [s] = await store.sessionsOf('alice', later + 3)
@@ -152,7 +186,7 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
   t.test(`${name}: idleTimeout 0 means sessions never go idle`, async (t) => {
     const store = await make(t, { idleTimeout: 0, maxAge: CONTRACT_TIMEOUTS.maxAge })
     await admit(store, 'alice', 'a', T0)
-    t.same(await store.check('a', T0 + 10 * 86_400_000), { state: 'live', user: 'alice' })
+    t.same(await store.check('a', T0 + 10 * 86_400_000), { state: 'live', user: 'alice', slot: 'a' })
   })
 
   t.test(`${name}: a session older than maxAge is forgotten and stops counting`, async (t) => {
@@ -173,7 +207,9 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     await admit(store, 'alice', 'b', T0 + 1)
     t.equal((await store.check('a', T0 + CONTRACT_TIMEOUTS.maxAge - MIN)).state, 'ended')
     t.same(await store.check('a', T0 + 1 + CONTRACT_TIMEOUTS.maxAge + MIN), { state: 'unknown' })
-    t.same(await store.stats(T0 + 1 + CONTRACT_TIMEOUTS.maxAge + MIN), { live: 0, ended: 0 }, 'nothing outlives maxAge')
+    await store.rotate('b', 'b2', T0 + 2)
+    t.same(await store.stats(T0 + 2 + CONTRACT_TIMEOUTS.maxAge + MIN), { live: 0, ended: 0 }, 'nothing outlives maxAge')
+    t.same(await store.check('b', T0 + 2 + CONTRACT_TIMEOUTS.maxAge + MIN), { state: 'unknown' }, 'aliases expire too')
   })
 
   t.test(`${name}: many concurrent admissions of one user leave exactly the limit`, async (t) => {

@@ -1,0 +1,115 @@
+import t from 'tap'
+import { gzipSync } from 'node:zlib'
+import { request } from 'undici'
+import { APP_ROUTES, startHarness } from './helpers/harness.js'
+
+const FORM = 'application/x-www-form-urlencoded'
+
+t.test('a login whose user cannot be read is refused by default, and the app\'s session is ended', async (t) => {
+  // The operator named the wrong field: the app reads "username", the gateway looks for "login".
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /admin/login/, user: { form: login } }
+` })
+  const d = h.device()
+  const r = await d.formLogin('alice')
+  t.equal(r.status, 401)
+  t.same(r.json(), { error: 'session_ended', reason: 'login_not_identified' })
+  t.equal(d.sessionCookie, undefined, 'the new cookie never reaches the client')
+  t.ok(h.logs.some((l) => /login refused: the app signed someone in, but the user could not be read/.test(l) && /form field \\"login\\"/.test(l)), 'the log says why and where to look')
+  const created = [...h.app.sessions.keys()]
+  t.equal(created.length, 1, 'the app did create a session')
+  const thief = h.device()
+  thief.jar.set('sessionid', created[0] as string)
+  t.equal(await thief.whoami(), 401, 'which is refused at the gateway')
+})
+
+t.test('unidentified: pass lets such a login through, uncounted, with a warning', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /admin/login/, user: { form: login }, unidentified: pass }
+` })
+  const d = h.device()
+  t.equal((await d.formLogin('alice')).status, 302)
+  t.equal(await d.whoami(), 'alice')
+  t.equal((await h.gateway.store.stats(h.clock.now())).live, 0)
+  t.ok(h.logs.some((l) => /could not be read from the request; not counted \(unidentified: pass\)/.test(l)))
+})
+
+t.test('a gzip-compressed login body is read like the app reads it', async (t) => {
+  const h = await startHarness(t)
+  const r = await request(`${h.base}/admin/login/`, {
+    method: 'POST',
+    body: gzipSync('username=alice&password=x'),
+    headers: { 'content-type': FORM, 'content-encoding': 'gzip' }
+  })
+  await r.body.dump()
+  t.equal(r.statusCode, 302, 'the app got the compressed body as sent, and signed alice in')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'counted for alice')
+})
+
+t.test('a login body in an encoding the gateway cannot read is refused, not let through', async (t) => {
+  const h = await startHarness(t)
+  const r = await request(`${h.base}/admin/login/`, {
+    method: 'POST', body: 'username=alice&password=x', headers: { 'content-type': FORM, 'content-encoding': 'x-custom' }
+  })
+  await r.body.dump()
+  // The stand-in app ignores the unknown encoding and signs alice in; the gateway cannot tell who.
+  t.equal(r.statusCode, 401)
+  t.equal((await h.gateway.store.stats(h.clock.now())).live, 0)
+})
+
+t.test('a JSON login with a byte-order mark is read', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /echo, user: { json: /email }, status: [200] }
+` })
+  const route = h.gateway.context.routes.login('POST', '/echo')
+  const { identify } = await import('../src/identity/index.js')
+  t.same(identify(route!.identity, { headers: {}, query: '', body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"email":"bom@example.com"}')]) }, false), { kind: 'user', user: 'bom@example.com' })
+  t.same(identify(route!.identity, { headers: {}, query: '', body: Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('{"email":"u16"}', 'utf16le')]) }, false), { kind: 'user', user: 'u16' })
+})
+
+t.test('login routes are recognised end to end under other spellings of their path', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}limit: 0\n` })
+  const spellings = ['/admin/login', '/ADMIN/Login/', '/admin//login/', '/admin/%6Cogin/', '/admin/login;x=1', '/admin/login.json', '/admin/login/?next=/']
+  for (const path of spellings) {
+    const d = h.device()
+    const r = await d.send(path, { form: { username: 'alice', password: 'x' } })
+    t.equal(r.status, 302, `${path}: the app signed alice in`)
+    t.equal(await d.whoami(), 'alice')
+  }
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, spellings.length, 'every one was counted')
+})
+
+t.test('a GET login route reads the user from the query, and HEAD counts like GET', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { method: GET, path: /sso, user: { form: user } }
+limit: 0
+` })
+  const get = await request(`${h.base}/sso?user=bob`)
+  await get.body.dump()
+  t.equal(get.statusCode, 302)
+  const head = await request(`${h.base}/sso?user=bob`, { method: 'HEAD' })
+  await head.body.dump()
+  t.equal(head.statusCode, 302)
+  t.equal((await h.gateway.store.sessionsOf('bob', h.clock.now())).length, 2)
+})
+
+t.test('a login answered with a status the route does not accept is not counted, and says so once', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /api/login, user: { json: /email }, status: [201] }
+` })
+  for (let i = 0; i < 3; i++) t.equal((await h.device().apiLogin('carol')).status, 200)
+  t.equal((await h.gateway.store.stats(h.clock.now())).live, 0)
+  t.equal(h.logs.filter((l) => /a status it does not accept as a login/.test(l)).length, 1, 'one warning, not one per login')
+})
+
+t.test('an answer that sets the new session cookie and clears an old one elsewhere is a login', async (t) => {
+  const h = await startHarness(t, { appOptions: { loginExtraSetCookies: ['sessionid=; Path=/legacy; Max-Age=0'] } })
+  const d = h.device()
+  await d.formLogin('alice')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1)
+})
