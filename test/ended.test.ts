@@ -142,3 +142,15 @@ t.test('malformed and odd cookies get a normal answer', async (t) => {
     t.match(r.json(), { error: 'not signed in' })
   }
 })
+
+t.test('alsoClear cookies are cleared with the Path the app set them with', async (t) => {
+  const h = await startHarness(t)
+  const laptop = h.device()
+  const login = await laptop.send('/admin/login/', { form: { username: 'alice', password: 'x', remember: 'on' } })
+  t.match(login.setCookies, ['sessionid=', 'csrftoken=abc; Path=/', 'remember_me=1; Path=/admin; Max-Age=3600'].map((p) => new RegExp(`^${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`)))
+  await h.device().formLogin('alice')
+  const r = await laptop.send('/api/me')
+  t.equal(r.status, 401)
+  t.match(r.setCookies.find((c) => c.startsWith('remember_me=;')), /Path=\/admin/, 'the remember-me cookie\'s own Path')
+  t.ok(r.setCookies.some((c) => /^remember_me=; .*Path=\/;/.test(c) || /^remember_me=; .*Path=\/$/.test(c)), 'and a Path=/ removal, in case')
+})
