@@ -20,7 +20,10 @@ t.test('an ended cookie re-spelled (percent-encoded, quoted) is still refused', 
     `%${cookie.charCodeAt(0).toString(16)}${cookie.slice(1)}`,
     cookie.split('').map((c) => `%${c.charCodeAt(0).toString(16)}`).join(''),
     `"${cookie}"`,
-    `"%${cookie.charCodeAt(0).toString(16).toUpperCase()}${cookie.slice(1)}"`
+    `"%${cookie.charCodeAt(0).toString(16).toUpperCase()}${cookie.slice(1)}"`,
+    // Python's cookie parser (Django, Werkzeug) undoes backslash escapes inside quotes.
+    `"${cookie.split('').map((c) => `\\${c}`).join('')}"`,
+    `"\\${cookie.charCodeAt(0).toString(8).padStart(3, '0')}${cookie.slice(1)}"`
   ]
   for (const spelled of spellings) {
     const r = await h.device().send('/api/me', { headers: { cookie: `sessionid=${spelled}` } })

@@ -27,7 +27,7 @@ for (const policy of ['evict-idlest', 'reject-new'] as const) {
   })
 }
 
-t.test('a cleared cookie answering a request with two values ends nothing', async (t) => {
+t.test('a cleared cookie answering a request with two values ends the carried session rather than freeing it', async (t) => {
   const h = await startHarness(t)
   const a = h.device()
   await a.formLogin('alice')
@@ -35,13 +35,13 @@ t.test('a cleared cookie answering a request with two values ends nothing', asyn
   // The app (first value wins) sees "junk", and answers /api/logout by clearing the cookie.
   const r = await h.device().send('/api/logout', { method: 'POST', headers: { cookie: `sessionid=junk; sessionid=${cookie}` } })
   t.equal(r.status, 200)
-  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'alice\'s session is still counted')
-  t.equal(await a.whoami(), 'alice')
-  await h.device().formLogin('alice')
-  t.equal(await a.whoami(), 401, 'and a login elsewhere still ends it')
+  t.same(await h.gateway.store.check(h.gateway.context.hash(cookie), h.clock.now()), { state: 'ended', reason: 'logged_out' },
+    'which cookie the app acted on cannot be known: the session is ended, never just forgotten')
+  const echo = await a.send('/echo')
+  t.equal((echo.json() as { headers: { cookie?: string } }).headers.cookie, 'csrftoken=abc', 'the app never sees it again (only the other cookie)')
 })
 
-t.test('a logged-out cookie cannot come back (an app may still accept it)', async (t) => {
+t.test('a logged-out cookie cannot come back (an app may still accept it), yet never leaves a browser stuck', async (t) => {
   const h = await startHarness(t)
   const a = h.device()
   await a.formLogin('alice')
@@ -49,10 +49,12 @@ t.test('a logged-out cookie cannot come back (an app may still accept it)', asyn
   await a.send('/admin/logout/', { method: 'POST' })
   const replay = h.device()
   replay.jar.set('sessionid', cookie)
-  const r = await replay.send('/api/me')
-  t.equal(r.status, 401)
-  t.same(r.json(), { error: 'session_ended', reason: 'logged_out' })
-  t.same(r.setCookies, [], 'no cookie is cleared: the device may hold a newer one by now')
+  replay.jar.set('theme', 'dark')
+  const r = await replay.send('/echo')
+  t.equal(r.status, 200, 'the request goes on, without the session: no redirect loop for apps that keep the cookie after logout')
+  t.equal((r.json() as { headers: { cookie?: string } }).headers.cookie, 'theme=dark', 'the logged-out value was taken out')
+  t.match(r.setCookies, [/^sessionid=; /], 'and the browser is asked to drop it')
+  t.equal(replay.sessionCookie, undefined)
 })
 
 t.test('an old cookie of a rotated session stays its session: counted, and ended with it', async (t) => {
@@ -66,4 +68,41 @@ t.test('an old cookie of a rotated session stays its session: counted, and ended
   const replay = h.device()
   replay.jar.set('sessionid', old)
   t.equal((await replay.send('/api/me')).status, 401, 'ending the session ended its old id')
+})
+
+t.test('a rotation behind a junk duplicate cookie still follows the session', async (t) => {
+  const h = await startHarness(t)
+  const a = h.device()
+  await a.formLogin('alice')
+  const first = a.sessionCookie as string
+  // The app reads the first value and rotates it; the junk second value must not stop the gateway following.
+  const r = await h.device().send('/rotate', { method: 'POST', headers: { cookie: `sessionid=${first}; sessionid=junk` } })
+  const rotated = (r.setCookies[0] ?? '').split(';')[0]?.split('=')[1] as string
+  t.ok(rotated !== undefined && rotated !== first)
+  await h.device().formLogin('alice')
+  const d = h.device()
+  d.jar.set('sessionid', rotated)
+  t.equal(await d.whoami(), 401, 'ending the session ended its rotated cookie too')
+})
+
+t.test('reject-new: a logout carrying a stale second cookie still frees the user to sign in again', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}policy: reject-new\n` })
+  const a = h.device()
+  await a.formLogin('alice')
+  const cookie = a.sessionCookie as string
+  await a.send('/admin/logout/', { method: 'POST', headers: { cookie: `sessionid=${cookie}; sessionid=stale` } })
+  const b = h.device()
+  t.equal((await b.formLogin('alice')).status, 302, 'not locked out')
+  t.equal(await b.whoami(), 'alice')
+})
+
+t.test('logging out on an idle device does not end the active one elsewhere', async (t) => {
+  const h = await startHarness(t)
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  h.clock.advance(3 * 3_600_000)
+  const phone = h.device()
+  await phone.formLogin('alice')
+  await laptop.send('/admin/logout/', { method: 'POST' })
+  t.equal(await phone.whoami(), 'alice')
 })

@@ -18,8 +18,9 @@ t.test('when the app rotates the session id, the new cookie takes over the old s
 
   const after = await h.gateway.store.sessionsOf('alice', h.clock.now())
   t.equal(after.length, 1, 'still one slot, not two')
-  t.not(after[0]?.id, tracked?.id, 'the slot now belongs to the new cookie')
+  t.equal(after[0]?.id, tracked?.id, 'the same session (known by its first id)')
   t.equal(after[0]?.createdAt, tracked?.createdAt, 'with its original login time')
+  t.match(await h.gateway.store.check(h.gateway.context.hash(laptop.sessionCookie as string), h.clock.now()), { state: 'live', slot: tracked?.id }, 'the new cookie is that session')
 
   // The slot really moved: a login elsewhere ends the rotated session.
   const phone = h.device()

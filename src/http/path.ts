@@ -23,9 +23,11 @@ export function normalizePath (rawUrl: string): string {
 }
 
 function withoutFormat (path: string): string {
-  return path.replace(FORMAT_SUFFIX, '$1')
+  const out = path.replace(FORMAT_SUFFIX, '$1')
+  return out === '' ? '/' : out
 }
-const FORMAT_SUFFIX = /([^/.])\.[a-z0-9]{1,8}$/
+// `/login.json`, and `/login/.json` (which some routers read as /login too).
+const FORMAT_SUFFIX = /(?:([^/.])|\/)\.[a-z0-9]{1,8}$/
 
 /** The general case of `normalizePath` (exported so a test can check the fast path agrees with it). */
 export function normalizePathFully (rawUrl: string): string {

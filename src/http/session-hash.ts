@@ -19,7 +19,8 @@ export function createSessionHasher (secret: string | Buffer): SessionHasher {
 /**
  * One value for every spelling an app would read as the same cookie: most
  * frameworks percent-decode cookie values (Express's `cookie`, Rack, PHP,
- * Werkzeug) and several drop one pair of double quotes (Django, Werkzeug).
+ * Werkzeug) and several drop one pair of double quotes and the backslash
+ * escapes inside them (Django, Werkzeug).
  * The value an app set and any re-spelling of it a client sends must hash
  * alike, or an ended session could come back re-spelled. (Two real session
  * ids never differ only by such spelling: apps generate them from plain
@@ -27,7 +28,12 @@ export function createSessionHasher (secret: string | Buffer): SessionHasher {
  */
 export function canonicalCookieValue (value: string): string {
   let v = value
-  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1)
+  if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) {
+    // Python's http.cookies (Django) and Werkzeug also undo backslash escapes
+    // inside quotes: \ooo octal, then \x for any x.
+    v = v.slice(1, -1)
+    if (v.includes('\\')) v = v.replace(/\\([0-3][0-7]{2}|[\s\S])/g, (_m, e: string) => e.length === 3 ? String.fromCharCode(parseInt(e, 8)) : e)
+  }
   if (!v.includes('%')) return v
   try {
     return decodeURIComponent(v)

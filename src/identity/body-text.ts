@@ -8,12 +8,16 @@ import type { IncomingHttpHeaders } from 'node:http'
  * inflated size is bounded like the body itself. Returns undefined for an
  * encoding the gateway cannot read: the user is then not identified.
  */
+const MAX_ENCODINGS = 2
+
 export function decodedBody (body: Buffer, headers: IncomingHttpHeaders, maxBytes: number): Buffer | undefined {
   const header = headers['content-encoding']
   if (header === undefined || header.trim() === '' || header.trim().toLowerCase() === 'identity') return body
   let out = body
   // Encodings are listed in the order they were applied; undo them in reverse.
   const codings = header.toLowerCase().split(',').map((c) => c.trim()).filter((c) => c !== '' && c !== 'identity').reverse()
+  // Real clients apply one encoding; stacking hundreds would only cost CPU.
+  if (codings.length > MAX_ENCODINGS) return undefined
   try {
     for (const coding of codings) {
       const opts = { maxOutputLength: maxBytes }
@@ -46,4 +50,21 @@ export function bodyText (body: Buffer): string {
     return swapped.swap16 !== undefined && swapped.length % 2 === 0 ? swapped.swap16().toString('utf16le') : ''
   }
   return body.toString('utf8')
+}
+
+/**
+ * Every way an app might read the body's text: the bytes as sent and as
+ * inflated, each as plain UTF-8 and with a byte-order mark honoured. A
+ * strategy takes the user from all of them; if they disagree, the request is
+ * ambiguous (a client could otherwise craft a body that one reading names
+ * bob and another alice, and be counted as the wrong one).
+ */
+export function bodyReadings (raw: Buffer | undefined, decoded: Buffer | undefined): string[] {
+  const texts = new Set<string>()
+  for (const b of [raw, decoded]) {
+    if (b === undefined || b.length === 0) continue
+    texts.add(b.toString('utf8'))
+    texts.add(bodyText(b))
+  }
+  return [...texts]
 }

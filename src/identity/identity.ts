@@ -5,8 +5,10 @@ export interface LoginRequest {
   headers: IncomingHttpHeaders
   /** The raw query string, without the `?`. */
   query: string
-  /** The buffered body, present when the strategy asked for it. */
+  /** The buffered body as received, present when the strategy asked for it. */
   body?: Buffer
+  /** The body with its Content-Encoding undone; undefined when it cannot be (then only `body` is read). */
+  decodedBody?: Buffer
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { IdentityStrategy, LoginRequest } from './identity.js'
-import { bodyText } from './body-text.js'
+import { bodyReadings } from './body-text.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
 export function jsonStrategy (pointer: string): IdentityStrategy {
@@ -8,15 +8,19 @@ export function jsonStrategy (pointer: string): IdentityStrategy {
     needsBody: true,
     describe: `JSON body ${pointer}`,
     candidates (req: LoginRequest): string[] {
-      if (req.body === undefined || req.body.length === 0) return []
-      let value: unknown
-      try {
-        value = JSON.parse(bodyText(req.body))
-      } catch {
-        return []
+      // Every reading an app might make of the body (see bodyReadings); disagreeing ones make the login ambiguous.
+      const values: string[] = []
+      for (const text of bodyReadings(req.body, req.decodedBody)) {
+        let value: unknown
+        try {
+          value = JSON.parse(text)
+        } catch {
+          continue
+        }
+        const found = resolvePointer(value, tokens)
+        if (typeof found === 'string' || typeof found === 'number') values.push(String(found))
       }
-      const found = resolvePointer(value, tokens)
-      return typeof found === 'string' || typeof found === 'number' ? [String(found)] : []
+      return values
     }
   }
 }

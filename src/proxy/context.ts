@@ -29,18 +29,14 @@ export interface RequestState {
   carried: SessionId[]
   /** The ids of every session cookie value the request carried. */
   carriedIds: Set<SessionId>
-  /**
-   * The request carried more than one different session cookie value. The
-   * gateway cannot know which one the app acted on, so the answer frees,
-   * replaces or rotates none of them.
-   */
-  ambiguous: boolean
   login: LoginRoute | undefined
   logout: LogoutRoute | undefined
   /** The user a login request names, once read. */
   user: string | undefined
-  /** Cookie values of ended sessions to remove before forwarding (on login routes' paths only). */
+  /** Cookie values of ended sessions to remove before forwarding. */
   strip: Set<string> | undefined
+  /** The request carried nothing but stripped values: the answer also asks the browser to drop them. */
+  clearStripped: boolean
   /** The gateway answered this request itself; the response watcher leaves it alone. */
   answered: boolean
 }

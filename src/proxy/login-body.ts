@@ -21,6 +21,7 @@ export function loginBody () {
     const route = state?.login
     if (state == null || route === undefined) return
     let body: Buffer | undefined
+    let decoded: Buffer | undefined
     if (route.identity.needsBody && hasBody(request)) {
       let raw: Buffer
       try {
@@ -35,13 +36,15 @@ export function loginBody () {
       // re-serialise a Buffer on a JSON route (JSON.stringify of a Buffer!), and
       // the app must get the body exactly as the client sent it.
       request.body = Readable.from([raw])
-      body = decodedBody(raw, request.headers, route.config.maxBodyBytes)
+      body = raw
+      decoded = decodedBody(raw, request.headers, route.config.maxBodyBytes)
     }
     const q = request.url.indexOf('?')
     const found = identify(route.identity, {
       headers: request.headers,
       query: q === -1 ? '' : request.url.slice(q + 1),
-      body
+      body,
+      decodedBody: decoded
     }, route.config.caseInsensitive)
     if (found.kind === 'ambiguous') {
       state.answered = true

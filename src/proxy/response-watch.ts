@@ -24,10 +24,11 @@ interface SessionCookieChange {
  *   (any route): the carried sessions are ended as logged out;
  * - a new session cookie on a login route that succeeded: a login, admitted
  *   under the limit, or refused (reject-new, or a user it cannot identify);
- * - a new session cookie for a request that carried a tracked session, on any
- *   other route: the app rotated the id, and the new one keeps the slot.
- * A request that carried several different session cookies frees, replaces
- * and rotates nothing: which one the app acted on cannot be known.
+ * - any other new session cookie for a request that carried a tracked
+ *   session: the app rotated the id, and the new cookie is the same session.
+ * None of these ever frees a slot by forgetting a session (see store.ts), so
+ * they are safe even when a request carried several session cookies and the
+ * gateway cannot know which one the app acted on.
  */
 export function responseWatch (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
@@ -43,8 +44,8 @@ export function responseWatch (ctx: GatewayContext) {
       // The app's answer is delivered regardless; a store failure must not eat it.
       request.log.error({ err }, 'could not record what the app answered')
     }
-    if (state.strip !== undefined && change.set === undefined) {
-      // The browser still holds the ended cookie: ask it to drop it.
+    if (state.clearStripped && change.set === undefined && !change.cleared) {
+      // The browser still holds the ended cookie (and nothing else under its name): ask it to drop it.
       void reply.header('set-cookie', ctx.scopes.clearAll())
     }
     return payload
@@ -80,7 +81,7 @@ async function applyAnswer (
 ): Promise<string | undefined> {
   const status = reply.statusCode
   if (state.logout?.accepts(status) === true || change.cleared) {
-    if (state.carried.length > 0 && !state.ambiguous) {
+    if (state.carried.length > 0) {
       // Ended, not forgotten: an app may still accept the old cookie (a
       // stateless cookie store cannot revoke it), and it must not come back.
       const ended = await ctx.store.end(state.carried, 'logged_out', now)
@@ -91,53 +92,47 @@ async function applyAnswer (
   }
   const set = change.set
   if (set === undefined) return undefined
-
   const id = ctx.hash(set.value)
   const login = state.login
-  if (login !== undefined) {
-    if (!login.accepts(status)) {
-      if (!state.carriedIds.has(id)) {
-        ctx.warnEveryMinute(`status:${login.config.path}:${status}`, { route: login.config.path, status, accepted: login.config.status },
-          'login route set a new session cookie with a status it does not accept as a login: not counted (check login[].status)')
-      }
-      return undefined
-    }
+
+  if (login !== undefined && login.accepts(status)) {
     const user = state.user
-    if (user === undefined) {
-      if (login.config.unidentified === 'pass') {
-        ctx.warnEveryMinute(`unidentified:${login.config.path}`, { route: login.config.path, from: login.identity.describe },
-          'login succeeded but the user could not be read from the request; not counted (unidentified: pass)')
-        return undefined
-      }
+    if (user !== undefined) return await admitLogin(ctx, request, reply, payload, state, user, id, now)
+    if (login.config.unidentified === 'refuse') {
       await ctx.store.end([id], 'login_not_identified', now)
       request.log.warn({ route: login.config.path, from: login.identity.describe, session: shortId(id) },
         'login refused: the app signed someone in, but the user could not be read from the request (set login[].unidentified: pass to let such logins through uncounted)')
       state.answered = true
       return replaceWithEnded(ctx, request, reply, payload, 'login_not_identified')
     }
-    const result = await ctx.store.admit({
-      user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: state.ambiguous ? [] : state.carried
-    })
-    if (result.admitted) {
-      ctx.sockets.closeSessions(result.ended.map((r) => r.id))
-      for (const slot of state.carried) ctx.sockets.rename(slot, id)
-      request.log.info({ user, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
-      return undefined
-    }
-    request.log.info({ user, session: shortId(id), reason: result.reason }, 'login refused: over the limit (reject-new)')
-    state.answered = true
-    return replaceWithEnded(ctx, request, reply, payload, 'concurrent_login_limit')
+    ctx.warnEveryMinute(`unidentified:${login.config.path}`, { route: login.config.path, from: login.identity.describe },
+      'login succeeded but the user could not be read from the request; not counted (unidentified: pass)')
+  } else if (login !== undefined && !state.carriedIds.has(id)) {
+    ctx.warnEveryMinute(`status:${login.config.path}:${status}`, { route: login.config.path, status, accepted: login.config.status },
+      'login route set a new session cookie with a status it does not accept as a login: not counted as a login (check login[].status)')
   }
 
+  // Not a login: a new cookie for a session the request carried is that session's new cookie.
   const from = state.carried[0]
-  if (from !== undefined && !state.ambiguous && !state.carriedIds.has(id)) {
+  if (from !== undefined && !state.carriedIds.has(id)) {
     const result = await ctx.store.rotate(from, id, now)
-    if (result.rotated) {
-      ctx.sockets.rename(from, id)
-      request.log.debug({ from: shortId(from), to: shortId(id) }, 'session id rotated by the app')
-    } else if (result.ended) {
-      request.log.info({ from: shortId(from), to: shortId(id) }, 'session rotated after it was ended: the new id is ended too')
-    }
+    if (result.rotated) request.log.debug({ session: shortId(from), cookie: shortId(id) }, 'session id rotated by the app')
+    else if (result.ended) request.log.info({ session: shortId(from), cookie: shortId(id) }, 'session rotated after it was ended: the new cookie is ended too')
   }
   return undefined
+}
+
+async function admitLogin (
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown,
+  state: RequestState, user: string, id: string, now: number
+): Promise<string | undefined> {
+  const result = await ctx.store.admit({ user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: state.carried })
+  if (result.admitted) {
+    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
+    request.log.info({ user, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
+    return undefined
+  }
+  request.log.info({ user, session: shortId(id), reason: result.reason }, 'login refused: over the limit (reject-new)')
+  state.answered = true
+  return replaceWithEnded(ctx, request, reply, payload, 'concurrent_login_limit')
 }

@@ -8,14 +8,27 @@ import { shortId } from './context.js'
 import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
 
+interface EndedValue {
+  value: string
+  reason: EndReason
+  fromUrl: boolean
+}
+
 /**
  * onRequest: the check every request passes before anything else happens to
  * it. It runs before the body is read (a refused request costs nothing more)
  * and also on WebSocket upgrades.
  *
  * Every value of the session cookie is judged (an app may read the first or
- * the last of duplicates), and so are session ids carried in the URL: one
- * ended value is enough to refuse.
+ * the last of duplicates), and so are session ids carried in the URL. An
+ * ended value never reaches the app:
+ * - if its device should still hold it (ended by the limit), the request is
+ *   refused with the ended answer, which tells the user and clears it;
+ * - if the device has moved on (logged out, or signed in again), it is only
+ *   taken out of the request, which goes on without it: an app that destroys
+ *   a session without clearing its cookie must not leave the browser stuck;
+ * - on a login route's path (any method: the form page too) it is taken out
+ *   too, so a browser can always sign in again.
  */
 export function sessionCheck (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
@@ -26,11 +39,11 @@ export function sessionCheck (ctx: GatewayContext) {
     const state: RequestState = {
       carried: [],
       carriedIds: new Set(),
-      ambiguous: false,
       login: ctx.routes.login(method, path),
       logout: ctx.routes.logout(method, path),
       user: undefined,
       strip: undefined,
+      clearStripped: false,
       answered: false
     }
     request[kState] = state
@@ -38,34 +51,13 @@ export function sessionCheck (ctx: GatewayContext) {
     const inUrl = urlSessionValues(request.url, cookieName)
     if (values.length === 0 && inUrl.length === 0) return undefined
 
-    const now = ctx.now()
-    const ended: Array<{ value: string, reason: EndReason, fromUrl: boolean }> = []
+    const onLoginPath = ctx.routes.isLoginPath(path)
+    // Reviving an idle session could end another one (evict policies); a
+    // logout or a login on this request settles the session anyway.
+    const revives = !onLoginPath && state.logout === undefined
+    let ended: EndedValue[]
     try {
-      // One store lookup per distinct id; every spelling of an ended id is recorded (to be stripped or refused).
-      const seen = new Map<SessionId, EndReason | undefined>()
-      for (const [i, value] of [...values, ...inUrl].entries()) {
-        const fromUrl = i >= values.length
-        const id = ctx.hash(value)
-        if (!fromUrl) state.carriedIds.add(id)
-        if (seen.has(id)) {
-          const reason = seen.get(id)
-          if (reason !== undefined) ended.push({ value, reason, fromUrl })
-          continue
-        }
-        const found = await ctx.store.check(id, now)
-        let reason: EndReason | undefined
-        if (found.state === 'ended') {
-          reason = found.reason
-        } else if (found.state !== 'unknown' && !fromUrl) {
-          // An idle session stopped counting while unused; coming back, it is
-          // admitted again like a login of its user, so the limit still holds.
-          const live = found.state === 'live' || await revive(ctx, found.slot, found.user, now)
-          if (!live) reason = 'concurrent_login_limit'
-          else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
-        }
-        seen.set(id, reason)
-        if (reason !== undefined) ended.push({ value, reason, fromUrl })
-      }
+      ended = await judge(ctx, state, values, inUrl, revives)
     } catch (err) {
       // Without the store the gateway cannot vouch for this session: refuse
       // rather than let a possibly ended one through.
@@ -73,37 +65,69 @@ export function sessionCheck (ctx: GatewayContext) {
       request.log.error({ err }, 'session store failed while checking a request')
       throw new errors.STORE_UNAVAILABLE({ cause: err })
     }
-    state.ambiguous = state.carriedIds.size > 1
 
     if (ended.length === 0) {
       if (request.headers.upgrade !== undefined) ctx.sockets.noteUpgrade(request.raw.socket, state.carried)
       return undefined
     }
-
-    // On a login route's path (any method: the form page too) an ended cookie
-    // is removed instead of refused, so a browser can always sign in again,
-    // even if clearing its cookie failed. The app still never sees the session.
-    if (ctx.routes.isLoginPath(path) && ended.every((e) => !e.fromUrl)) {
+    const refuse = ended.filter((e) => e.fromUrl || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
+    if (refuse.length === 0) {
       state.strip = new Set(ended.map((e) => e.value))
+      // Clearing is safe only if the browser holds nothing else under the name.
+      state.clearStripped = ended.length === values.length
       return undefined
     }
     state.answered = true
-    // If any of them is still held by the device, the answer clears it.
-    const reason = ended.find((e) => deviceStillHoldsCookie(e.reason))?.reason ?? (ended[0] as { reason: EndReason }).reason
-    request.log.info({ sessions: ended.map((e) => shortId(ctx.hash(e.value))), reason }, 'refused a request carrying an ended session')
+    const reason = refuse.find((e) => deviceStillHoldsCookie(e.reason))?.reason ?? refuse.map((e) => e.reason)[0] ?? 'concurrent_login_limit'
+    request.log.info({ sessions: refuse.map((e) => shortId(ctx.hash(e.value))), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason)
   }
 }
 
-async function revive (ctx: GatewayContext, id: SessionId, user: string, now: number): Promise<boolean> {
-  const result = await ctx.store.admit({ user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: [] })
+/**
+ * Looks every value up (once per distinct id) and fills in the tracked
+ * sessions the request carries. Returns the values of ended sessions, every
+ * spelling of each.
+ */
+async function judge (ctx: GatewayContext, state: RequestState, values: string[], inUrl: string[], revives: boolean): Promise<EndedValue[]> {
+  const now = ctx.now()
+  const ended: EndedValue[] = []
+  const seen = new Map<SessionId, EndReason | undefined>()
+  for (const [i, value] of [...values, ...inUrl].entries()) {
+    const fromUrl = i >= values.length
+    const id = ctx.hash(value)
+    if (!fromUrl) state.carriedIds.add(id)
+    if (seen.has(id)) {
+      const reason = seen.get(id)
+      if (reason !== undefined) ended.push({ value, reason, fromUrl })
+      continue
+    }
+    const found = await ctx.store.check(id, now)
+    let reason: EndReason | undefined
+    if (found.state === 'ended') {
+      reason = found.reason
+    } else if (found.state !== 'unknown' && !fromUrl) {
+      // An idle session stopped counting while unused; coming back, it is
+      // admitted again like a login of its user, so the limit still holds.
+      const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, now)
+      if (!live) reason = 'concurrent_login_limit'
+      else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+    }
+    seen.set(id, reason)
+    if (reason !== undefined) ended.push({ value, reason, fromUrl })
+  }
+  return ended
+}
+
+async function revive (ctx: GatewayContext, key: SessionId, user: string, now: number): Promise<boolean> {
+  const result = await ctx.store.admit({ user, id: key, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: [] })
   if (result.admitted) {
     if (result.ended.length > 0) {
       ctx.sockets.closeSessions(result.ended.map((r) => r.id))
-      ctx.log.info({ user, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'idle session used again: admitted, ended others')
+      ctx.log.info({ user, session: shortId(key), ended: result.ended.map((r) => shortId(r.id)) }, 'idle session used again: admitted, ended others')
     }
     return true
   }
-  ctx.log.info({ user, session: shortId(id) }, 'idle session used again: over the limit, ended')
+  ctx.log.info({ user, session: shortId(key) }, 'idle session used again: over the limit, ended')
   return false
 }

@@ -14,8 +14,10 @@ const FORCE_AFTER_MS = 2_000
  * ends later (signed in elsewhere, logged out), the socket must be closed by
  * the gateway, or the app keeps talking to an ended session.
  *
- * The upgrade request's check (which knows the session) and the connection
- * (which http-proxy creates afterwards) meet through the TCP socket.
+ * Sockets are filed under the session's key, which a rotation of its cookie
+ * does not change. The upgrade request's check (which knows the session) and
+ * the connection (which http-proxy creates afterwards) meet through the TCP
+ * socket.
  */
 export class SocketRegistry {
   readonly #pending = new WeakMap<Socket, readonly SessionId[]>()
@@ -37,16 +39,6 @@ export class SocketRegistry {
       set.add(ws)
     }
     ws.once('close', () => { for (const id of sessions) this.#remove(id, ws) })
-  }
-
-  /** The app rotated a session's id: its sockets now belong to the new one. */
-  rename (from: SessionId, to: SessionId): void {
-    const set = this.#bySession.get(from)
-    if (set === undefined) return
-    this.#bySession.delete(from)
-    const target = this.#bySession.get(to)
-    if (target === undefined) this.#bySession.set(to, set)
-    else for (const ws of set) target.add(ws)
   }
 
   /** These sessions ended: close their sockets (1008), and cut them if the client does not answer. */

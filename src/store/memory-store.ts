@@ -2,9 +2,10 @@ import { LRUCache } from 'lru-cache'
 import { counts, END_REASONS, isIdle, isTooOld, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../domain/session.js'
 import { decide } from '../domain/policy.js'
 import type { AdmitResult, LoginAttempt, RotateResult, SessionState, SessionStore, StoreEvents, StoreStats } from './store.js'
+import { MAX_ALIASES_PER_SESSION } from './store.js'
 
 export interface MemoryStoreOptions {
-  /** Most tracked (live) sessions kept in memory. */
+  /** Most tracked (live) sessions kept in memory; also the bound on remembered old cookies. */
   maxSessions: number
   timeouts: Timeouts
   events?: StoreEvents
@@ -14,19 +15,19 @@ interface LiveEntry {
   user: string
   createdAt: number
   lastUsedAt: number
+  /** The session's later cookie ids (rotations), oldest first; absent until the first rotation. */
+  aliases?: SessionId[]
 }
 
 interface Alias {
-  /** The id the session was rotated to. */
-  to: SessionId
+  /** The session's key: the id of its first cookie. */
+  key: SessionId
   at: number
 }
 
 const WARN_EVERY_MS = 60_000
 /** Stale live records removed per login, so the clean-up never makes one login slow. */
 const PURGE_BATCH = 64
-/** Longest chain of rotations followed from an old cookie to its session's current id. */
-const MAX_ALIAS_HOPS = 64
 
 // Ended records are the most numerous kind under churn; each is kept as one
 // number (ending time and reason packed together) rather than an object.
@@ -44,13 +45,17 @@ function endedReason (packed: number): EndReason {
 /**
  * The embedded store: one gateway's sessions in its own memory.
  *
+ * A session is known by a fixed key, the id of the first cookie it had; the
+ * ids of later cookies (rotations) point at that key, one hop, so an old
+ * cookie of a session is that session: counted with it, ended with it.
+ *
  * Live records sit in an LRU ordered by last use and bounded by
  * `maxSessions`: under memory pressure the record dropped is the one nobody
  * has used for longest (it merely stops counting until its next sign-in).
- * Ended records and rotation aliases are kept apart, in insertion-ordered
- * Maps that pressure never touches: forgetting one would let a session back
- * in. They leave when their `maxAge` is over; insertion order is time order,
- * so the expired ones are always at the head.
+ * Ended records are kept apart, in an insertion-ordered Map that pressure
+ * never touches: forgetting one would let a session back in. They leave when
+ * their `maxAge` is over; insertion order is time order, so the expired ones
+ * are always at the head. Old cookie ids are bounded per session and in all.
  *
  * Every method runs to completion without awaiting, so each is atomic with
  * respect to every other request in this process.
@@ -60,12 +65,13 @@ export class MemoryStore implements SessionStore {
   readonly #live: LRUCache<SessionId, LiveEntry>
   readonly #ended = new Map<SessionId, number>()
   readonly #aliases = new Map<SessionId, Alias>()
-  /** user → their session ids: one id held as a string (the common case), several as a Set. */
+  /** user → their session keys: one key held as a string (the common case), several as a Set. */
   readonly #byUser = new Map<string, SessionId | Set<SessionId>>()
   readonly #max: number
   readonly #t: Timeouts
   readonly #events: StoreEvents | undefined
   #droppedUnderPressure = 0
+  #droppedAliases = 0
   #lastPressureWarning = -Infinity
 
   constructor (opts: MemoryStoreOptions) {
@@ -76,9 +82,9 @@ export class MemoryStore implements SessionStore {
       max: opts.maxSessions,
       // Only pressure evictions arrive here with reason 'evict'; every other
       // removal goes through #forget, which keeps the user index itself.
-      dispose: (entry, id, reason) => {
+      dispose: (entry, key, reason) => {
         if (reason === 'evict') {
-          this.#unindex(entry.user, id)
+          this.#unindex(entry.user, key)
           this.#droppedUnderPressure++
         }
       }
@@ -86,58 +92,50 @@ export class MemoryStore implements SessionStore {
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
-    const slot = this.#resolve(id, now)
-    const reason = this.#endedReason(slot, now)
+    const key = this.#keyOf(id, now)
+    const reason = this.#endedReason(key, now)
     if (reason !== undefined) return { state: 'ended', reason }
-    const entry = this.#live.get(slot)
+    const entry = this.#live.get(key)
     if (entry === undefined) return { state: 'unknown' }
     if (isTooOld(entry.createdAt, now, this.#t)) {
-      this.#forget(slot, entry)
+      this.#forget(key, entry)
       return { state: 'unknown' }
     }
-    if (isIdle(entry.lastUsedAt, now, this.#t)) return { state: 'idle', user: entry.user, slot }
+    if (isIdle(entry.lastUsedAt, now, this.#t)) return { state: 'idle', user: entry.user, slot: key }
     entry.lastUsedAt = now
-    return { state: 'live', user: entry.user, slot }
+    return { state: 'live', user: entry.user, slot: key }
   }
 
   async admit (a: LoginAttempt): Promise<AdmitResult> {
     this.#purge(a.now, PURGE_BATCH)
-    if (this.#endedReason(this.#resolve(a.id, a.now), a.now) !== undefined) return { admitted: false, reason: 'ended' }
+    const key = this.#keyOf(a.id, a.now)
+    if (this.#endedReason(key, a.now) !== undefined) return { admitted: false, reason: 'ended' }
 
-    // The device's own previous session: of this user and still counting, it
-    // hands its slot over; of another user, it is over.
-    let takeOver: LiveEntry | undefined
-    const replaced: SessionRecord[] = []
-    for (const old of a.replaces) {
-      const slot = this.#resolve(old, a.now)
-      const entry = slot === a.id ? undefined : this.#live.peek(slot)
-      if (entry === undefined) continue
-      if (entry.user !== a.user) {
-        replaced.push({ id: slot, ...entry })
-        this.#end(slot, 'replaced', a.now)
-        continue
-      }
-      if (counts(entry, a.now, this.#t)) takeOver ??= entry
-      this.#forget(slot, entry)
-      this.#alias(slot, a.id, a.now)
+    const existing = this.#live.peek(key)
+    if (existing !== undefined && existing.user === a.user && counts(existing, a.now, this.#t)) {
+      // Already admitted (the same answer seen twice, or a re-login that kept
+      // its cookie): admitting again must not end anything.
+      existing.lastUsedAt = a.now
+      return { admitted: true, ended: this.#endReplaced(a, key).ended }
     }
+    // A cookie id the app handed out again for a new session is that new session now.
+    if (key !== a.id) this.#aliases.delete(a.id)
 
-    const existing = this.#live.peek(a.id)
+    // The device's previous sessions end: a new login is a new session, and
+    // an app may well keep honouring the old cookie. One that still counted
+    // for this user hands its slot over, so signing in again on the same
+    // device never takes a second slot (even under reject-new).
+    const { ended: replaced, tookSlot } = this.#endReplaced(a, a.id)
+
     let createdAt = a.now
-    if (existing !== undefined) {
-      if (existing.user === a.user && counts(existing, a.now, this.#t)) {
-        // Already admitted (the same answer seen twice, or a re-login that
-        // kept its cookie): admitting again must not end anything.
-        existing.lastUsedAt = a.now
-        return { admitted: true, ended: replaced }
-      }
+    const stale = this.#live.peek(a.id)
+    if (stale !== undefined) {
       // An idle session coming back keeps its login time (its maxAge runs from it).
-      if (existing.user === a.user && !isTooOld(existing.createdAt, a.now, this.#t)) createdAt = existing.createdAt
-      this.#forget(a.id, existing)
+      if (stale.user === a.user && !isTooOld(stale.createdAt, a.now, this.#t)) createdAt = stale.createdAt
+      this.#forget(a.id, stale)
     }
-    this.#aliases.delete(a.id)
 
-    if (takeOver !== undefined || a.limit === 0) {
+    if (tookSlot || a.limit === 0) {
       this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now })
       return { admitted: true, ended: replaced }
     }
@@ -154,35 +152,33 @@ export class MemoryStore implements SessionStore {
   }
 
   async rotate (from: SessionId, to: SessionId, now: number): Promise<RotateResult> {
-    const slot = this.#resolve(from, now)
-    const reason = this.#endedReason(slot, now)
+    const key = this.#keyOf(from, now)
+    const reason = this.#endedReason(key, now)
     if (reason !== undefined) {
       this.#end(to, reason, now)
       return { rotated: false, ended: true }
     }
-    const entry = this.#live.peek(slot)
+    const entry = this.#live.peek(key)
     if (entry === undefined || isTooOld(entry.createdAt, now, this.#t)) return { rotated: false, ended: false }
-    if (slot === to) {
-      entry.lastUsedAt = now
-      return { rotated: true, user: entry.user }
+    const toKey = this.#keyOf(to, now)
+    if (toKey !== key) {
+      if (this.#endedReason(toKey, now) !== undefined) return { rotated: false, ended: true }
+      const other = this.#live.peek(to)
+      if (other !== undefined) this.#forget(to, other)
+      this.#addAlias(to, key, entry, now)
     }
-    this.#forget(slot, entry)
-    const replaced = this.#live.peek(to)
-    if (replaced !== undefined) this.#forget(to, replaced)
-    this.#aliases.delete(to)
-    this.#insert(to, { user: entry.user, createdAt: entry.createdAt, lastUsedAt: now })
-    this.#alias(slot, to, now)
+    entry.lastUsedAt = now
     return { rotated: true, user: entry.user }
   }
 
   async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
     const ended: SessionRecord[] = []
     for (const id of ids) {
-      const slot = this.#resolve(id, now)
-      if (this.#endedReason(slot, now) !== undefined) continue
-      const entry = this.#live.peek(slot)
-      if (entry !== undefined) ended.push({ id: slot, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt })
-      this.#end(slot, reason, now)
+      const key = this.#keyOf(id, now)
+      if (this.#endedReason(key, now) !== undefined) continue
+      const entry = this.#live.peek(key)
+      if (entry !== undefined) ended.push(record(key, entry))
+      this.#end(key, reason, now)
     }
     return ended
   }
@@ -193,7 +189,7 @@ export class MemoryStore implements SessionStore {
 
   async stats (now: number): Promise<StoreStats> {
     this.#purge(now, Infinity)
-    return { live: this.#live.size, ended: this.#ended.size }
+    return { live: this.#live.size, ended: this.#ended.size, aliases: this.#aliases.size }
   }
 
   async close (): Promise<void> {
@@ -203,87 +199,112 @@ export class MemoryStore implements SessionStore {
     this.#byUser.clear()
   }
 
-  /** The session an id belongs to now: itself, or where its rotations lead. */
-  #resolve (id: SessionId, now: number): SessionId {
-    let current = id
-    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
-      if (this.#live.has(current) || this.#ended.has(current)) return current
-      const alias = this.#aliases.get(current)
-      if (alias === undefined) return current
-      if (now - alias.at >= this.#t.maxAge) { this.#aliases.delete(current); return current }
-      current = alias.to
-    }
-    return current
+  /** The key of the session an id belongs to: itself, or the key of the session it is a later cookie of. */
+  #keyOf (id: SessionId, now: number): SessionId {
+    const alias = this.#aliases.get(id)
+    if (alias === undefined) return id
+    if (now - alias.at < this.#t.maxAge) return alias.key
+    this.#aliases.delete(id)
+    return id
   }
 
-  #alias (from: SessionId, to: SessionId, now: number): void {
+  /** Ends the sessions a login's device carried (other than `keep`); tells whether one of the user's counting ones gave its slot. */
+  #endReplaced (a: LoginAttempt, keep: SessionId): { ended: SessionRecord[], tookSlot: boolean } {
+    const ended: SessionRecord[] = []
+    let tookSlot = false
+    for (const old of a.replaces) {
+      const key = this.#keyOf(old, a.now)
+      if (key === keep || key === a.id) continue
+      const entry = this.#live.peek(key)
+      if (entry === undefined) continue
+      if (entry.user === a.user && counts(entry, a.now, this.#t)) tookSlot = true
+      ended.push(record(key, entry))
+      this.#end(key, 'replaced', a.now)
+    }
+    return { ended, tookSlot }
+  }
+
+  #addAlias (id: SessionId, key: SessionId, entry: LiveEntry, now: number): void {
     // Re-inserting keeps the Map in time order, which #purge relies on.
-    this.#aliases.delete(from)
-    this.#aliases.set(from, { to, at: now })
+    this.#aliases.delete(id)
+    this.#aliases.set(id, { key, at: now })
+    const list = entry.aliases ??= []
+    list.push(id)
+    // The newest cookies matter most (they are the ones in use); the oldest go first.
+    while (list.length > MAX_ALIASES_PER_SESSION) this.#dropAlias(list.shift() as SessionId, key)
+    while (this.#aliases.size > this.#max) {
+      const [oldest, alias] = this.#aliases.entries().next().value as [SessionId, Alias]
+      this.#dropAlias(oldest, alias.key)
+    }
+    if (this.#droppedAliases > 0) this.#warnPressure(now)
+  }
+
+  #dropAlias (id: SessionId, key: SessionId): void {
+    if (this.#aliases.get(id)?.key !== key) return
+    this.#aliases.delete(id)
+    this.#droppedAliases++
   }
 
   /** The user's records, with those past `maxAge` removed on the way (the index never only grows). */
   #recordsOf (user: string, now: number): SessionRecord[] {
-    const ids = this.#byUser.get(user)
-    if (ids === undefined) return []
+    const keys = this.#byUser.get(user)
+    if (keys === undefined) return []
     const out: SessionRecord[] = []
-    for (const id of typeof ids === 'string' ? [ids] : [...ids]) {
-      const entry = this.#live.peek(id)
-      if (entry === undefined) { this.#unindex(user, id); continue }
-      if (isTooOld(entry.createdAt, now, this.#t)) { this.#forget(id, entry); continue }
-      out.push({ id, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt })
+    for (const key of typeof keys === 'string' ? [keys] : [...keys]) {
+      const entry = this.#live.peek(key)
+      if (entry === undefined) { this.#unindex(user, key); continue }
+      if (isTooOld(entry.createdAt, now, this.#t)) { this.#forget(key, entry); continue }
+      out.push(record(key, entry))
     }
     return out
   }
 
-  #endedReason (id: SessionId, now: number): EndReason | undefined {
-    const packed = this.#ended.get(id)
+  #endedReason (key: SessionId, now: number): EndReason | undefined {
+    const packed = this.#ended.get(key)
     if (packed === undefined) return undefined
     if (now - endedAt(packed) < this.#t.maxAge) return endedReason(packed)
-    this.#ended.delete(id)
+    this.#ended.delete(key)
     return undefined
   }
 
-  #end (id: SessionId, reason: EndReason, now: number): void {
-    const entry = this.#live.peek(id)
-    if (entry !== undefined) this.#forget(id, entry)
-    this.#aliases.delete(id)
+  #end (key: SessionId, reason: EndReason, now: number): void {
+    const entry = this.#live.peek(key)
+    if (entry !== undefined) this.#forget(key, entry)
     // Re-inserting keeps the Map in ending order, which #purge relies on.
-    this.#ended.delete(id)
-    this.#ended.set(id, packEnded(now, reason))
-    this.#warnPressure(now)
+    this.#ended.delete(key)
+    this.#ended.set(key, packEnded(now, reason))
+    if (this.#ended.size > this.#max) this.#warnPressure(now)
   }
 
-  #insert (id: SessionId, entry: LiveEntry): void {
+  #insert (key: SessionId, entry: LiveEntry): void {
     // The LRU drops its least recently used record itself when full (see dispose).
-    this.#live.set(id, entry)
-    const ids = this.#byUser.get(entry.user)
-    if (ids === undefined) this.#byUser.set(entry.user, id)
-    else if (typeof ids === 'string') this.#byUser.set(entry.user, new Set([ids, id]))
-    else ids.add(id)
+    this.#live.set(key, entry)
+    const keys = this.#byUser.get(entry.user)
+    if (keys === undefined) this.#byUser.set(entry.user, key)
+    else if (typeof keys === 'string') this.#byUser.set(entry.user, new Set([keys, key]))
+    else keys.add(key)
     if (this.#droppedUnderPressure > 0) this.#warnPressure(entry.lastUsedAt)
   }
 
-  #forget (id: SessionId, entry: LiveEntry): void {
-    this.#live.delete(id)
-    this.#unindex(entry.user, id)
+  #forget (key: SessionId, entry: LiveEntry): void {
+    this.#live.delete(key)
+    this.#unindex(entry.user, key)
   }
 
-  #unindex (user: string, id: SessionId): void {
-    const ids = this.#byUser.get(user)
-    if (ids === undefined) return
-    if (typeof ids === 'string') {
-      if (ids === id) this.#byUser.delete(user)
+  #unindex (user: string, key: SessionId): void {
+    const keys = this.#byUser.get(user)
+    if (keys === undefined) return
+    if (typeof keys === 'string') {
+      if (keys === key) this.#byUser.delete(user)
       return
     }
-    ids.delete(id)
-    if (ids.size === 1) this.#byUser.set(user, ids.values().next().value as SessionId)
-    else if (ids.size === 0) this.#byUser.delete(user)
+    keys.delete(key)
+    if (keys.size === 1) this.#byUser.set(user, keys.values().next().value as SessionId)
+    else if (keys.size === 0) this.#byUser.delete(user)
   }
 
   #warnPressure (now: number): void {
-    const endedOver = this.#ended.size + this.#aliases.size > this.#max
-    if ((this.#droppedUnderPressure === 0 && !endedOver) || now - this.#lastPressureWarning < WARN_EVERY_MS) return
+    if (now - this.#lastPressureWarning < WARN_EVERY_MS) return
     this.#lastPressureWarning = now
     if (this.#droppedUnderPressure > 0) {
       this.#events?.warn('memory store full: dropped the least recently used live sessions (they stop counting until their next sign-in); ended sessions are all kept; raise store.maxSessions', {
@@ -291,18 +312,24 @@ export class MemoryStore implements SessionStore {
       })
       this.#droppedUnderPressure = 0
     }
-    if (endedOver) {
+    if (this.#droppedAliases > 0) {
+      this.#events?.warn(`forgot the oldest cookies of rotated sessions (at most ${MAX_ALIASES_PER_SESSION} per session and store.maxSessions in all are remembered)`, {
+        maxSessions: this.#max, dropped: this.#droppedAliases
+      })
+      this.#droppedAliases = 0
+    }
+    if (this.#ended.size > this.#max) {
       this.#events?.warn('memory store holds more ended sessions than store.maxSessions; they are all kept until sessions.maxAge is over', {
-        maxSessions: this.#max, ended: this.#ended.size, aliases: this.#aliases.size
+        maxSessions: this.#max, ended: this.#ended.size
       })
     }
   }
 
   /** Drops what `maxAge` is over for, starting where it always is: the heads of the time-ordered Maps and the LRU's cold end. */
   #purge (now: number, max: number): void {
-    for (const [id, packed] of this.#ended) {
+    for (const [key, packed] of this.#ended) {
       if (now - endedAt(packed) < this.#t.maxAge) break
-      this.#ended.delete(id)
+      this.#ended.delete(key)
     }
     for (const [id, alias] of this.#aliases) {
       if (now - alias.at < this.#t.maxAge) break
@@ -312,10 +339,14 @@ export class MemoryStore implements SessionStore {
     // too-old record still in use is caught by its next check instead.)
     const stale: Array<[SessionId, LiveEntry]> = []
     // lru-cache types rentries() loosely as (K | V)[]; each item is a [key, value] pair.
-    for (const [id, entry] of this.#live.rentries() as Generator<[SessionId, LiveEntry]>) {
+    for (const [key, entry] of this.#live.rentries() as Generator<[SessionId, LiveEntry]>) {
       if (stale.length >= max || now - entry.lastUsedAt < this.#t.maxAge) break
-      stale.push([id, entry])
+      stale.push([key, entry])
     }
-    for (const [id, entry] of stale) this.#forget(id, entry)
+    for (const [key, entry] of stale) this.#forget(key, entry)
   }
+}
+
+function record (key: SessionId, entry: LiveEntry): SessionRecord {
+  return { id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt }
 }

@@ -2,20 +2,32 @@ import type { EndReason, SessionId, SessionRecord } from '../domain/session.js'
 import type { Policy } from '../domain/policy.js'
 
 /**
+ * How many later cookie ids (rotations) of one session are remembered. An app
+ * that keeps old cookies valid after rotating (a stateless cookie store) and
+ * rotates more often than this within `maxAge` can have its oldest cookies
+ * pass untracked; for an app that invalidates old ids on rotation (most
+ * server-side session stores) the bound changes nothing.
+ */
+export const MAX_ALIASES_PER_SESSION = 256
+
+/**
  * What a store knows about one session id.
  * - `live`: tracked and counting; the check has recorded this use. `slot` is
- *   the session's current id: the id asked about, or, for an older cookie of
- *   a session the app has since rotated, the id it was rotated to.
+ *   the session's key: the id of its first cookie, also for a later cookie of
+ *   it (after the app rotated the id), so every cookie of one session is
+ *   that one session.
  * - `idle`: tracked, but unused for `idleTimeout`, so it stopped counting. If
  *   it is used again it must be admitted again (it may now be over the limit).
  * - `ended`: refused at the gateway.
  * - `unknown`: never seen, or older than `maxAge`.
  *
- * A store never turns an id it knows into `unknown` before `maxAge` is over:
- * an id that becomes unknown would pass the gateway untracked, and many apps
+ * A store never frees a slot by forgetting an id before `maxAge` is over: an
+ * id that becomes unknown would pass the gateway untracked, and many apps
  * still accept an old cookie (Rails' cookie store cannot revoke one at all).
- * So a rotated id stays an alias of its session, and a logged-out one is
- * ended, not forgotten.
+ * So a rotated id stays a cookie of its session, and a session that leaves
+ * (logout, replaced by a new login) is ended, never forgotten. That also makes
+ * every operation safe when the gateway cannot know which of several cookies
+ * the app acted on: at worst it ends too much, never frees too much.
  */
 export type SessionState =
   | { state: 'live', user: string, slot: SessionId }
@@ -31,11 +43,10 @@ export interface LoginAttempt {
   limit: number
   policy: Policy
   /**
-   * Sessions (slots) the same browser carried and this login replaces. One of
-   * the same user that still counts gives its slot to the new session (a
-   * device signing in again does not take a second slot, even under
-   * reject-new); the old id stays an alias of it. One of another user is
-   * ended (`replaced`).
+   * Sessions the same browser carried: this login replaces them, and they are
+   * ended (`replaced`). If one of them is the user's and still counts, the
+   * new session takes its slot without a limit check, so a device signing in
+   * again never takes a second slot (even under reject-new).
    */
   replaces: readonly SessionId[]
 }
@@ -47,7 +58,7 @@ export type AdmitResult =
   | { admitted: false, reason: 'limit' | 'ended' }
 
 export type RotateResult =
-  /** The new id took over the session's slot; the old id is an alias of it. */
+  /** The new id is now a cookie of the same session (the old one stays one too). */
   | { rotated: true, user: string }
   /** The session had been ended meanwhile: the new id is ended too, so it cannot slip in. */
   | { rotated: false, ended: true }
@@ -59,6 +70,8 @@ export interface StoreStats {
   live: number
   /** Ended sessions still refused. */
   ended: number
+  /** Later cookie ids of rotated sessions remembered. */
+  aliases: number
 }
 
 /**

@@ -19,7 +19,7 @@ t.test('memory: under maxSessions pressure the least recently used live records 
   })
   // 4 ended records: each of alice's earlier sessions is ended by the next one.
   for (let i = 0; i < 5; i++) await store.admit({ user: 'alice', id: `a${i}`, now: T0 + i, limit: 1, policy: 'evict-oldest', replaces: [] })
-  t.same(await store.stats(T0 + 10), { live: 1, ended: 4 })
+  t.same(await store.stats(T0 + 10), { live: 1, ended: 4, aliases: 0 })
   // 20 more users: far more than fits.
   for (let i = 0; i < 20; i++) await store.admit({ user: `u${i}`, id: `u${i}`, now: T0 + 100 + i, limit: 1, policy: 'evict-idlest', replaces: [] })
   const stats = await store.stats(T0 + 200)
