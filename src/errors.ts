@@ -39,3 +39,8 @@ export const errors = {
 
 export type ErrorName = keyof typeof errors
 
+
+/** Is this the store failing (Redis unreachable, too slow), as opposed to a bug? */
+export function isStoreUnavailable (err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SESSIONCAP_ERR_STORE_UNAVAILABLE'
+}

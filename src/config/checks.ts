@@ -18,7 +18,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : und
  * the schema, so one run reports everything. Pure: nothing is resolved,
  * opened or bound.
  */
-export function semanticProblems (raw: unknown, locate: Locate): Problem[] {
+export function semanticProblems (raw: unknown, locate: Locate, written: { storeKeys: readonly string[] }): Problem[] {
   const config = obj(raw)
   const problems: Problem[] = []
   const add = (segments: (string | number)[], message: string): void => {
@@ -58,6 +58,8 @@ export function semanticProblems (raw: unknown, locate: Locate): Problem[] {
     }
   })
 
+  checkStore(config, new Set(written.storeKeys), add)
+
   const maxAge = str(obj(config.sessions).maxAge)
   if (maxAge !== undefined && parseDuration(maxAge) === 0) add(['sessions', 'maxAge'], 'expected a duration longer than 0s')
 
@@ -72,6 +74,26 @@ export function semanticProblems (raw: unknown, locate: Locate): Problem[] {
     }
   })
   return problems
+}
+
+const REDIS_ONLY = ['url', 'sentinels', 'name', 'cluster', 'password', 'commandTimeout', 'cacheTtl', 'touchInterval']
+const MEMORY_ONLY = ['snapshot', 'snapshotInterval']
+
+/** Which store keys go with which type. Only keys the file wrote count: defaults fill every key of both types. */
+function checkStore (config: Raw, written: ReadonlySet<string>, add: (segments: (string | number)[], message: string) => void): void {
+  const store = obj(config.store)
+  const given = (k: string): boolean => written.has(k)
+  if (store.type === 'redis') {
+    for (const k of MEMORY_ONLY) if (given(k)) add(['store', k], 'only for store type memory')
+    const where = ['url', 'sentinels', 'cluster'].filter(given)
+    if (where.length !== 1) add(['store'], 'expected exactly one of url, sentinels (with name) or cluster to say where Redis is')
+    if (given('sentinels') && !given('name')) add(['store', 'sentinels'], 'expected name: the master name the Sentinels watch')
+    if (given('name') && !given('sentinels')) add(['store', 'name'], 'only with sentinels')
+    if (str(config.secret) === undefined) add(['store'], 'a shared store needs `secret` (the same on every gateway), so all of them hash a cookie alike')
+  } else {
+    for (const k of REDIS_ONLY) if (given(k)) add(['store', k], 'only for store type redis')
+    if (given('snapshot') && str(config.secret) === undefined) add(['store', 'snapshot'], 'a snapshot needs `secret`, so the sessions it holds are recognised after a restart')
+  }
 }
 
 function checkUpstream (config: Raw, add: (segments: (string | number)[], message: string) => void): void {

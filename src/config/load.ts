@@ -57,6 +57,8 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'expected a mapping of settings (key: value)' }])
   }
 
+  const rawStore = (raw as { store?: unknown }).store
+  const storeKeys = rawStore !== null && typeof rawStore === 'object' ? Object.keys(rawStore) : []
   const withDefaults = Value.Default(ConfigSchema, structuredClone(raw))
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     const segments = pointerSegments(error.path)
@@ -66,7 +68,7 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
       : locate(segments)
     problems.push({ ...where, path: keyPath(segments), message: describe(error, segments) })
   }
-  problems.push(...semanticProblems(withDefaults, locate))
+  problems.push(...semanticProblems(withDefaults, locate, { storeKeys }))
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
 
   const config = Value.Decode(ConfigSchema, withDefaults)

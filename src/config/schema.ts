@@ -89,12 +89,35 @@ const Override = Type.Object({
   limit: limit()
 }, { additionalProperties: false })
 
-const MemoryStore = Type.Object({
-  type: Type.Literal('memory', { default: 'memory', expected: 'the store type: memory' }),
-  maxSessions: Type.Integer({ minimum: 1, default: 1_000_000, expected: 'a positive number of session records' })
+const HostPort = Type.Object({
+  host: Type.String({ minLength: 1, expected: 'a host name or address' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, expected: 'a port number (1-65535)' })
+}, { additionalProperties: false, expected: 'a { host, port } pair' })
+
+/**
+ * One object for both store types, so a wrong key gets a plain "unknown key"
+ * or "only for type …" message rather than a union's riddle; which keys go
+ * with which type is checked in checks.ts.
+ */
+const Store = Type.Object({
+  type: oneOf(['memory', 'redis'], { default: 'memory', expected: 'the store type: memory or redis' }),
+  // memory
+  maxSessions: Type.Integer({ minimum: 1, default: 1_000_000, expected: 'a positive number of session records' }),
+  snapshot: Type.Optional(Type.String({ minLength: 1, expected: 'a file path for the memory store\'s snapshot' })),
+  snapshotInterval: duration('1m'),
+  // redis
+  url: Type.Optional(Type.String({ pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' })),
+  sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, expected: 'a list of { host, port } Sentinels' })),
+  name: Type.Optional(Type.String({ minLength: 1, expected: 'the Sentinel master name, e.g. mymaster' })),
+  cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, expected: 'a list of { host, port } Cluster nodes' })),
+  password: Type.Optional(Type.String({ expected: 'the Redis password' })),
+  keyPrefix: Type.String({ default: 'sessioncap:', pattern: '^[^{}]*$', expected: 'a key prefix without { or }' }),
+  onError: oneOf(['fail-open', 'fail-closed'], { default: 'fail-open', expected: 'fail-open or fail-closed' }),
+  commandTimeout: duration('200ms'),
+  cacheTtl: duration('2s'),
+  touchInterval: duration('5s')
 }, { additionalProperties: false, default: {} })
 
-// No hop count: Fastify cannot check the peer with one, so it trusts nothing.
 const TrustProxy = Type.Union([
   Type.Boolean(),
   Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })
@@ -126,7 +149,7 @@ export const ConfigSchema = Type.Object({
   ended: Type.Object({
     redirect: Type.String({ pattern: '^(/|https?://)', default: '/', expected: 'a path starting with / or an http(s) URL' })
   }, { additionalProperties: false, default: {} }),
-  store: MemoryStore,
+  store: Store,
   proxy: Type.Object({
     trustProxy: TrustProxy,
     preserveHost: Type.Boolean({ default: true, expected: 'true or false' }),

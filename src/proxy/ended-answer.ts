@@ -56,6 +56,15 @@ export function replaceWithEnded (ctx: GatewayContext, request: FastifyRequest, 
   return answer.body
 }
 
+/** Replaces an answer the app already gave with a 503: the store could not record it (fail-closed). */
+export function replaceWithUnavailable (reply: FastifyReply, payload: unknown): string {
+  const err = new errors.STORE_UNAVAILABLE()
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  discard(payload)
+  reply.code(503).headers({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'retry-after': '5' })
+  return `${err.message} (${err.code})\n`
+}
+
 function discard (payload: unknown): void {
   if (payload instanceof Readable) {
     // Destroying an unfinished undici body emits an abort error; nobody else

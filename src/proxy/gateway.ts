@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.js'
 import { compileLimits } from '../domain/limits.js'
 import { errors } from '../errors.js'
 import { createSessionHasher, ephemeralSecret } from '../http/session-hash.js'
-import { createStore } from '../store/index.js'
+import { openStore } from '../store/index.js'
 import type { SessionStore } from '../store/store.js'
 import { createRateLimitedWarn, type GatewayContext } from './context.js'
 import { SocketRegistry } from './socket-registry.js'
@@ -67,15 +67,21 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // http/cookies.ts, which keeps every duplicate value (hook: false).
   await app.register(fastifyCookie, { hook: false })
 
-  const store = opts.store ?? createStore(config, {
-    warn: (message, details) => { app.log.warn(details ?? {}, message) }
-  })
+  const now = opts.now ?? Date.now
+  const events = {
+    warn: (message: string, details?: Record<string, unknown>) => { app.log.warn(details ?? {}, message) },
+    error: (message: string, details?: Record<string, unknown>) => { app.log.error(details ?? {}, message) },
+    info: (message: string, details?: Record<string, unknown>) => { app.log.info(details ?? {}, message) }
+  }
+  const opened = opts.store !== undefined
+    ? { store: opts.store, shutdown: async () => { await opts.store?.close() } }
+    : await openStore(config, events, now)
+  const store = opened.store
   const secret = config.secret ?? ephemeralSecret()
   if (config.secret === undefined) {
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
   }
 
-  const now = opts.now ?? Date.now
   const ctx: GatewayContext = {
     config,
     store,
@@ -127,7 +133,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     },
     async close () {
       await app.close()
-      await store.close()
+      await opened.shutdown()
     }
   }
 }

@@ -2,7 +2,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
 import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
-import { replaceWithEnded } from './ended-answer.js'
+import { replaceWithEnded, replaceWithUnavailable } from './ended-answer.js'
+import { isStoreUnavailable } from '../errors.js'
 import { kState } from './symbols.js'
 
 /** What the app's Set-Cookie headers did to the session cookie. */
@@ -41,8 +42,15 @@ export function responseWatch (ctx: GatewayContext) {
       const replaced = await applyAnswer(ctx, request, reply, payload, state, change, now)
       if (replaced !== undefined) return replaced
     } catch (err) {
-      // The app's answer is delivered regardless; a store failure must not eat it.
-      request.log.error({ err }, 'could not record what the app answered')
+      if (!isStoreUnavailable(err)) request.log.error({ err }, 'could not record what the app answered')
+      // fail-closed: a login that cannot be recorded is not let through (its
+      // new cookie never reaches the client). Otherwise, and for everything
+      // but logins, the app's answer is delivered: the store logs the outage
+      // once, with how many logins went unrecorded.
+      if (isStoreUnavailable(err) && ctx.config.store.onError === 'fail-closed' && isLogin(state, change, reply.statusCode)) {
+        state.answered = true
+        return replaceWithUnavailable(reply, payload)
+      }
     }
     if (state.clearStripped && change.set === undefined && !change.cleared) {
       // The browser still holds the ended cookie (and nothing else under its name): ask it to drop it.
@@ -50,6 +58,10 @@ export function responseWatch (ctx: GatewayContext) {
     }
     return payload
   }
+}
+
+function isLogin (state: RequestState, change: SessionCookieChange, status: number): boolean {
+  return state.login !== undefined && change.set !== undefined && state.login.accepts(status)
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndReason, type SessionId } from '../domain/session.js'
-import { errors } from '../errors.js'
+import { errors, isStoreUnavailable } from '../errors.js'
 import { cookieValues, urlSessionValues } from '../http/cookies.js'
 import { normalizePath } from '../http/path.js'
 import type { GatewayContext, RequestState } from './context.js'
@@ -59,11 +59,12 @@ export function sessionCheck (ctx: GatewayContext) {
     try {
       ended = await judge(ctx, state, values, inUrl, revives)
     } catch (err) {
-      // Without the store the gateway cannot vouch for this session: refuse
-      // rather than let a possibly ended one through.
+      // fail-closed (or a failure that is not the store being away): the
+      // gateway cannot vouch for this session, so it refuses rather than let
+      // a possibly ended one through. Outages are logged once, by the store.
       state.answered = true
-      request.log.error({ err }, 'session store failed while checking a request')
-      throw new errors.STORE_UNAVAILABLE({ cause: err })
+      if (!isStoreUnavailable(err)) request.log.error({ err }, 'session check failed')
+      throw isStoreUnavailable(err) ? err : new errors.STORE_UNAVAILABLE({ cause: err })
     }
 
     if (ended.length === 0) {
@@ -102,16 +103,23 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
       if (reason !== undefined) ended.push({ value, reason, fromUrl })
       continue
     }
-    const found = await ctx.store.check(id, now)
     let reason: EndReason | undefined
-    if (found.state === 'ended') {
-      reason = found.reason
-    } else if (found.state !== 'unknown' && !fromUrl) {
-      // An idle session stopped counting while unused; coming back, it is
-      // admitted again like a login of its user, so the limit still holds.
-      const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, now)
-      if (!live) reason = 'concurrent_login_limit'
-      else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+    try {
+      const found = await ctx.store.check(id, now)
+      if (found.state === 'ended') {
+        reason = found.reason
+      } else if (found.state !== 'unknown' && !fromUrl) {
+        // An idle session stopped counting while unused; coming back, it is
+        // admitted again like a login of its user, so the limit still holds.
+        const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, now)
+        if (!live) reason = 'concurrent_login_limit'
+        else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+      }
+    } catch (err) {
+      // fail-open: a session the store cannot be asked about passes as
+      // unknown (ended ones the store's gateway-side memory knows of were
+      // refused above, without asking Redis).
+      if (!(isStoreUnavailable(err) && ctx.config.store.onError === 'fail-open')) throw err
     }
     seen.set(id, reason)
     if (reason !== undefined) ended.push({ value, reason, fromUrl })

@@ -199,6 +199,34 @@ export class MemoryStore implements SessionStore {
     this.#byUser.clear()
   }
 
+  /**
+   * Everything the store holds, as plain records, for the snapshot: live
+   * sessions (with their later cookie ids), aliases, then ended sessions in
+   * ending order (the order #purge relies on).
+   */
+  * records (): Generator<SnapshotRecord> {
+    // Taken at once (the LRU's order may change while the snapshot streams out); the Maps iterate safely.
+    const live = [...this.#live.rentries() as Generator<[SessionId, LiveEntry]>]
+    for (const [key, e] of live) yield ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? []]
+    for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
+    for (const [key, packed] of this.#ended) yield ['e', key, packed]
+  }
+
+  /** Takes back one record of a snapshot; what `maxAge` is over for by now is skipped. */
+  restore (r: SnapshotRecord, now: number): void {
+    if (r[0] === 'l') {
+      const [, key, user, createdAt, lastUsedAt, aliases] = r
+      if (isTooOld(createdAt, now, this.#t)) return
+      this.#insert(key, aliases.length > 0 ? { user, createdAt, lastUsedAt, aliases: [...aliases] } : { user, createdAt, lastUsedAt })
+    } else if (r[0] === 'a') {
+      const [, id, key, at] = r
+      if (now - at < this.#t.maxAge) this.#aliases.set(id, { key, at })
+    } else {
+      const [, key, packed] = r
+      if (now - endedAt(packed) < this.#t.maxAge) this.#ended.set(key, packed)
+    }
+  }
+
   /** The key of the session an id belongs to: itself, or the key of the session it is a later cookie of. */
   #keyOf (id: SessionId, now: number): SessionId {
     const alias = this.#aliases.get(id)
@@ -346,6 +374,12 @@ export class MemoryStore implements SessionStore {
     for (const [key, entry] of stale) this.#forget(key, entry)
   }
 }
+
+/** One line of a memory store snapshot (see snapshot.ts). */
+export type SnapshotRecord =
+  | ['l', SessionId, string, number, number, SessionId[]]
+  | ['a', SessionId, SessionId, number]
+  | ['e', SessionId, number]
 
 function record (key: SessionId, entry: LiveEntry): SessionRecord {
   return { id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt }

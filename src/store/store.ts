@@ -102,7 +102,9 @@ export interface SessionStore {
   close (): Promise<void>
 }
 
-/** What a store tells its operator about (memory pressure…). Kept apart from any logging library. */
+/** What a store tells its operator about (memory pressure, outages…). Kept apart from any logging library. */
 export interface StoreEvents {
   warn (message: string, details?: Record<string, unknown>): void
+  error?: (message: string, details?: Record<string, unknown>) => void
+  info?: (message: string, details?: Record<string, unknown>) => void
 }

@@ -1,0 +1,433 @@
+import { LRUCache } from 'lru-cache'
+import type { ClientContext, Result } from 'ioredis'
+import type { Config } from '../../config/schema.js'
+import { END_REASONS, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../../domain/session.js'
+import { errors } from '../../errors.js'
+import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type StoreEvents, type StoreStats } from '../store.js'
+import { createRedisClient, type RedisClient } from './connect.js'
+import { aliasListKey, decodePointer, encodePointer, endedChannel, pointerKey, userKeys, type UserKeys } from './keys.js'
+import { ADMIT, CHECK, END, ROTATE, SESSIONS, STATS, TOUCH } from './scripts.js'
+
+// The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
+// server). Typed by augmenting RedisCommander, as ioredis's own example does.
+type ScriptArg = string | number
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext> {
+    scCheck: (...args: ScriptArg[]) => Result<unknown, Context>
+    scTouch: (...args: ScriptArg[]) => Result<unknown, Context>
+    scAdmit: (...args: ScriptArg[]) => Result<unknown, Context>
+    scRotate: (...args: ScriptArg[]) => Result<unknown, Context>
+    scEnd: (...args: ScriptArg[]) => Result<unknown, Context>
+    scSessions: (...args: ScriptArg[]) => Result<unknown, Context>
+    scStats: (...args: ScriptArg[]) => Result<unknown, Context>
+  }
+}
+
+const SCRIPTS: Record<string, { lua: string, keys: number }> = {
+  scCheck: { lua: CHECK, keys: 5 },
+  scTouch: { lua: TOUCH, keys: 5 },
+  scAdmit: { lua: ADMIT, keys: 5 },
+  scRotate: { lua: ROTATE, keys: 6 },
+  scEnd: { lua: END, keys: 5 },
+  scSessions: { lua: SESSIONS, keys: 5 },
+  scStats: { lua: STATS, keys: 5 }
+}
+
+/** Keys outlive the data they hold by this much, so a clock a little off never drops a record early. */
+const TTL_MARGIN_MS = 3_600_000
+const LOCAL_ENTRIES = 100_000
+
+interface CacheEntry {
+  state: SessionState
+  /** The session's key (the id itself for unknown ids). */
+  key: SessionId
+  /** When this answer came from Redis (gateway clock). */
+  at: number
+  /** When this gateway last wrote a use of the session to Redis. */
+  touchedAt: number
+}
+
+export interface RedisStoreOptions {
+  store: Config['store']
+  timeouts: Timeouts
+  events: StoreEvents
+  /** The gateway's clock: for outage durations in the log. */
+  now?: () => number
+}
+
+/**
+ * The shared store: every gateway of a fleet keeps its sessions in one Redis
+ * (standalone, Sentinel or Cluster), and enforces one limit with the others.
+ *
+ * - Deciding a login (admit, choose what to end, record it) is one Lua script
+ *   on the user's keys: one round trip, atomic, idempotent (scripts.ts).
+ * - The hot path does not wait on Redis when nothing changed: each gateway
+ *   remembers what Redis said about a cookie for `cacheTtl`, and writes a
+ *   session's last use at most every `touchInterval`, in the background.
+ * - A session ended anywhere is announced on a pub/sub channel (its own
+ *   connection); every gateway marks it ended at once. The cache's short life
+ *   is the backstop if a message is lost, and the whole cache is dropped when
+ *   the subscription reconnects.
+ * - Every operation gives up after `commandTimeout`; the caller then gets
+ *   SESSIONCAP_ERR_STORE_UNAVAILABLE and applies `onError`. Ended sessions
+ *   this gateway knows of are refused even while Redis is away. An outage is
+ *   logged once when it starts and once when it ends.
+ */
+export class RedisStore implements SessionStore {
+  readonly kind = 'redis'
+  readonly #client: RedisClient
+  readonly #sub: RedisClient
+  readonly #prefix: string
+  readonly #t: Timeouts
+  readonly #store: Config['store']
+  readonly #events: StoreEvents
+  readonly #clock: () => number
+  readonly #ttl: number
+  readonly #cache = new LRUCache<SessionId, CacheEntry>({ max: LOCAL_ENTRIES })
+  /** Session keys this gateway knows are ended, with when: kept through outages. */
+  readonly #endedLocal = new LRUCache<SessionId, { reason: EndReason, at: number }>({ max: LOCAL_ENTRIES })
+  #healthy = true
+  #downSince = 0
+  #unrecorded = 0
+  #subscribedOnce = false
+  #closed = false
+
+  private constructor (opts: RedisStoreOptions, client: RedisClient, sub: RedisClient) {
+    this.#client = client
+    this.#sub = sub
+    this.#store = opts.store
+    this.#prefix = opts.store.keyPrefix
+    this.#t = opts.timeouts
+    this.#events = opts.events
+    this.#clock = opts.now ?? Date.now
+    this.#ttl = opts.timeouts.maxAge + TTL_MARGIN_MS
+  }
+
+  /**
+   * Connects (without waiting longer than a few command timeouts: a gateway
+   * starts even when Redis is down, and applies `onError` until it is up).
+   */
+  static async connect (opts: RedisStoreOptions): Promise<RedisStore> {
+    const client = createRedisClient(opts.store)
+    const sub = createRedisClient(opts.store, { subscriber: true })
+    for (const [name, { lua, keys }] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua, numberOfKeys: keys })
+    const store = new RedisStore(opts, client, sub)
+    client.on('error', (err: Error) => { store.#markDown(err) })
+    client.on('ready', () => { store.#markUp() })
+    sub.on('error', () => { /* the main connection reports outages; the subscriber reconnects by itself */ })
+    sub.on('ready', () => {
+      // Messages may have been missed while the subscription was down.
+      if (store.#subscribedOnce) store.#cache.clear()
+      store.#subscribedOnce = true
+    })
+    sub.on('message', (_channel: string, message: string) => { store.#heard(message) })
+    const wait = Math.max(2_000, opts.store.commandTimeout * 10)
+    await Promise.all([
+      settleWithin(client.connect(), wait).catch((err: unknown) => { store.#markDown(err as Error) }),
+      settleWithin(sub.connect().then(async () => await sub.subscribe(endedChannel(opts.store.keyPrefix))), wait)
+        .catch(() => { /* retried by ioredis; the cache TTL covers the gap */ })
+    ])
+    return store
+  }
+
+  async check (id: SessionId, now: number): Promise<SessionState> {
+    const cached = this.#cache.get(id)
+    const key = cached?.key ?? id
+    const known = this.#endedLocal.get(key)
+    if (known !== undefined && now - known.at < this.#t.maxAge) return { state: 'ended', reason: known.reason }
+    if (cached !== undefined && now - cached.at < this.#store.cacheTtl) {
+      if (cached.state.state === 'live') this.#touchLater(cached, now)
+      return cached.state
+    }
+    const state = await this.#run(async () => {
+      const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
+      if (pointer === undefined) return { state: 'unknown' } as const
+      if (pointer.kind === 'ended') {
+        return now - pointer.endedAt < this.#t.maxAge ? { state: 'ended', reason: asReason(pointer.reason) } as const : { state: 'unknown' } as const
+      }
+      const reply = await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval)
+      return parseCheck(reply, pointer.user)
+    })
+    const slot = state.state === 'live' || state.state === 'idle' ? state.slot : id
+    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now })
+    this.#cache.set(id, { state, key: slot, at: now, touchedAt: now })
+    return state
+  }
+
+  async admit (a: LoginAttempt): Promise<AdmitResult> {
+    try {
+      return await this.#run(async () => {
+        const byUser = await this.#groupByUser(a.replaces)
+        const ended: EndedRecord[] = []
+        await this.#client.set(pointerKey(this.#prefix, a.id), encodePointer({ kind: 'user', user: a.user }), 'PX', this.#ttl)
+        // A device that carried another user's session: that session is over.
+        for (const [user, ids] of byUser) {
+          if (user === a.user) continue
+          ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', ...ids), user))
+        }
+        const same = byUser.get(a.user) ?? []
+        const reply = await this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, same.length, ...same) as unknown[]
+        if (reply[0] !== 1) {
+          const reason = reply[1] === 'limit' ? 'limit' : 'ended'
+          if (reason === 'limit') await this.#announce([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+          this.#cache.delete(a.id)
+          return { admitted: false, reason }
+        }
+        ended.push(...parseRecords(reply.slice(1), a.user))
+        await this.#announce(ended, a.now)
+        this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now })
+        return { admitted: true, ended: ended.map(plain) }
+      })
+    } catch (err) {
+      this.#unrecorded++
+      throw err
+    }
+  }
+
+  async rotate (from: SessionId, to: SessionId, now: number): Promise<RotateResult> {
+    return await this.#run(async () => {
+      const user = await this.#userOf(from)
+      if (user === undefined) return { rotated: false, ended: false }
+      const key = await this.#sessionKey(from, user)
+      await this.#client.set(pointerKey(this.#prefix, to), encodePointer({ kind: 'user', user }), 'PX', this.#ttl)
+      const reply = await this.#client.scRotate(...this.#keyArgs(user, now, aliasListKey(this.#prefix, user, key)), key, to, MAX_ALIASES_PER_SESSION) as unknown[]
+      this.#cache.delete(to)
+      if (reply[0] === 1) return { rotated: true, user }
+      if (reply[1] === 'ended') {
+        const known = this.#endedLocal.get(from)
+        if (known !== undefined) this.#endedLocal.set(to, known)
+        return { rotated: false, ended: true }
+      }
+      return { rotated: false, ended: false }
+    })
+  }
+
+  async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
+    return await this.#run(async () => {
+      const ended: EndedRecord[] = []
+      const unknown: SessionId[] = []
+      for (const [user, group] of await this.#groupByUser(ids, unknown)) {
+        ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, ...group), user))
+      }
+      // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
+      const newlyEnded: SessionId[] = []
+      for (const id of unknown) {
+        const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
+        if (pointer?.kind === 'ended' && now - pointer.endedAt < this.#t.maxAge) continue
+        await this.#client.set(pointerKey(this.#prefix, id), encodePointer({ kind: 'ended', endedAt: now, reason }), 'PX', this.#ttl)
+        newlyEnded.push(id)
+      }
+      // Older cookie ids of these sessions learn it from Redis (their cache entries name the key).
+      await this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))], now)
+      return ended.map(plain)
+    })
+  }
+
+  async sessionsOf (user: string, now: number): Promise<SessionRecord[]> {
+    return await this.#run(async () => {
+      const records = parseRecords(await this.#client.scSessions(...this.#keyArgs(user, now)), user).map(plain)
+      return records.sort((a, b) => a.createdAt - b.createdAt)
+    })
+  }
+
+  /** Counts by scanning every user's keys: for tests and operators, not for the request path. */
+  async stats (now: number): Promise<StoreStats> {
+    const totals = { live: 0, ended: 0, aliases: 0 }
+    const nodes = 'nodes' in this.#client ? this.#client.nodes('master') : [this.#client]
+    for (const node of nodes) {
+      for (const liveKey of await scanAll(node, `${this.#prefix}{u:*}:live`)) {
+        const base = liveKey.slice(0, -':live'.length)
+        const keys = [`${base}:live`, `${base}:ended`, `${base}:endedz`, `${base}:alias`, `${base}:aliasz`]
+        const [live, ended, aliases] = await this.#client.scStats(...keys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl) as number[]
+        totals.live += live ?? 0
+        totals.ended += ended ?? 0
+        totals.aliases += aliases ?? 0
+      }
+      for (const key of await scanAll(node, `${this.#prefix}{s:*}`)) {
+        const pointer = decodePointer(await this.#client.get(key))
+        if (pointer?.kind === 'ended' && now - pointer.endedAt < this.#t.maxAge) totals.ended++
+      }
+    }
+    return totals
+  }
+
+  async close (): Promise<void> {
+    this.#closed = true
+    this.#cache.clear()
+    await Promise.all([quit(this.#client), quit(this.#sub)])
+  }
+
+  /** Redis is healthy as far as this gateway can tell. */
+  get healthy (): boolean {
+    return this.#healthy
+  }
+
+  // --- internals ---
+
+  #keyArgs (user: string, now: number, ...extraKeys: string[]): ScriptArg[] {
+    const k: UserKeys = userKeys(this.#prefix, user)
+    return [k.live, k.ended, k.endedz, k.alias, k.aliasz, ...extraKeys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl]
+  }
+
+  /** The user a session id belongs to, from this gateway's cache or the id's pointer. */
+  async #userOf (id: SessionId): Promise<string | undefined> {
+    const cached = this.#cache.get(id)?.state
+    if (cached !== undefined && (cached.state === 'live' || cached.state === 'idle')) return cached.user
+    const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
+    return pointer?.kind === 'user' ? pointer.user : undefined
+  }
+
+  /** The key of the session a cookie id belongs to (the gateway passes keys; an older cookie id is followed once). */
+  async #sessionKey (id: SessionId, user: string): Promise<SessionId> {
+    const cached = this.#cache.get(id)
+    if (cached !== undefined) return cached.key
+    const alias = await this.#client.hget(userKeys(this.#prefix, user).alias, id)
+    return alias === null ? id : alias.slice(0, alias.indexOf(','))
+  }
+
+  async #groupByUser (ids: readonly SessionId[], unknown: SessionId[] = []): Promise<Map<string, SessionId[]>> {
+    const groups = new Map<string, SessionId[]>()
+    for (const id of ids) {
+      const user = await this.#userOf(id)
+      if (user === undefined) { unknown.push(id); continue }
+      const g = groups.get(user)
+      if (g === undefined) groups.set(user, [id])
+      else g.push(id)
+    }
+    return groups
+  }
+
+  /** Tells every gateway (this one included) that these sessions ended. */
+  async #announce (sessions: Array<{ id: SessionId, reason: EndReason }>, now: number): Promise<void> {
+    if (sessions.length === 0) return
+    const ended: Array<[SessionId, EndReason]> = []
+    for (const { id, reason } of sessions) {
+      if (ended.some(([k]) => k === id)) continue
+      ended.push([id, reason])
+      this.#endedLocal.set(id, { reason, at: now })
+      this.#cache.delete(id)
+    }
+    await this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ ended, at: now }))
+  }
+
+  #heard (message: string): void {
+    try {
+      const m = JSON.parse(message) as { ended?: unknown, at?: unknown }
+      if (!Array.isArray(m.ended)) return
+      const at = typeof m.at === 'number' ? m.at : this.#clock()
+      for (const item of m.ended as unknown[]) {
+        if (Array.isArray(item) && typeof item[0] === 'string') this.#endedLocal.set(item[0], { reason: asReason(item[1]), at })
+      }
+    } catch {
+      // Not ours, or garbled: the cache TTL covers it.
+    }
+  }
+
+  #touchLater (entry: CacheEntry, now: number): void {
+    if (now - entry.touchedAt < this.#store.touchInterval || entry.state.state !== 'live') return
+    entry.touchedAt = now
+    const user = entry.state.user
+    this.#run(async () => await this.#client.scTouch(...this.#keyArgs(user, now), entry.key))
+      .catch(() => { /* logged once per outage by #markDown */ })
+  }
+
+  /** Runs one store operation within `commandTimeout`, keeping track of Redis's health. */
+  async #run<T> (op: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new errors.STORE_UNAVAILABLE({ cause: new Error('store closed') })
+    const p = op()
+    p.catch(() => { /* the race below reports it */ })
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`no answer from Redis within ${this.#store.commandTimeout} ms`)) }, this.#store.commandTimeout)
+    })
+    try {
+      const result = await Promise.race([p, deadline])
+      this.#markUp()
+      return result
+    } catch (err) {
+      this.#markDown(err as Error)
+      throw new errors.STORE_UNAVAILABLE({ cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  #markDown (err: Error): void {
+    if (!this.#healthy || this.#closed) return
+    this.#healthy = false
+    this.#downSince = this.#clock()
+    const mode = this.#store.onError === 'fail-open'
+      ? 'failing open: requests are proxied, logins admitted unrecorded, ended sessions this gateway knows of still refused'
+      : 'failing closed: logins and sessions this gateway cannot vouch for get 503'
+    const log = this.#events.error ?? this.#events.warn
+    log(`Redis is unreachable (${err.message}); ${mode}, until it answers again`, { onError: this.#store.onError })
+  }
+
+  #markUp (): void {
+    if (this.#healthy) return
+    this.#healthy = true
+    // Sessions may have ended elsewhere meanwhile, unannounced to this gateway.
+    this.#cache.clear()
+    const log = this.#events.info ?? this.#events.warn
+    log('Redis is reachable again', { downForMs: this.#clock() - this.#downSince, loginsNotRecorded: this.#unrecorded })
+    this.#unrecorded = 0
+  }
+}
+
+function asReason (r: unknown): EndReason {
+  return (END_REASONS as readonly unknown[]).includes(r) ? r as EndReason : 'concurrent_login_limit'
+}
+
+function parseCheck (reply: unknown, user: string): SessionState {
+  const [state, value] = reply as [string, string | undefined]
+  if (state === 'live' || state === 'idle') return { state, user, slot: value as string }
+  if (state === 'ended') return { state, reason: asReason(value) }
+  return { state: 'unknown' }
+}
+
+interface EndedRecord extends SessionRecord {
+  reason: EndReason
+}
+
+/** The scripts answer sessions as flat (key, createdAt, lastUsedAt, reason) quadruples. */
+function parseRecords (reply: unknown, user: string): EndedRecord[] {
+  const flat = reply as Array<string | number>
+  const out: EndedRecord[] = []
+  for (let i = 0; i + 3 < flat.length; i += 4) {
+    out.push({ id: String(flat[i]), user, createdAt: Number(flat[i + 1]), lastUsedAt: Number(flat[i + 2]), reason: asReason(flat[i + 3]) })
+  }
+  return out
+}
+
+function plain ({ id, user, createdAt, lastUsedAt }: EndedRecord): SessionRecord {
+  return { id, user, createdAt, lastUsedAt }
+}
+
+async function scanAll (node: RedisClient, match: string): Promise<string[]> {
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    // Cluster nodes are plain clients; `node` here is always one server.
+    const [next, keys] = await (node as import('ioredis').Redis).scan(cursor, 'MATCH', match, 'COUNT', 1000)
+    cursor = next
+    found.push(...keys)
+  } while (cursor !== '0')
+  return found
+}
+
+async function settleWithin<T> (p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([p, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error('Redis did not answer in time')) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function quit (client: RedisClient): Promise<void> {
+  try {
+    await settleWithin(client.quit(), 1_000)
+  } catch {
+    client.disconnect()
+  }
+}
