@@ -104,7 +104,7 @@ export interface SessionStore {
 
 /** What a store tells its operator about (memory pressure, outages…). Kept apart from any logging library. */
 export interface StoreEvents {
-  warn (message: string, details?: Record<string, unknown>): void
+  warn: (message: string, details?: Record<string, unknown>) => void
   error?: (message: string, details?: Record<string, unknown>) => void
   info?: (message: string, details?: Record<string, unknown>) => void
 }

@@ -159,3 +159,17 @@ t.test('paths, URLs and routes that cannot work are problems', async (t) => {
   t.match(problemsOf(`${MINIMAL}proxy: { trustProxy: [10.0.0.0/33, nonsense] }\n`), [{ path: 'proxy.trustProxy[0]' }, { path: 'proxy.trustProxy[1]' }])
   t.match(problemsOf(`${MINIMAL}secret: short\n`), [{ path: 'secret', message: /at least 32 characters/ }])
 })
+
+t.test('store: which keys go with which type, and where Redis is', async (t) => {
+  const withSecret = `${MINIMAL}secret: ${'s'.repeat(40)}\n`
+  t.match(problemsOf(`${withSecret}store: { type: redis }\n`), [{ path: 'store', message: /exactly one of url, sentinels \(with name\) or cluster/ }])
+  t.match(problemsOf(`${withSecret}store: { type: redis, url: "redis://x:6379", cluster: [{ host: a, port: 1 }] }\n`), [{ path: 'store', message: /exactly one of/ }])
+  t.match(problemsOf(`${withSecret}store: { type: redis, sentinels: [{ host: a, port: 26379 }] }\n`), [{ path: 'store.sentinels', message: /expected name/ }])
+  t.match(problemsOf(`${MINIMAL}store: { type: redis, url: "redis://x:6379" }\n`), [{ path: 'store', message: /needs `secret`/ }])
+  t.match(problemsOf(`${withSecret}store: { url: "redis://x:6379", snapshotInterval: 5m }\n`), [{ path: 'store.url', message: /only for store type redis/ }])
+  t.match(problemsOf(`${withSecret}store: { type: redis, url: "redis://x", snapshot: /tmp/s }\n`), [{ path: 'store.snapshot', message: /only for store type memory/ }])
+  t.match(problemsOf(`${withSecret}store: { type: redis, url: "http://x" }\n`), [{ path: 'store.url', message: /redis:\/\/ or rediss:\/\// }])
+  t.match(problemsOf(`${withSecret}store: { type: redis, url: "redis://x", keyPrefix: "a{b}" }\n`), [{ path: 'store.keyPrefix' }])
+  const { config } = loadConfigText(`${withSecret}store: { type: redis, url: "redis://127.0.0.1:6379/0" }\n`, 'x.yaml', {})
+  t.match(config.store, { type: 'redis', keyPrefix: 'sessioncap:', onError: 'fail-open', commandTimeout: 200, cacheTtl: 2000, touchInterval: 5000 })
+})

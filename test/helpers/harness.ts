@@ -43,11 +43,13 @@ export interface HarnessOptions {
   realClock?: boolean
   /** A store built by the test instead of the configured one. */
   store?: SessionStore
+  /** Put this gateway in front of an app another harness started (a fleet of gateways). */
+  app?: LegacyApp
 }
 
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
 export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
-  const app = await startLegacyApp(opts.appOptions)
+  const app = opts.app ?? await startLegacyApp(opts.appOptions)
   const clock = new Clock()
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)); cb() } })
@@ -64,7 +66,7 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const base = await gateway.listen()
   t.teardown(async () => {
     await gateway.close()
-    await app.close()
+    if (opts.app === undefined) await app.close()
   })
   return { app, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
 }

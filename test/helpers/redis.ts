@@ -71,12 +71,14 @@ export interface RedisOptions {
   args?: string[]
   /** Keep data across kill/start with an append-only file written on every command (default true). */
   persistent?: boolean
+  /** A port chosen beforehand (e.g. one a gateway already points at); a free one otherwise. */
+  port?: number
 }
 
 /** A standalone redis-server, stopped at teardown. */
 export async function startRedis (t: Test, opts: RedisOptions = {}): Promise<RedisServer> {
   requireRedisServer()
-  const port = await freePort()
+  const port = opts.port ?? await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'sessioncap-redis-'))
   const persistence = opts.persistent === false
     ? ['--save', '', '--appendonly', 'no']
