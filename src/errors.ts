@@ -33,6 +33,8 @@ export const errors = {
   UPSTREAM_TIMEOUT: createError('SESSIONCAP_ERR_UPSTREAM_TIMEOUT', 'the application did not answer in time', 504),
   /** The request's path cannot be forwarded safely (e.g. it escapes the app's root with `..`). */
   BAD_REQUEST_PATH: createError('SESSIONCAP_ERR_BAD_REQUEST_PATH', 'the request path cannot be forwarded', 400),
+  /** A request carries more session cookie values than any browser would (each must be looked up). */
+  TOO_MANY_SESSION_COOKIES: createError('SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES', 'the request carries too many session cookies', 400),
   /** The session store failed while deciding about this request. */
   STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503)
 } as const

@@ -89,7 +89,7 @@ t.test('fail-open: Redis killed under load, then restarted: no crash, no hang, n
   t.comment(`under the outage: statuses ${JSON.stringify([...seen.statuses])}, slowest answer ${seen.slowest} ms`)
   t.equal(h.logs.filter((l) => /Redis is unreachable/.test(l)).length, 1, 'the outage was logged once')
   t.equal(h.logs.filter((l) => /Redis is reachable again/.test(l)).length, 1, 'and its end once')
-  t.match(h.logs.find((l) => /reachable again/.test(l)), /"loginsNotRecorded":1/)
+  t.match(h.logs.find((l) => /reachable again/.test(l)), /"loginsNotConfirmed":1/)
 
   // Nothing written before the outage was lost.
   t.equal(await laptop.whoami(), 401, 'after: the ended session is still refused')
@@ -133,4 +133,80 @@ t.test('a gateway starts while Redis is down, fails open, and uses Redis once it
   const d = h.device()
   t.equal((await d.formLogin('dan')).status, 302)
   t.equal((await h.gateway.store.sessionsOf('dan', Date.now())).length, 1, 'recorded in Redis now')
+})
+
+t.test('a gateway that started while Redis was down still hears of sessions ended elsewhere', async (t) => {
+  const port = await freePort()
+  const prefix = freshPrefix()
+  const yaml = `${APP_ROUTES}secret: ${TEST_SECRET}\nstore: { type: redis, url: "redis://127.0.0.1:${port}", keyPrefix: "${prefix}", cacheTtl: 30s }\n`
+  const late = await startHarness(t, { yaml, realClock: true })
+  await startRedis(t, { port })
+  await waitForLog(late, /Redis is reachable again/)
+  const healthy = await startHarness(t, { yaml, realClock: true, app: late.app })
+  const d = healthy.device()
+  await d.formLogin('alice')
+  const viaLate = late.device()
+  viaLate.jar.set('sessionid', d.sessionCookie as string)
+  t.equal(await viaLate.whoami(), 'alice', 'the late gateway knows (and caches) the session')
+  await healthy.device().formLogin('alice')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  viaLate.jar.set('sessionid', d.sessionCookie as string)
+  t.equal(await viaLate.whoami(), 401, 'ended through the other gateway: refused well within its 30 s cache')
+})
+
+t.test('writes missed during an outage are made when Redis is back: a logout, a rotation', async (t) => {
+  const { h, redis } = await setup(t, 'fail-open')
+  const leaving = h.device()
+  await leaving.formLogin('erin')
+  const rotating = h.device()
+  await rotating.formLogin('fay')
+  await redis.kill()
+  t.equal((await leaving.send('/admin/logout/', { method: 'POST' })).status, 302, 'logout answered during the outage')
+  t.equal((await rotating.send('/rotate', { method: 'POST' })).status, 200, 'rotation answered during the outage')
+  await redis.start()
+  await waitForLog(h, /Redis is reachable again/)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(await h.gateway.store.sessionsOf('erin', Date.now()), [], 'the logout was recorded after all')
+  await h.device().formLogin('fay')
+  t.equal(await rotating.whoami(), 401, 'the rotated cookie was followed: a new login ended it')
+})
+
+t.test('fail-closed: a rotation that cannot be recorded is not let out', async (t) => {
+  const { h, redis } = await setup(t, 'fail-closed')
+  const d = h.device()
+  await d.formLogin('gus')
+  const before = d.sessionCookie
+  await redis.kill()
+  const r = await d.send('/rotate', { method: 'POST' })
+  t.equal(r.status, 503)
+  t.equal(d.sessionCookie, before, 'the new cookie never reached the client')
+  await redis.start()
+})
+
+t.test('a stalled Redis (no answers, connection open) costs each request at most the timeout, and is dropped', async (t) => {
+  const { h, redis, bob } = await setup(t, 'fail-open')
+  redis.cli('client', 'pause', '1500', 'ALL')
+  const d = h.device()
+  d.jar.set('sessionid', bob)
+  await new Promise((resolve) => setTimeout(resolve, 400))
+  t.equal(await d.whoami(), 'bob', 'fail-open: the request went through')
+  t.equal((await h.device().formLogin('hal')).status, 302)
+  await waitForLog(h, /Redis is reachable again/)
+  t.equal((await h.device().formLogin('ivy')).status, 302)
+  t.equal((await h.gateway.store.sessionsOf('ivy', Date.now())).length, 1, 'recorded once the stall is over')
+})
+
+t.test('more session cookies in one request than a browser would send are refused', async (t) => {
+  const { h } = await setup(t, 'fail-open')
+  const cookie = Array.from({ length: 9 }, (_, i) => `sessionid=v${i}`).join('; ')
+  const r = await h.device().send('/status/200', { headers: { cookie } })
+  t.equal(r.status, 400)
+  t.match(r.text, /SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES/)
+})
+
+t.test('a Redis that may evict keys with an expiry is reported', async (t) => {
+  const redis = await startRedis(t, { persistent: false, args: ['--maxmemory-policy', 'volatile-lru'] })
+  const h = await startHarness(t, { yaml: storeYaml(redis, 'fail-open'), realClock: true })
+  await waitForLog(h, /maxmemory-policy is volatile-lru/)
+  t.pass('warned')
 })

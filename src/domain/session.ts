@@ -13,9 +13,11 @@ export type SessionId = string
  *   cookie store, cannot invalidate a session server-side);
  * - `replaced`: the device signed in as another user; the old user's session is over;
  * - `login_not_identified`: the app logged someone in whom the gateway could not identify, and
- *   the route refuses such logins.
+ *   the route refuses such logins;
+ * - `login_not_recorded`: a login the store could not record under `onError: fail-closed`
+ *   (its cookie never reached the client; it must not hold a slot if it was recorded after all).
  */
-export const END_REASONS = ['concurrent_login_limit', 'logged_out', 'replaced', 'login_not_identified'] as const
+export const END_REASONS = ['concurrent_login_limit', 'logged_out', 'replaced', 'login_not_identified', 'login_not_recorded'] as const
 export type EndReason = typeof END_REASONS[number]
 
 /**

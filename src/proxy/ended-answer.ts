@@ -17,7 +17,8 @@ const BROWSER_TEXT: Record<EndReason, string> = {
   concurrent_login_limit: 'Your session has ended: this account signed in elsewhere.',
   logged_out: 'This session was signed out.',
   replaced: 'This session was replaced by a newer sign-in on this device.',
-  login_not_identified: 'This sign-in could not be accepted.'
+  login_not_identified: 'This sign-in could not be accepted.',
+  login_not_recorded: 'This sign-in could not be completed. Please try again.'
 }
 
 /**

@@ -3,7 +3,7 @@ import { METHODS } from 'node:http'
 import Fastify, { LogController, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { compileLimits } from '../domain/limits.js'
-import { errors } from '../errors.js'
+import { errors, isStoreUnavailable } from '../errors.js'
 import { createSessionHasher, ephemeralSecret } from '../http/session-hash.js'
 import { openStore } from '../store/index.js'
 import type { SessionStore } from '../store/store.js'
@@ -100,7 +100,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     const state = request[kState]
     if (state != null) state.answered = true
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
-    if (status >= 500) request.log.error({ err }, 'request failed')
+    // A store outage is logged once by the store, not once per refused request.
+    if (status >= 500 && !isStoreUnavailable(err)) request.log.error({ err }, 'request failed')
     // A path http-proxy refuses to forward (e.g. one that climbs out with ..).
     const known = err.code?.startsWith('SESSIONCAP_ERR_') === true ? err : status === 400 ? new errors.BAD_REQUEST_PATH() : undefined
     const text = known !== undefined ? `${known.message} (${String(known.code)})` : 'internal error'

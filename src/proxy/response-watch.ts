@@ -43,12 +43,17 @@ export function responseWatch (ctx: GatewayContext) {
       if (replaced !== undefined) return replaced
     } catch (err) {
       if (!isStoreUnavailable(err)) request.log.error({ err }, 'could not record what the app answered')
-      // fail-closed: a login that cannot be recorded is not let through (its
-      // new cookie never reaches the client). Otherwise, and for everything
-      // but logins, the app's answer is delivered: the store logs the outage
-      // once, with how many logins went unrecorded.
-      if (isStoreUnavailable(err) && ctx.config.store.onError === 'fail-closed' && isLogin(state, change, reply.statusCode)) {
+      // fail-closed: a login (or a new cookie of a session) that cannot be
+      // recorded is not let through: its cookie never reaches the client.
+      // Otherwise the app's answer is delivered; the store logs the outage
+      // once, and writes endings and rotations it missed when it is back.
+      if (isStoreUnavailable(err) && ctx.config.store.onError === 'fail-closed' && (isLogin(state, change, reply.statusCode) || isRotation(ctx, state, change))) {
         state.answered = true
+        if (change.set !== undefined) {
+          // The store may have recorded it after all (a late answer): it must
+          // not hold a slot no client has. Written when the store is back.
+          ctx.store.end([ctx.hash(change.set.value)], 'login_not_recorded', now).catch(() => {})
+        }
         return replaceWithUnavailable(reply, payload)
       }
     }
@@ -62,6 +67,11 @@ export function responseWatch (ctx: GatewayContext) {
 
 function isLogin (state: RequestState, change: SessionCookieChange, status: number): boolean {
   return state.login !== undefined && change.set !== undefined && state.login.accepts(status)
+}
+
+/** A new cookie for a session the request carried: under fail-closed, one the store cannot follow is not let out either. */
+function isRotation (ctx: GatewayContext, state: RequestState, change: SessionCookieChange): boolean {
+  return change.set !== undefined && state.carried.length > 0 && !state.carriedIds.has(ctx.hash(change.set.value))
 }
 
 /**

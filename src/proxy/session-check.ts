@@ -8,6 +8,13 @@ import { shortId } from './context.js'
 import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
 
+/**
+ * More distinct session cookie values than this in one request is not a
+ * browser (it holds one per path, rarely two): each value costs a store
+ * lookup, so such a request is refused rather than judged.
+ */
+const MAX_SESSION_VALUES = 8
+
 interface EndedValue {
   value: string
   reason: EndReason
@@ -51,6 +58,10 @@ export function sessionCheck (ctx: GatewayContext) {
     const inUrl = urlSessionValues(request.url, cookieName)
     if (values.length === 0 && inUrl.length === 0) return undefined
 
+    if (new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES) {
+      state.answered = true
+      throw new errors.TOO_MANY_SESSION_COOKIES()
+    }
     const onLoginPath = ctx.routes.isLoginPath(path)
     // Reviving an idle session could end another one (evict policies); a
     // logout or a login on this request settles the session anyway.
@@ -94,6 +105,9 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
   const now = ctx.now()
   const ended: EndedValue[] = []
   const seen = new Map<SessionId, EndReason | undefined>()
+  // After one store failure, the other values are not asked about: a request
+  // waits for at most one store timeout.
+  let storeDown = false
   for (const [i, value] of [...values, ...inUrl].entries()) {
     const fromUrl = i >= values.length
     const id = ctx.hash(value)
@@ -105,6 +119,7 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
     }
     let reason: EndReason | undefined
     try {
+      if (storeDown) throw new errors.STORE_UNAVAILABLE()
       const found = await ctx.store.check(id, now)
       if (found.state === 'ended') {
         reason = found.reason
@@ -120,6 +135,7 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
       // unknown (ended ones the store's gateway-side memory knows of were
       // refused above, without asking Redis).
       if (!(isStoreUnavailable(err) && ctx.config.store.onError === 'fail-open')) throw err
+      storeDown = true
     }
     seen.set(id, reason)
     if (reason !== undefined) ended.push({ value, reason, fromUrl })

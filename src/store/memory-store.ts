@@ -31,7 +31,7 @@ const PURGE_BATCH = 64
 
 // Ended records are the most numerous kind under churn; each is kept as one
 // number (ending time and reason packed together) rather than an object.
-const REASON_BITS = 4
+const REASON_BITS = 8
 function packEnded (at: number, reason: EndReason): number {
   return at * REASON_BITS + END_REASONS.indexOf(reason)
 }

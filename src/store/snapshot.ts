@@ -1,6 +1,7 @@
 import { once } from 'node:events'
 import { createReadStream, createWriteStream } from 'node:fs'
-import { rename, unlink } from 'node:fs/promises'
+import { open, rename, unlink } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import type { MemoryStore, SnapshotRecord } from './memory-store.js'
 import type { StoreEvents } from './store.js'
@@ -75,9 +76,10 @@ export class SnapshotWriter {
     this.#timer.unref()
   }
 
-  /** Stops the timer and writes a last snapshot. */
+  /** Stops the timer and writes a last snapshot, after any write already under way (it may predate the last changes). */
   async stop (): Promise<void> {
     clearInterval(this.#timer)
+    if (this.#writing !== undefined) await this.#writing
     await this.save()
   }
 
@@ -89,8 +91,9 @@ export class SnapshotWriter {
   }
 
   async #write (): Promise<void> {
-    const tmp = `${this.#file}.${process.pid}.tmp`
-    const out = createWriteStream(tmp, { mode: 0o600 })
+    // A fresh name, created exclusively (never through a link someone planted), flushed to disk before it replaces the old file.
+    const tmp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`
+    const out = createWriteStream(tmp, { mode: 0o600, flags: 'wx' })
     try {
       let chunk = JSON.stringify({ format: FORMAT, version: VERSION, at: this.#now() }) + '\n'
       for (const record of this.#store.records()) {
@@ -102,6 +105,8 @@ export class SnapshotWriter {
       }
       out.end(chunk)
       await once(out, 'finish')
+      const handle = await open(tmp, 'r')
+      try { await handle.sync() } finally { await handle.close() }
       await rename(tmp, this.#file)
     } catch (err) {
       out.destroy()

@@ -214,6 +214,40 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.same(await store.check('b', T0 + 2 + CONTRACT_TIMEOUTS.maxAge + MIN), { state: 'unknown' }, 'aliases expire too')
   })
 
+  t.test(`${name}: a cookie id the app hands to another user becomes that user's session`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'x', T0)
+    t.same(await admit(store, 'bob', 'x', T0 + 1), { admitted: true, ended: [] })
+    t.same(await store.check('x', T0 + 2), { state: 'live', user: 'bob', slot: 'x' })
+    t.same(await store.sessionsOf('alice', T0 + 2), [], 'no longer alice\'s')
+  })
+
+  t.test(`${name}: an id ended for no known user stays ended (no admission, no rotation into it)`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await store.end(['y'], 'login_not_identified', T0)
+    t.same(await admit(store, 'carol', 'y', T0 + 1), { admitted: false, reason: 'ended' })
+    await admit(store, 'dave', 'd1', T0 + 2)
+    t.same(await store.rotate('d1', 'y', T0 + 3), { rotated: false, ended: true })
+    t.equal((await store.check('y', T0 + 4)).state, 'ended')
+    t.equal((await store.check('d1', T0 + 4)).state, 'live')
+  })
+
+  t.test(`${name}: an unlimited user's expired sessions are pruned too`, async (t) => {
+    const store = await make(t, { idleTimeout: 0, maxAge: 3_600_000 })
+    for (let i = 0; i < 5; i++) await admit(store, 'bot', `b${i}`, T0 + i, 0)
+    await admit(store, 'bot', 'late', T0 + 3_600_000 + 10, 0)
+    t.same((await store.sessionsOf('bot', T0 + 3_600_000 + 11)).map((s) => s.id), ['late'])
+    t.equal((await store.stats(T0 + 3_600_000 + 11)).live, 1)
+  })
+
+  t.test(`${name}: one login can end thousands of sessions at once`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    for (let i = 0; i < 2_100; i++) await admit(store, 'many', `m${i}`, T0 + i, 0)
+    const r = await admit(store, 'many', 'one', T0 + 5_000, 1)
+    t.equal(r.admitted && r.ended.length, 2_100)
+    t.same((await store.sessionsOf('many', T0 + 5_001)).map((s) => s.id), ['one'])
+  })
+
   t.test(`${name}: many concurrent admissions of one user leave exactly the limit`, async (t) => {
     const store = await make(t, CONTRACT_TIMEOUTS)
     const results = await Promise.all(Array.from({ length: 50 }, async (_, i) => await admit(store, 'storm', `s${i}`, T0 + i, 2)))

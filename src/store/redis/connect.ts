@@ -17,6 +17,11 @@ export function createRedisClient (store: Config['store'], opts: { subscriber?: 
     enableOfflineQueue: opts.subscriber === true,
     maxRetriesPerRequest: opts.subscriber === true ? null : 0,
     connectTimeout: Math.max(1_000, store.commandTimeout * 5),
+    // A connection that stops answering (a partition, a dead master behind
+    // Sentinel) is dropped after a few timeouts instead of queueing commands
+    // until the kernel gives up on it, minutes later.
+    socketTimeout: opts.subscriber === true ? undefined : Math.max(1_000, store.commandTimeout * 5),
+    keepAlive: 10_000,
     // Reconnect for ever, backing off to one attempt every 2 s.
     retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
     lazyConnect: true,

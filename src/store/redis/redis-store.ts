@@ -1,12 +1,12 @@
 import { LRUCache } from 'lru-cache'
-import type { ClientContext, Result } from 'ioredis'
+import type { ClientContext, Redis, Result } from 'ioredis'
 import type { Config } from '../../config/schema.js'
 import { END_REASONS, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../../domain/session.js'
 import { errors } from '../../errors.js'
 import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
-import { aliasListKey, decodePointer, encodePointer, endedChannel, pointerKey, userKeys, type UserKeys } from './keys.js'
-import { ADMIT, CHECK, END, ROTATE, SESSIONS, STATS, TOUCH } from './scripts.js'
+import { aliasListKey, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
+import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, STATS, TOUCH } from './scripts.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
 // server). Typed by augmenting RedisCommander, as ioredis's own example does.
@@ -20,6 +20,8 @@ declare module 'ioredis' {
     scEnd: (...args: ScriptArg[]) => Result<unknown, Context>
     scSessions: (...args: ScriptArg[]) => Result<unknown, Context>
     scStats: (...args: ScriptArg[]) => Result<unknown, Context>
+    scSetPointer: (...args: ScriptArg[]) => Result<unknown, Context>
+    scEndPointer: (...args: ScriptArg[]) => Result<unknown, Context>
   }
 }
 
@@ -30,12 +32,16 @@ const SCRIPTS: Record<string, { lua: string, keys: number }> = {
   scRotate: { lua: ROTATE, keys: 6 },
   scEnd: { lua: END, keys: 5 },
   scSessions: { lua: SESSIONS, keys: 5 },
-  scStats: { lua: STATS, keys: 5 }
+  scStats: { lua: STATS, keys: 5 },
+  scSetPointer: { lua: SET_POINTER, keys: 1 },
+  scEndPointer: { lua: END_POINTER, keys: 1 }
 }
 
 /** Keys outlive the data they hold by this much, so a clock a little off never drops a record early. */
 const TTL_MARGIN_MS = 3_600_000
 const LOCAL_ENTRIES = 100_000
+/** Writes that failed during an outage, kept to be made when Redis is back. */
+const MAX_PENDING = 10_000
 
 interface CacheEntry {
   state: SessionState
@@ -45,6 +51,10 @@ interface CacheEntry {
   at: number
   /** When this gateway last wrote a use of the session to Redis. */
   touchedAt: number
+}
+
+interface EndedRecord extends SessionRecord {
+  reason: EndReason
 }
 
 export interface RedisStoreOptions {
@@ -60,18 +70,21 @@ export interface RedisStoreOptions {
  * (standalone, Sentinel or Cluster), and enforces one limit with the others.
  *
  * - Deciding a login (admit, choose what to end, record it) is one Lua script
- *   on the user's keys: one round trip, atomic, idempotent (scripts.ts).
+ *   on the user's keys, atomic and idempotent (scripts.ts). The few commands
+ *   around it (the cookie's pointer, another user's ended session) are sent
+ *   at the same time, so a login costs one round trip.
  * - The hot path does not wait on Redis when nothing changed: each gateway
  *   remembers what Redis said about a cookie for `cacheTtl`, and writes a
  *   session's last use at most every `touchInterval`, in the background.
  * - A session ended anywhere is announced on a pub/sub channel (its own
- *   connection); every gateway marks it ended at once. The cache's short life
- *   is the backstop if a message is lost, and the whole cache is dropped when
- *   the subscription reconnects.
+ *   connection); every gateway marks it ended at once. While the
+ *   subscription is not up, the cache is not used; when it comes back, the
+ *   cache is dropped (messages may have been missed).
  * - Every operation gives up after `commandTimeout`; the caller then gets
  *   SESSIONCAP_ERR_STORE_UNAVAILABLE and applies `onError`. Ended sessions
- *   this gateway knows of are refused even while Redis is away. An outage is
- *   logged once when it starts and once when it ends.
+ *   this gateway knows of are refused even while Redis is away, and endings
+ *   and rotations that could not be written are written when it is back. An
+ *   outage is logged once when it starts and once when it ends.
  */
 export class RedisStore implements SessionStore {
   readonly kind = 'redis'
@@ -84,12 +97,16 @@ export class RedisStore implements SessionStore {
   readonly #clock: () => number
   readonly #ttl: number
   readonly #cache = new LRUCache<SessionId, CacheEntry>({ max: LOCAL_ENTRIES })
+  /** Cookie id → its user, as the id's pointer says (re-read when Redis no longer knows the id there). */
+  readonly #users = new LRUCache<SessionId, string>({ max: LOCAL_ENTRIES })
   /** Session keys this gateway knows are ended, with when: kept through outages. */
   readonly #endedLocal = new LRUCache<SessionId, { reason: EndReason, at: number }>({ max: LOCAL_ENTRIES })
+  readonly #pending: Array<() => Promise<void>> = []
   #healthy = true
+  #listening = false
   #downSince = 0
-  #unrecorded = 0
-  #subscribedOnce = false
+  #unconfirmed = 0
+  #flushing = false
   #closed = false
 
   private constructor (opts: RedisStoreOptions, client: RedisClient, sub: RedisClient) {
@@ -104,8 +121,8 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Connects (without waiting longer than a few command timeouts: a gateway
-   * starts even when Redis is down, and applies `onError` until it is up).
+   * Connects (without waiting long: a gateway starts even when Redis is
+   * down, and applies `onError` until it is up).
    */
   static async connect (opts: RedisStoreOptions): Promise<RedisStore> {
     const client = createRedisClient(opts.store)
@@ -114,113 +131,177 @@ export class RedisStore implements SessionStore {
     const store = new RedisStore(opts, client, sub)
     client.on('error', (err: Error) => { store.#markDown(err) })
     client.on('ready', () => { store.#markUp() })
-    sub.on('error', () => { /* the main connection reports outages; the subscriber reconnects by itself */ })
-    sub.on('ready', () => {
-      // Messages may have been missed while the subscription was down.
-      if (store.#subscribedOnce) store.#cache.clear()
-      store.#subscribedOnce = true
-    })
+    client.on('close', () => { if (!store.#closed) store.#markDown(new Error('connection closed')) })
+    sub.on('error', () => { /* the main connection reports outages */ })
+    // ioredis subscribes again by itself after every reconnection; until it
+    // has, announcements may be missed, so the cache is not trusted.
+    sub.on('close', () => { store.#listening = false })
+    // 'ready' comes once the (re)subscription has been sent; what was cached
+    // while it was down may have missed announcements.
+    sub.on('ready', () => { store.#cache.clear(); store.#listening = true })
     sub.on('message', (_channel: string, message: string) => { store.#heard(message) })
+    // Queued by the subscriber's offline queue until it first connects, however late that is.
+    sub.subscribe(endedChannel(opts.store.keyPrefix)).catch(() => { /* retried on reconnection */ })
+    sub.connect().catch(() => { /* reconnects by itself */ })
     const wait = Math.max(2_000, opts.store.commandTimeout * 10)
-    await Promise.all([
-      settleWithin(client.connect(), wait).catch((err: unknown) => { store.#markDown(err as Error) }),
-      settleWithin(sub.connect().then(async () => await sub.subscribe(endedChannel(opts.store.keyPrefix))), wait)
-        .catch(() => { /* retried by ioredis; the cache TTL covers the gap */ })
-    ])
+    await settleWithin(client.connect(), wait).catch((err: unknown) => { store.#markDown(err as Error) })
+    if (store.#healthy) store.#checkEvictionPolicy()
     return store
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
     const cached = this.#cache.get(id)
     const key = cached?.key ?? id
-    const known = this.#endedLocal.get(key)
-    if (known !== undefined && now - known.at < this.#t.maxAge) return { state: 'ended', reason: known.reason }
-    if (cached !== undefined && now - cached.at < this.#store.cacheTtl) {
+    const known = this.#knownEnded(key, now) ?? this.#knownEnded(id, now)
+    if (known !== undefined) return { state: 'ended', reason: known }
+    if (cached !== undefined && this.#listening && now - cached.at < this.#store.cacheTtl) {
       if (cached.state.state === 'live') this.#touchLater(cached, now)
       return cached.state
     }
-    const state = await this.#run(async () => {
-      const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
-      if (pointer === undefined) return { state: 'unknown' } as const
-      if (pointer.kind === 'ended') {
-        return now - pointer.endedAt < this.#t.maxAge ? { state: 'ended', reason: asReason(pointer.reason) } as const : { state: 'unknown' } as const
-      }
-      const reply = await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval)
-      return parseCheck(reply, pointer.user)
-    })
+    let state: SessionState
+    try {
+      state = await this.#lookup(id, now)
+    } catch (err) {
+      // Redis is away. What this gateway last heard of the session still
+      // tells whose it is (so a logout or rotation can be recorded later):
+      // under fail-open, however old; under fail-closed, only while fresh.
+      if (cached !== undefined && (this.#store.onError === 'fail-open' || now - cached.at < this.#store.cacheTtl)) return cached.state
+      throw err
+    }
     const slot = state.state === 'live' || state.state === 'idle' ? state.slot : id
     if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now })
     this.#cache.set(id, { state, key: slot, at: now, touchedAt: now })
     return state
   }
 
+  async #lookup (id: SessionId, now: number): Promise<SessionState> {
+    return await this.#run(async () => {
+      const remembered = this.#users.get(id)
+      if (remembered !== undefined) {
+        const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(remembered, now), id, this.#store.touchInterval), remembered)
+        if (found.state !== 'unknown') return found
+        // Not (or no longer) that user's: the app may have handed the cookie to someone else.
+        this.#users.delete(id)
+      }
+      const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
+      if (pointer === undefined) return { state: 'unknown' } as const
+      if (pointer.kind === 'ended') {
+        return now - pointer.endedAt < this.#t.maxAge ? { state: 'ended', reason: asReason(pointer.reason) } as const : { state: 'unknown' } as const
+      }
+      if (pointer.user === remembered) return { state: 'unknown' } as const
+      const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval), pointer.user)
+      if (found.state !== 'unknown') this.#users.set(id, pointer.user)
+      return found
+    })
+  }
+
   async admit (a: LoginAttempt): Promise<AdmitResult> {
     try {
       return await this.#run(async () => {
-        const byUser = await this.#groupByUser(a.replaces)
-        const ended: EndedRecord[] = []
-        await this.#client.set(pointerKey(this.#prefix, a.id), encodePointer({ kind: 'user', user: a.user }), 'PX', this.#ttl)
-        // A device that carried another user's session: that session is over.
-        for (const [user, ids] of byUser) {
-          if (user === a.user) continue
-          ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', ...ids), user))
-        }
+        const byUser = this.#groupByUser(await this.#usersOf(a.replaces))
+        // The cookie's pointer, the device's sessions of other users, and the
+        // admission itself go out together: one round trip.
+        const pointer = this.#client.scSetPointer(pointerKey(this.#prefix, a.id), a.now, this.#t.maxAge, this.#ttl, a.user) as Promise<unknown[]>
+        const others = [...byUser].filter(([user]) => user !== a.user).map(async ([user, ids]) => {
+          const keep = ids.filter((id) => id !== a.id)
+          return keep.length === 0 ? [] : parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', ...keep), user)
+        })
         const same = byUser.get(a.user) ?? []
-        const reply = await this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, same.length, ...same) as unknown[]
+        const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, same.length, ...same) as Promise<unknown[]>
+        const [pointerReply, reply, ...otherEnded] = await Promise.all([pointer, admission, ...others])
+        const ended = otherEnded.flat()
+
+        if (pointerReply[0] === 'ended') {
+          // An id recorded as ended (for no known user) must stay ended.
+          if (reply[0] === 1) await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', a.id)
+          return { admitted: false, reason: 'ended' }
+        }
+        const previousUser = pointerReply[1]
+        if (typeof previousUser === 'string' && previousUser !== '') {
+          // The app handed this cookie to another user: it is not theirs any more.
+          await this.#client.scEnd(...this.#keyArgs(previousUser, a.now), '', a.id)
+        }
+        this.#users.set(a.id, a.user)
         if (reply[0] !== 1) {
           const reason = reply[1] === 'limit' ? 'limit' : 'ended'
-          if (reason === 'limit') await this.#announce([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+          if (reason === 'limit') this.#announce([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
           this.#cache.delete(a.id)
           return { admitted: false, reason }
         }
         ended.push(...parseRecords(reply.slice(1), a.user))
-        await this.#announce(ended, a.now)
+        this.#announce(ended, a.now)
         this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now })
         return { admitted: true, ended: ended.map(plain) }
       })
     } catch (err) {
-      this.#unrecorded++
+      // The script may have run although its answer was late.
+      this.#unconfirmed++
       throw err
     }
   }
 
   async rotate (from: SessionId, to: SessionId, now: number): Promise<RotateResult> {
-    return await this.#run(async () => {
+    const known = this.#knownEnded(from, now)
+    if (known !== undefined) {
+      await this.end([to], known, now).catch(() => {})
+      return { rotated: false, ended: true }
+    }
+    const write = async (): Promise<RotateResult> => {
       const user = await this.#userOf(from)
       if (user === undefined) return { rotated: false, ended: false }
       const key = await this.#sessionKey(from, user)
-      await this.#client.set(pointerKey(this.#prefix, to), encodePointer({ kind: 'user', user }), 'PX', this.#ttl)
-      const reply = await this.#client.scRotate(...this.#keyArgs(user, now, aliasListKey(this.#prefix, user, key)), key, to, MAX_ALIASES_PER_SESSION) as unknown[]
+      const [pointerReply, reply] = await Promise.all([
+        this.#client.scSetPointer(pointerKey(this.#prefix, to), now, this.#t.maxAge, this.#ttl, user) as Promise<unknown[]>,
+        this.#client.scRotate(...this.#keyArgs(user, now, aliasListKey(this.#prefix, user, key)), key, to, MAX_ALIASES_PER_SESSION) as Promise<unknown[]>
+      ])
       this.#cache.delete(to)
+      if (pointerReply[0] === 'ended') return { rotated: false, ended: true }
+      this.#users.set(to, user)
       if (reply[0] === 1) return { rotated: true, user }
-      if (reply[1] === 'ended') {
-        const known = this.#endedLocal.get(from)
-        if (known !== undefined) this.#endedLocal.set(to, known)
-        return { rotated: false, ended: true }
-      }
+      if (reply[1] === 'ended') return { rotated: false, ended: true }
       return { rotated: false, ended: false }
-    })
+    }
+    try {
+      return await this.#run(write)
+    } catch (err) {
+      // Follow the session locally now, and write the rotation when Redis is back.
+      const cached = this.#cache.get(from)
+      if (cached !== undefined) this.#cache.set(to, { ...cached, at: now })
+      this.#later(async () => { await write() })
+      throw err
+    }
   }
 
   async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
-    return await this.#run(async () => {
+    // Known here at once, whatever Redis does: this gateway refuses them from now on.
+    for (const id of ids) {
+      const key = this.#cache.get(id)?.key ?? id
+      if (this.#knownEnded(key, now) === undefined) this.#endedLocal.set(key, { reason, at: now })
+    }
+    const write = async (): Promise<SessionRecord[]> => {
       const ended: EndedRecord[] = []
       const unknown: SessionId[] = []
-      for (const [user, group] of await this.#groupByUser(ids, unknown)) {
+      const users = await this.#usersOf(ids)
+      for (const [id, user] of users) if (user === undefined) unknown.push(id)
+      await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => {
         ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, ...group), user))
-      }
+      }))
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
       const newlyEnded: SessionId[] = []
-      for (const id of unknown) {
-        const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
-        if (pointer?.kind === 'ended' && now - pointer.endedAt < this.#t.maxAge) continue
-        await this.#client.set(pointerKey(this.#prefix, id), encodePointer({ kind: 'ended', endedAt: now, reason }), 'PX', this.#ttl)
-        newlyEnded.push(id)
-      }
-      // Older cookie ids of these sessions learn it from Redis (their cache entries name the key).
-      await this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))], now)
+      await Promise.all(unknown.map(async (id) => {
+        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason) as unknown[]
+        if (reply[0] === 'new') newlyEnded.push(id)
+        else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, id), String(reply[1])))
+      }))
+      this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))], now)
       return ended.map(plain)
-    })
+    }
+    try {
+      return await this.#run(write)
+    } catch (err) {
+      this.#later(async () => { await write() })
+      throw err
+    }
   }
 
   async sessionsOf (user: string, now: number): Promise<SessionRecord[]> {
@@ -265,16 +346,38 @@ export class RedisStore implements SessionStore {
   // --- internals ---
 
   #keyArgs (user: string, now: number, ...extraKeys: string[]): ScriptArg[] {
-    const k: UserKeys = userKeys(this.#prefix, user)
+    const k = userKeys(this.#prefix, user)
     return [k.live, k.ended, k.endedz, k.alias, k.aliasz, ...extraKeys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl]
   }
 
-  /** The user a session id belongs to, from this gateway's cache or the id's pointer. */
+  #knownEnded (key: SessionId, now: number): EndReason | undefined {
+    const known = this.#endedLocal.get(key)
+    return known !== undefined && now - known.at < this.#t.maxAge ? known.reason : undefined
+  }
+
+  /** The user a session id belongs to, from this gateway's memory or the id's pointer. */
   async #userOf (id: SessionId): Promise<string | undefined> {
     const cached = this.#cache.get(id)?.state
     if (cached !== undefined && (cached.state === 'live' || cached.state === 'idle')) return cached.user
+    const user = this.#users.get(id)
+    if (user !== undefined) return user
     const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
     return pointer?.kind === 'user' ? pointer.user : undefined
+  }
+
+  async #usersOf (ids: readonly SessionId[]): Promise<Array<[SessionId, string | undefined]>> {
+    return await Promise.all(ids.map(async (id): Promise<[SessionId, string | undefined]> => [id, await this.#userOf(id)]))
+  }
+
+  #groupByUser (pairs: Array<[SessionId, string | undefined]>): Map<string, SessionId[]> {
+    const groups = new Map<string, SessionId[]>()
+    for (const [id, user] of pairs) {
+      if (user === undefined) continue
+      const g = groups.get(user)
+      if (g === undefined) groups.set(user, [id])
+      else g.push(id)
+    }
+    return groups
   }
 
   /** The key of the session a cookie id belongs to (the gateway passes keys; an older cookie id is followed once). */
@@ -285,20 +388,12 @@ export class RedisStore implements SessionStore {
     return alias === null ? id : alias.slice(0, alias.indexOf(','))
   }
 
-  async #groupByUser (ids: readonly SessionId[], unknown: SessionId[] = []): Promise<Map<string, SessionId[]>> {
-    const groups = new Map<string, SessionId[]>()
-    for (const id of ids) {
-      const user = await this.#userOf(id)
-      if (user === undefined) { unknown.push(id); continue }
-      const g = groups.get(user)
-      if (g === undefined) groups.set(user, [id])
-      else g.push(id)
-    }
-    return groups
-  }
-
-  /** Tells every gateway (this one included) that these sessions ended. */
-  async #announce (sessions: Array<{ id: SessionId, reason: EndReason }>, now: number): Promise<void> {
+  /**
+   * Tells every gateway (this one included) that these sessions ended, and
+   * keeps their pointers as long as the ended records (in the background:
+   * the request does not wait for it).
+   */
+  #announce (sessions: Array<{ id: SessionId, reason: EndReason }>, now: number): void {
     if (sessions.length === 0) return
     const ended: Array<[SessionId, EndReason]> = []
     for (const { id, reason } of sessions) {
@@ -307,7 +402,11 @@ export class RedisStore implements SessionStore {
       this.#endedLocal.set(id, { reason, at: now })
       this.#cache.delete(id)
     }
-    await this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ ended, at: now }))
+    const background = async (): Promise<void> => {
+      await this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ ended, at: now }))
+      await Promise.all(ended.map(async ([id]) => await this.#client.pexpire(pointerKey(this.#prefix, id), this.#ttl)))
+    }
+    background().catch(() => { /* other gateways fall back on their cache's short life */ })
   }
 
   #heard (message: string): void {
@@ -319,7 +418,7 @@ export class RedisStore implements SessionStore {
         if (Array.isArray(item) && typeof item[0] === 'string') this.#endedLocal.set(item[0], { reason: asReason(item[1]), at })
       }
     } catch {
-      // Not ours, or garbled: the cache TTL covers it.
+      // Not ours, or garbled: the cache's short life covers it.
     }
   }
 
@@ -329,6 +428,31 @@ export class RedisStore implements SessionStore {
     const user = entry.state.user
     this.#run(async () => await this.#client.scTouch(...this.#keyArgs(user, now), entry.key))
       .catch(() => { /* logged once per outage by #markDown */ })
+  }
+
+  /** Keeps a write that failed, to be made when Redis is back (oldest dropped beyond a bound). */
+  #later (write: () => Promise<void>): void {
+    this.#pending.push(write)
+    if (this.#pending.length > MAX_PENDING) {
+      this.#pending.shift()
+      this.#events.warn('too many writes waiting for Redis; dropped the oldest', { waiting: MAX_PENDING })
+    }
+  }
+
+  async #flush (): Promise<void> {
+    if (this.#flushing) return
+    this.#flushing = true
+    try {
+      while (this.#pending.length > 0 && this.#healthy && !this.#closed) {
+        const write = this.#pending[0] as () => Promise<void>
+        await this.#run(write)
+        this.#pending.shift()
+      }
+    } catch {
+      // Still down: the rest waits for the next recovery.
+    } finally {
+      this.#flushing = false
+    }
   }
 
   /** Runs one store operation within `commandTimeout`, keeping track of Redis's health. */
@@ -364,13 +488,27 @@ export class RedisStore implements SessionStore {
   }
 
   #markUp (): void {
-    if (this.#healthy) return
+    if (this.#healthy || this.#closed) return
     this.#healthy = true
     // Sessions may have ended elsewhere meanwhile, unannounced to this gateway.
     this.#cache.clear()
     const log = this.#events.info ?? this.#events.warn
-    log('Redis is reachable again', { downForMs: this.#clock() - this.#downSince, loginsNotRecorded: this.#unrecorded })
-    this.#unrecorded = 0
+    log('Redis is reachable again', { downForMs: this.#clock() - this.#downSince, loginsNotConfirmed: this.#unconfirmed, writesToCatchUp: this.#pending.length })
+    this.#unconfirmed = 0
+    void this.#flush()
+  }
+
+  /** Keys expire, so an eviction policy that picks keys with an expiry could drop ended sessions. */
+  #checkEvictionPolicy (): void {
+    const nodes = 'nodes' in this.#client ? this.#client.nodes('master') : [this.#client]
+    for (const node of nodes) {
+      node.config('GET', 'maxmemory-policy').then((reply: unknown) => {
+        const policy = Array.isArray(reply) ? String(reply[1]) : ''
+        if (policy !== '' && policy !== 'noeviction') {
+          this.#events.warn(`Redis maxmemory-policy is ${policy}: under memory pressure Redis may evict ended sessions, letting them back in; set it to noeviction`, { policy })
+        }
+      }, () => { /* CONFIG may be disabled (managed Redis): nothing to check */ })
+    }
   }
 }
 
@@ -383,10 +521,6 @@ function parseCheck (reply: unknown, user: string): SessionState {
   if (state === 'live' || state === 'idle') return { state, user, slot: value as string }
   if (state === 'ended') return { state, reason: asReason(value) }
   return { state: 'unknown' }
-}
-
-interface EndedRecord extends SessionRecord {
-  reason: EndReason
 }
 
 /** The scripts answer sessions as flat (key, createdAt, lastUsedAt, reason) quadruples. */
@@ -408,7 +542,7 @@ async function scanAll (node: RedisClient, match: string): Promise<string[]> {
   let cursor = '0'
   do {
     // Cluster nodes are plain clients; `node` here is always one server.
-    const [next, keys] = await (node as import('ioredis').Redis).scan(cursor, 'MATCH', match, 'COUNT', 1000)
+    const [next, keys] = await (node as Redis).scan(cursor, 'MATCH', match, 'COUNT', 1000)
     cursor = next
     found.push(...keys)
   } while (cursor !== '0')

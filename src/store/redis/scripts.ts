@@ -118,6 +118,8 @@ return 1
 
 /**
  * ARGV 5 id, 6 limit, 7 policy, 8 n, 9.. the n sessions the device carried (same user).
+ * (Lua's string comparison in the sort is byte order: keys are base64url, so
+ * it agrees with JavaScript's.)
  * Returns {1, key, createdAt, lastUsedAt, reason, ...(each session it ended)} | {0, 'limit' | 'ended'}.
  */
 export const ADMIT = `${PRELUDE}
@@ -126,7 +128,8 @@ local id, limit, policy, n = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[
 local key = resolve(id)
 if endedReason(key) then return {0, 'ended'} end
 
-local ended = {}
+-- The answer is built in one table (no unpack: Lua's stack would cap how many sessions it can list).
+local ended = {1}
 local tookSlot = false
 -- The device's previous sessions end; one that still counted hands its slot over.
 local function endReplaced (skip)
@@ -155,7 +158,7 @@ if existing then
     redis.call('HSET', L, key, c .. ',' .. nowS)
     endReplaced(key)
     keep()
-    return {1, unpack(ended)}
+    return ended
   end
 end
 if key ~= id then
@@ -176,10 +179,11 @@ end
 local function admit ()
   redis.call('HSET', L, id, createdAt .. ',' .. nowS)
   keep()
-  return {1, unpack(ended)}
+  return ended
 end
-if tookSlot or limit == 0 then return admit() end
 
+-- The user's live sessions, pruning those past maxAge on every path (an
+-- unlimited user's index must not only grow either).
 local counting = {}
 local all = redis.call('HGETALL', L)
 for i = 1, #all, 2 do
@@ -191,7 +195,7 @@ for i = 1, #all, 2 do
     table.insert(counting, { k, tonumber(c), tonumber(u), c, u })
   end
 end
-if #counting < limit then return admit() end
+if tookSlot or limit == 0 or #counting < limit then return admit() end
 if policy == 'reject-new' then
   -- The app has already created this session; it must not be usable.
   endSession(id, 'concurrent_login_limit')
@@ -257,13 +261,18 @@ keep()
 return {1, ''}
 `
 
-/** ARGV 5 reason, 6.. ids. Returns {key, createdAt, lastUsedAt, reason, ...} of the live sessions it ended. */
+/**
+ * ARGV 5 reason, 6.. ids. Returns {key, createdAt, lastUsedAt, reason, ...} of the live sessions it ended.
+ * Reason '' only takes the ids out of this user's sessions (their cookie now belongs to another user).
+ */
 export const END = `${PRELUDE}
 local reason = ARGV[5]
 local out = {}
 for i = 6, #ARGV do
   local key = resolve(ARGV[i])
-  if not endedReason(key) then
+  if reason == '' then
+    redis.call('HDEL', L, ARGV[i])
+  elseif not endedReason(key) then
     local v = redis.call('HGET', L, key)
     if v then
       local c, u = pair(v)
@@ -309,4 +318,38 @@ for i = 1, #all, 2 do
   if tooOld(c) then redis.call('HDEL', L, all[i]) end
 end
 return { redis.call('HLEN', L), redis.call('HLEN', E), redis.call('HLEN', A) }
+`
+
+/**
+ * The pointer of a cookie id to its user, set only if the id is not already
+ * ended there. KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 user.
+ * Returns {'ended'} when an unexpired ended pointer is in the way, else
+ * {'ok', previous user or ''} (a cookie id an app handed to another user).
+ */
+export const SET_POINTER = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 2) == 'e,' then
+  local at = tonumber(string.match(v, '^e,(%d+),'))
+  if at and tonumber(ARGV[1]) - at < tonumber(ARGV[2]) then return {'ended'} end
+end
+redis.call('SET', KEYS[1], 'u,' .. ARGV[4], 'PX', ARGV[3])
+if v and string.sub(v, 1, 2) == 'u,' and string.sub(v, 3) ~= ARGV[4] then return {'ok', string.sub(v, 3)} end
+return {'ok', ''}
+`
+
+/**
+ * Ends a cookie id whose user is not known: records it ended unless it has a
+ * user by now (then the caller ends it under that user).
+ * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason.
+ * Returns {'new'} | {'ended'} (already) | {'user', name}.
+ */
+export const END_POINTER = `
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 2) == 'u,' then return {'user', string.sub(v, 3)} end
+if v and string.sub(v, 1, 2) == 'e,' then
+  local at = tonumber(string.match(v, '^e,(%d+),'))
+  if at and tonumber(ARGV[1]) - at < tonumber(ARGV[2]) then return {'ended'} end
+end
+redis.call('SET', KEYS[1], 'e,' .. ARGV[1] .. ',' .. ARGV[4], 'PX', ARGV[3])
+return {'new'}
 `
