@@ -1,3 +1,5 @@
+import { safeDecode } from './percent.js'
+
 /**
  * The form in which request paths are compared with the login and logout
  * routes of the configuration.
@@ -51,15 +53,3 @@ export function normalizePathFully (rawUrl: string): string {
 
 // A path of lowercase segments without `.`-segments, then an optional query.
 const PLAIN_PATH = /^((?:\/(?!\.{1,2}(?:\/|$|\?|#))[a-z0-9\-._~!$&'()*+,=:@]+)*)\/?(?:[?#].*)?$/
-
-function safeDecode (s: string): string {
-  if (!s.includes('%')) return s
-  try {
-    return decodeURIComponent(s)
-  } catch {
-    // Malformed escapes: decode what can be decoded, leave the rest as written.
-    return s.replace(/(%[0-9A-Fa-f]{2})+/g, (m) => {
-      try { return decodeURIComponent(m) } catch { return m }
-    })
-  }
-}

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { SessionId } from '../domain/session.js'
+import { safeDecode } from './percent.js'
 
 /**
  * The only form in which a session cookie is ever kept or logged: an HMAC of
@@ -34,14 +35,7 @@ export function canonicalCookieValue (value: string): string {
     v = v.slice(1, -1)
     if (v.includes('\\')) v = v.replace(/\\([0-3][0-7]{2}|[\s\S])/g, (_m, e: string) => e.length === 3 ? String.fromCharCode(parseInt(e, 8)) : e)
   }
-  if (!v.includes('%')) return v
-  try {
-    return decodeURIComponent(v)
-  } catch {
-    return v.replace(/(%[0-9A-Fa-f]{2})+/g, (m) => {
-      try { return decodeURIComponent(m) } catch { return m }
-    })
-  }
+  return safeDecode(v)
 }
 
 /** A per-process secret for when the configuration gives none (memory store only: hashes die with the process). */
