@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs'
 import { loadConfigFile, type LoadedConfig } from './config/load.js'
 import { ConfigError, formatProblem } from './config/problem.js'
 import { createGateway } from './proxy/gateway.js'
+import { PRESET_NAMES, PRESETS } from './config/presets.js'
+import { stringify } from 'yaml'
 
 /** Exit codes: 0 fine, 1 failed while running, 2 the configuration (or the command line) is wrong. */
 const EXIT_RUNTIME = 1
@@ -12,6 +14,7 @@ const EXIT_CONFIG = 2
 const USAGE = `usage:
   sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
   sessioncap check --config FILE     validate the configuration and exit
+  sessioncap presets [NAME]          show the framework presets and what each fills in
   sessioncap --version | --help
 `
 
@@ -36,6 +39,7 @@ async function main (argv: string[]): Promise<number> {
   if (values.version === true) { process.stdout.write(`${version()}\n`); return 0 }
 
   const command = positionals[0] ?? 'run'
+  if (command === 'presets') return showPresets(positionals[1])
   if (!['run', 'check'].includes(command) || positionals.length > 1) {
     process.stderr.write(`sessioncap: unknown command ${JSON.stringify(positionals.join(' '))}\n${USAGE}`)
     return EXIT_CONFIG
@@ -92,6 +96,23 @@ async function run (loaded: LoadedConfig): Promise<number> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+}
+
+/** `sessioncap presets [NAME]`: each preset as the YAML it stands for. */
+function showPresets (name: string | undefined): number {
+  const names = name === undefined ? PRESET_NAMES : PRESET_NAMES.filter((n) => n === name)
+  if (names.length === 0) {
+    process.stderr.write(`sessioncap: no preset ${JSON.stringify(name)}; there are: ${PRESET_NAMES.join(', ')}\n`)
+    return EXIT_CONFIG
+  }
+  for (const n of names) {
+    const preset = PRESETS[n]
+    process.stdout.write(`# preset: ${n}  (${preset.proven ? 'proven against the real framework in the tests' : 'documented defaults, not run in the tests'})\n`)
+    process.stdout.write(`# checked against: ${preset.checked}\n`)
+    process.stdout.write(`# \`preset: ${n}\` writes this for you (your own keys win):\n`)
+    process.stdout.write(stringify(preset.values) + '\n')
+  }
+  return 0
 }
 
 function version (): string {

@@ -25,15 +25,23 @@ function keyPaths (schema: TSchema, prefix = '', containers = false): string[] {
   return []
 }
 
+/**
+ * Paths as the README writes them: `login:` is usually written as the list of
+ * routes, and a route's `group` takes the same keys as its `user` (documented once).
+ */
+function documented (paths: string[]): string[] {
+  return paths.map((p) => p.replace(/^login\.routes(\[\])?/, 'login$1')).filter((p) => !p.startsWith('login[].group.'))
+}
+
 t.test('every configuration key is in the README reference', async (t) => {
   const reference = README.slice(README.indexOf('## Configuration reference'), README.indexOf('## Answers and error codes'))
-  const paths = keyPaths(ConfigSchema)
+  const paths = documented(keyPaths(ConfigSchema))
   t.ok(paths.length > 30, `${paths.length} keys`)
   for (const path of paths) t.ok(reference.includes(`| \`${path}\` |`), `${path} documented`)
 })
 
 t.test('every documented key exists', async (t) => {
-  const paths = new Set(keyPaths(ConfigSchema, '', true))
+  const paths = new Set(documented(keyPaths(ConfigSchema, '', true)))
   const reference = README.slice(README.indexOf('## Configuration reference'), README.indexOf('## Answers and error codes'))
   const rows = [...reference.matchAll(/^\| `([a-zA-Z.[\]]+)` \|/gm)].map((m) => m[1] as string)
   t.ok(rows.length > 30)

@@ -1,63 +1,43 @@
+import { existsSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { keyPath, type Problem } from './problem.js'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
+
+/** A problem the schema cannot see, at a key path of the (normalised) configuration. */
+export interface SemanticProblem {
+  segments: (string | number)[]
+  message: string
+}
 
 /** Reads an untrusted value: these checks run on files that may have failed the schema too. */
 type Raw = Record<string, unknown>
 const obj = (v: unknown): Raw => (v !== null && typeof v === 'object' && !Array.isArray(v) ? v as Raw : {})
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [])
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
+type Add = (segments: (string | number)[], message: string) => void
 
 /**
  * Problems the schema cannot see: a URL that does not parse, a regular
- * expression that does not compile, two routes that are the same route.
- * They run on the file as written (with defaults), whether or not it passed
- * the schema, so one run reports everything. Pure: nothing is resolved,
- * opened or bound.
+ * expression that does not compile, two routes that are the same route, a
+ * limit for a scope no route has. They run on the file as written (with
+ * defaults), whether or not it passed the schema, so one run reports
+ * everything. Pure, but for checking that a file a key names exists.
  */
-export function semanticProblems (raw: unknown, locate: Locate, written: { storeKeys: readonly string[] }): Problem[] {
+export function semanticProblems (raw: unknown, written: { storeKeys: readonly string[] }): SemanticProblem[] {
   const config = obj(raw)
-  const problems: Problem[] = []
-  const add = (segments: (string | number)[], message: string): void => {
-    problems.push({ ...locate(segments), path: keyPath(segments), message })
-  }
+  const problems: SemanticProblem[] = []
+  const add: Add = (segments, message) => { problems.push({ segments, message }) }
 
   checkUpstream(config, add)
-
-  const seen = new Map<string, number>()
-  list(config.login).forEach((item, i) => {
-    const route = obj(item)
-    const path = str(route.path)
-    if (path === undefined) return
-    if (/[?#]/.test(path)) add(['login', i, 'path'], 'expected a path without ? or # (the query string is not part of a route)')
-    const key = `${str(route.method) ?? 'POST'} ${normalizePath(path)}`
-    const first = seen.get(key)
-    if (first !== undefined) add(['login', i, 'path'], `same route as login[${first}] (${key})`)
-    else seen.set(key, i)
-  })
+  checkLogin(config, add)
   list(config.logout).forEach((item, i) => {
     const path = str(obj(item).path)
     if (path !== undefined && /[?#]/.test(path)) add(['logout', i, 'path'], 'expected a path without ? or # (the query string is not part of a route)')
   })
-
-  list(config.overrides).forEach((item, i) => {
-    const o = obj(item)
-    if (o.users === undefined && o.match === undefined) {
-      add(['overrides', i], 'expected `users: [...]` or `match: "regex"` (or both) to say whom the override is for')
-    }
-    const match = str(o.match)
-    if (match !== undefined) {
-      try {
-        new RegExp(match, 'u')
-      } catch (err) {
-        add(['overrides', i, 'match'], `not a valid regular expression: ${(err as Error).message}`)
-      }
-    }
-  })
-
+  checkLimits(config, add)
+  if (config.whoami !== undefined) checkWhoami(obj(config.whoami), ['whoami'], add)
   checkStore(config, new Set(written.storeKeys), add)
 
   const maxAge = str(obj(config.sessions).maxAge)
@@ -76,11 +56,105 @@ export function semanticProblems (raw: unknown, locate: Locate, written: { store
   return problems
 }
 
+function checkLogin (config: Raw, add: Add): void {
+  const login = obj(config.login)
+  const routes = list(login.routes)
+  if (routes.length === 0 && login.auto !== true) add(['login'], 'expected at least one login route, or auto (with whoami)')
+  if (login.auto === true && config.whoami === undefined) add(['login'], 'login: auto needs a top-level whoami, to ask the app who a new session belongs to')
+  if (config.unknownSessions === 'adopt' && config.whoami === undefined) add(['unknownSessions'], 'adopt needs a top-level whoami, to ask the app who a session belongs to')
+
+  const seen = new Map<string, number>()
+  routes.forEach((item, i) => {
+    const route = obj(item)
+    const path = str(route.path)
+    if (path !== undefined) {
+      if (/[?#]/.test(path)) add(['login', 'routes', i, 'path'], 'expected a path without ? or # (the query string is not part of a route)')
+      const key = `${str(route.method) ?? 'POST'} ${normalizePath(path)}`
+      const first = seen.get(key)
+      if (first !== undefined) add(['login', 'routes', i, 'path'], `same route as login[${first}] (${key})`)
+      else seen.set(key, i)
+    }
+    for (const what of ['user', 'group'] as const) {
+      const source = obj(route[what])
+      if (source.whoami !== undefined) checkWhoami(obj(source.whoami), ['login', 'routes', i, what, 'whoami'], add)
+      if (source.jwt !== undefined) checkJwt(obj(source.jwt), ['login', 'routes', i, what, 'jwt'], add)
+    }
+  })
+}
+
+function checkWhoami (w: Raw, at: (string | number)[], add: Add): void {
+  const json = str(w.json)
+  const regex = str(w.regex)
+  if ((json === undefined) === (regex === undefined)) add(at, 'expected exactly one of json: /pointer or regex: "…" to find the user name in the answer')
+  if (regex !== undefined) {
+    const re = compile(regex)
+    if (typeof re === 'string') add([...at, 'regex'], `not a valid regular expression: ${re}`)
+    else if (new RegExp(`${re.source}|`, 'u').exec('')?.length === 1) add([...at, 'regex'], 'expected a capture group ( … ) around the user name')
+  }
+  const group = str(w.group)
+  if (group !== undefined) {
+    if (json !== undefined && !group.startsWith('/')) add([...at, 'group'], 'expected a JSON pointer such as /role (the answer is JSON)')
+    if (regex !== undefined) {
+      const re = compile(group)
+      if (typeof re === 'string') add([...at, 'group'], `not a valid regular expression: ${re}`)
+    }
+  }
+}
+
+function checkJwt (j: Raw, at: (string | number)[], add: Add): void {
+  if ((j.cookie === undefined) === (j.header === undefined)) add(at, 'expected exactly one of cookie: NAME or header: NAME, where the app puts its token')
+  if (j.secret !== undefined && j.jwks !== undefined) add(at, 'expected secret or jwks, not both')
+  const jwks = str(j.jwks)
+  if (jwks !== undefined && !existsSync(jwks)) add([...at, 'jwks'], `no such file: ${jwks}`)
+}
+
+/** Scopes a limit map must cover; groups an override may match. */
+function checkLimits (config: Raw, add: Add): void {
+  const routes = list(obj(config.login).routes).map(obj)
+  const scopes = new Set(routes.map((r) => str(r.scope) ?? 'default'))
+  if (obj(config.login).auto === true || config.unknownSessions === 'adopt') scopes.add('default')
+  const limit = config.limit
+  if (limit !== null && typeof limit === 'object') {
+    for (const scope of scopes) {
+      if (!Object.hasOwn(limit, scope)) add(['limit'], `no limit for scope "${scope}"${scope === 'default' ? ' (the scope of routes without one)' : ''}`)
+    }
+    for (const key of Object.keys(limit)) {
+      if (!scopes.has(key)) add(['limit', key], `no login route has scope "${key}"`)
+    }
+  }
+  const readsGroups = routes.some((r) => r.group !== undefined) || obj(config.whoami).group !== undefined
+  list(config.overrides).forEach((item, i) => {
+    const o = obj(item)
+    if (o.users === undefined && o.match === undefined && o.groups === undefined) {
+      add(['overrides', i], 'expected users: [...], match: "regex" or groups: [...] (or several) to say whom the override is for')
+    }
+    const match = str(o.match)
+    if (match !== undefined) {
+      const re = compile(match)
+      if (typeof re === 'string') add(['overrides', i, 'match'], `not a valid regular expression: ${re}`)
+    }
+    if (o.groups !== undefined && !readsGroups) add(['overrides', i, 'groups'], 'no login route reads a group (login[].group, or whoami.group)')
+    if (o.limit !== null && typeof o.limit === 'object') {
+      for (const key of Object.keys(o.limit)) {
+        if (!scopes.has(key)) add(['overrides', i, 'limit', key], `no login route has scope "${key}"`)
+      }
+    }
+  })
+}
+
+function compile (source: string): RegExp | string {
+  try {
+    return new RegExp(source, 'u')
+  } catch (err) {
+    return (err as Error).message
+  }
+}
+
 const REDIS_ONLY = ['url', 'sentinels', 'name', 'cluster', 'password', 'commandTimeout', 'cacheTtl', 'touchInterval']
 const MEMORY_ONLY = ['snapshot', 'snapshotInterval']
 
 /** Which store keys go with which type. Only keys the file wrote count: defaults fill every key of both types. */
-function checkStore (config: Raw, written: ReadonlySet<string>, add: (segments: (string | number)[], message: string) => void): void {
+function checkStore (config: Raw, written: ReadonlySet<string>, add: Add): void {
   const store = obj(config.store)
   const given = (k: string): boolean => written.has(k)
   if (store.type === 'redis') {
@@ -96,7 +170,7 @@ function checkStore (config: Raw, written: ReadonlySet<string>, add: (segments: 
   }
 }
 
-function checkUpstream (config: Raw, add: (segments: (string | number)[], message: string) => void): void {
+function checkUpstream (config: Raw, add: Add): void {
   const upstream = str(config.upstream)
   if (upstream === undefined || upstream === '') return
   let url: URL

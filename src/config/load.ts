@@ -7,6 +7,7 @@ import { ConfigSchema, expectedOf, type Config } from './schema.js'
 import { ConfigError, keyPath, type Problem } from './problem.js'
 import { maskEnvReferences, substituteEnv } from './env.js'
 import { semanticProblems, type Locate } from './checks.js'
+import { mergePreset, PRESETS, type Preset, type PresetName } from './presets.js'
 import { deepFreeze } from './freeze.js'
 import { errors } from '../errors.js'
 
@@ -46,7 +47,16 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
   }))
   if (syntax.length > 0) throw new ConfigError(syntax)
 
-  const locate: Locate = (segments) => ({ file, ...at(nodeOffset(doc, segments)) })
+  // `login: [routes]` and `login: auto` are shorthands of `login: { routes, auto }`:
+  // paths into the normalised form are mapped back to what the file wrote.
+  let loginWritten: 'list' | 'auto' | 'mapping' = 'mapping'
+  const asWritten = (segments: readonly (string | number)[]): (string | number)[] => {
+    if (segments[0] !== 'login') return [...segments]
+    if (loginWritten === 'list' && segments[1] === 'routes') return ['login', ...segments.slice(2)]
+    if (loginWritten !== 'mapping') return ['login']
+    return [...segments]
+  }
+  const locate: Locate = (segments) => ({ file, ...at(nodeOffset(doc, asWritten(segments))) })
   const problems: Problem[] = []
   substituteEnvInDocument(doc, masked.unmask, env, (node, message, segments) => {
     problems.push({ file, ...at(node.range?.[0]), path: keyPath(segments), message })
@@ -59,16 +69,24 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
 
   const rawStore = (raw as { store?: unknown }).store
   const storeKeys = rawStore !== null && typeof rawStore === 'object' ? Object.keys(rawStore) : []
-  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw))
+  let merged = raw as Record<string, unknown>
+  const preset = PRESETS[merged.preset as PresetName] as Preset | undefined
+  if (typeof merged.preset === 'string' && preset !== undefined) merged = mergePreset(preset, merged)
+  if (Array.isArray(merged.login)) { loginWritten = 'list'; merged = { ...merged, login: { routes: merged.login } } }
+  if (merged.login === 'auto') { loginWritten = 'auto'; merged = { ...merged, login: { auto: true } } }
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(merged))
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
-    const segments = pointerSegments(error.path)
+    const segments = asWritten(pointerSegments(error.path))
     // An unknown key is pointed at by its name, not its value.
     const where = error.type === ValueErrorType.ObjectAdditionalProperties
       ? { file, ...at(nodeOffset(doc, segments, true)) }
-      : locate(segments)
+      : { file, ...at(nodeOffset(doc, segments)) }
     problems.push({ ...where, path: keyPath(segments), message: describe(error, segments) })
   }
-  problems.push(...semanticProblems(withDefaults, locate, { storeKeys }))
+  for (const p of semanticProblems(withDefaults, { storeKeys })) {
+    const segments = asWritten(p.segments)
+    problems.push({ ...locate(p.segments), path: keyPath(segments), message: p.message })
+  }
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
 
   const config = Value.Decode(ConfigSchema, withDefaults)

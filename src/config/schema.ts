@@ -1,6 +1,7 @@
 import { Type, type SchemaOptions, type StaticDecode, type TLiteral, type TSchema, type TUnion, type StringOptions } from '@sinclair/typebox'
 import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js'
 import { POLICIES } from '../domain/policy.js'
+import { PRESET_NAMES } from './preset-names.js'
 
 /**
  * The one schema of the YAML file. It gives both the validation (unknown keys
@@ -46,8 +47,15 @@ const StatusList = Type.Array(Type.Integer({ minimum: 100, maximum: 599, expecte
   minItems: 1,
   expected: 'a list of HTTP status codes, e.g. [302, 303]'
 })
+function count () {
+  return Type.Integer({ minimum: 0, expected: 'a whole number of sessions, 0 for unlimited' })
+}
+/** A limit: one number, or one per scope (`{ web: 1, api: 5 }`). */
 function limit (opts: { default?: number } = {}) {
-  return Type.Integer({ minimum: 0, expected: 'a whole number of sessions, 0 for unlimited', ...opts })
+  return Type.Union([
+    count(),
+    Type.Record(Type.String({ pattern: TOKEN_PATTERN }), count(), { minProperties: 1 })
+  ], { expected: 'a whole number of sessions (0 for unlimited), or one per scope such as { web: 1, api: 5 }', ...opts })
 }
 
 const PolicySchema = oneOf(POLICIES, {
@@ -55,22 +63,52 @@ const PolicySchema = oneOf(POLICIES, {
   expected: `one of ${POLICIES.join(', ')}`
 })
 
-const UserSource = Type.Object({
-  form: Type.Optional(Type.String({ minLength: 1, expected: 'the name of a form field' })),
-  json: Type.Optional(Type.String({ pattern: '^/', expected: 'a JSON pointer such as /email' })),
-  header: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a header name' }))
-}, {
-  additionalProperties: false,
-  minProperties: 1,
-  maxProperties: 1,
-  expected: 'exactly one of { form: FIELD }, { json: /pointer } or { header: NAME }'
-})
+const Pointer = Type.String({ pattern: '^/', expected: 'a JSON pointer such as /email' })
+
+/** `whoami`: ask the app itself who a session belongs to (see identity/whoami.ts). */
+const Whoami = Type.Object({
+  path: Type.String({ pattern: '^/', expected: 'the path of a page or API of the app that shows who is signed in, e.g. /api/me' }),
+  json: Type.Optional(Pointer),
+  regex: Type.Optional(Type.String({ minLength: 1, expected: 'a regular expression whose first group is the user name' })),
+  group: Type.Optional(Type.String({ minLength: 1, expected: 'where the user\'s group is in the same answer: a JSON pointer (with json) or a regular expression (with regex)' })),
+  anonymous: Type.Array(Type.String(), { default: [], expected: 'a list of values that mean "nobody", e.g. [guest]' }),
+  timeout: duration('2s')
+}, { additionalProperties: false, expected: 'a mapping such as { path: /api/me, json: /username }' })
+
+const Jwt = Type.Object({
+  cookie: Type.Optional(cookieName()),
+  header: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a header name, e.g. Authorization' })),
+  claim: Type.String({ minLength: 1, default: 'sub', expected: 'the claim that names the user, e.g. sub or email' }),
+  secret: Type.Optional(Type.String({ minLength: 16, expected: 'the HMAC secret the app signs its tokens with' })),
+  jwks: Type.Optional(Type.String({ minLength: 1, expected: 'a file holding the app\'s public keys (a JWKS document)' }))
+}, { additionalProperties: false, expected: 'a mapping such as { cookie: token, claim: sub }' })
+
+/** Where a login's user (or group) is read: one strategy (see identity/). */
+function identitySource (what: string) {
+  return Type.Object({
+    form: Type.Optional(Type.String({ minLength: 1, expected: 'the name of a form field' })),
+    json: Type.Optional(Pointer),
+    header: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a header name' })),
+    responseHeader: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a header name of the app\'s answer' })),
+    responseJson: Type.Optional(Pointer),
+    jwt: Type.Optional(Jwt),
+    whoami: Type.Optional(Whoami)
+  }, {
+    additionalProperties: false,
+    minProperties: 1,
+    maxProperties: 1,
+    expected: `exactly one way to read the ${what}: form, json, header, responseHeader, responseJson, jwt or whoami`
+  })
+}
 
 const LoginRoute = Type.Object({
   method: method({ default: 'POST' }),
   path: Path,
-  user: UserSource,
+  user: identitySource('user'),
+  group: Type.Optional(identitySource('group')),
+  scope: Type.Optional(Type.String({ pattern: TOKEN_PATTERN, expected: 'a scope name, e.g. web, api or mobile' })),
   status: Type.Optional(StatusList),
+  failureRedirect: Type.Optional(Type.String({ pattern: '^/', expected: 'the path a failed login is redirected to, e.g. /login' })),
   caseInsensitive: Type.Boolean({ default: false, expected: 'true or false' }),
   unidentified: oneOf(['refuse', 'pass'], { default: 'refuse', expected: 'refuse or pass' }),
   maxBodyBytes: Type.Integer({ minimum: 1, maximum: 16 * 1024 * 1024, default: 64 * 1024, expected: 'a number of bytes between 1 and 16777216' }),
@@ -86,8 +124,18 @@ const LogoutRoute = Type.Object({
 const Override = Type.Object({
   users: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of user names' })),
   match: Type.Optional(Type.String({ minLength: 1, expected: 'a regular expression' })),
+  groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, expected: 'a list of group names' })),
   limit: limit()
 }, { additionalProperties: false })
+
+/**
+ * `login` as the loader hands it to the schema: `login: [routes]` and
+ * `login: auto` are written shorthands of this (see load.ts).
+ */
+const Login = Type.Object({
+  routes: Type.Array(LoginRoute, { default: [], expected: 'a list of login routes' }),
+  auto: Type.Boolean({ default: false, expected: 'true or false' })
+}, { additionalProperties: false, expected: 'a list of login routes, auto, or { routes: [...], auto: true }' })
 
 const HostPort = Type.Object({
   host: Type.String({ minLength: 1, expected: 'a host name or address' }),
@@ -136,8 +184,11 @@ export const ConfigSchema = Type.Object({
   session: Type.Object({
     cookie: cookieName(),
     alsoClear: Type.Array(cookieName(), { default: [], expected: 'a list of cookie names' })
-  }, { additionalProperties: false, expected: 'the app\'s session cookie, e.g. { cookie: sessionid }' }),
-  login: Type.Array(LoginRoute, { minItems: 1, expected: 'a list of login routes (at least one)' }),
+  }, { additionalProperties: false, expected: 'the app\'s session cookie, e.g. { cookie: sessionid } (or a preset that names it)' }),
+  preset: Type.Optional(oneOf(PRESET_NAMES, { expected: `a framework preset: ${PRESET_NAMES.join(', ')}` })),
+  login: Login,
+  whoami: Type.Optional(Whoami),
+  unknownSessions: oneOf(['pass', 'adopt'], { default: 'pass', expected: 'pass or adopt' }),
   logout: Type.Array(LogoutRoute, { default: [], expected: 'a list of logout routes' }),
   limit: limit({ default: 1 }),
   overrides: Type.Array(Override, { default: [], expected: 'a list of overrides' }),
@@ -168,7 +219,9 @@ export const ConfigSchema = Type.Object({
 
 /** The validated configuration, with durations in milliseconds. Deep-frozen once loaded. */
 export type Config = StaticDecode<typeof ConfigSchema>
-export type LoginRouteConfig = Config['login'][number]
+export type LoginRouteConfig = Config['login']['routes'][number]
+export type WhoamiConfig = NonNullable<Config['whoami']>
+export type LimitConfig = Config['limit']
 export type LogoutRouteConfig = Config['logout'][number]
 export type UserSourceConfig = LoginRouteConfig['user']
 

@@ -1,4 +1,4 @@
-import { isJsonType, mediaType, type IdentityStrategy, type LoginRequest } from './identity.js'
+import { isJsonType, mediaType, type RequestIdentity, type LoginRequest } from './identity.js'
 import { multipartField } from './multipart.js'
 import { bodyReadings } from './body-text.js'
 
@@ -13,8 +13,9 @@ import { bodyReadings } from './body-text.js'
  * reading an app might make is made, and all values found are returned: if
  * they disagree, the login is refused as ambiguous.
  */
-export function formStrategy (field: string): IdentityStrategy {
+export function formStrategy (field: string): RequestIdentity {
   return {
+    phase: 'request',
     needsBody: true,
     describe: `form field "${field}"`,
     candidates (req: LoginRequest): string[] {

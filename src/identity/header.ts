@@ -1,9 +1,10 @@
-import type { IdentityStrategy, LoginRequest } from './identity.js'
+import type { RequestIdentity, LoginRequest } from './identity.js'
 
 /** `user: { header: X-Remote-User }` — a request header set by whatever authenticates in front of the app. */
-export function headerStrategy (name: string): IdentityStrategy {
+export function headerStrategy (name: string): RequestIdentity {
   const key = name.toLowerCase()
   return {
+    phase: 'request',
     needsBody: false,
     describe: `header ${name}`,
     candidates (req: LoginRequest): string[] {

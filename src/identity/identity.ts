@@ -1,6 +1,6 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 
-/** What a strategy may read of a login request. */
+/** What a request-phase strategy may read of a login request. */
 export interface LoginRequest {
   headers: IncomingHttpHeaders
   /** The raw query string, without the `?`. */
@@ -11,18 +11,44 @@ export interface LoginRequest {
   decodedBody?: Buffer
 }
 
+/** What an answer-phase strategy may read: the app's answer to a login, and the session it started. */
+export interface LoginAnswer {
+  headers: OutgoingHttpHeaders
+  /** The app's Set-Cookie headers, as sent. */
+  setCookies: readonly string[]
+  /** The answer's body, read in full (bounded) and with its Content-Encoding undone; present when the strategy asked for it. */
+  body?: Buffer
+  /** The Cookie header a request of this browser would now carry: the request's cookies updated by the answer's. */
+  cookieHeader: string
+  /** The request's Host header (the app may check it). */
+  host: string | undefined
+}
+
 /**
- * Finds who a login request is for. A strategy returns every value it found
- * (an app may read the first or the last of a repeated field); the caller
- * decides what several different values mean.
+ * Finds who a login request is for, from the request itself (before it is
+ * forwarded). A strategy returns every value it found (an app may read the
+ * first or the last of a repeated field); the caller decides what several
+ * different values mean.
  */
-export interface IdentityStrategy {
+export interface RequestIdentity {
+  readonly phase: 'request'
   /** Whether the request body must be buffered before the request is forwarded. */
   readonly needsBody: boolean
   /** For logs and messages: `form field "username"`. */
   readonly describe: string
   candidates (req: LoginRequest): string[]
 }
+
+/** Finds who logged in from the app's answer (after it, before the client sees it). */
+export interface AnswerIdentity {
+  readonly phase: 'answer'
+  /** Whether the answer's body must be read before it goes to the client. */
+  readonly needsAnswerBody: boolean
+  readonly describe: string
+  candidates (answer: LoginAnswer): Promise<string[]>
+}
+
+export type IdentityStrategy = RequestIdentity | AnswerIdentity
 
 /** Media type of a request, lowercased, without parameters. */
 export function mediaType (headers: IncomingHttpHeaders): string {
@@ -34,4 +60,11 @@ export function mediaType (headers: IncomingHttpHeaders): string {
 
 export function isJsonType (type: string): boolean {
   return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
+}
+
+/** The value of a header of an answer, as one string (the first, if repeated). */
+export function headerValue (headers: OutgoingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()]
+  if (v === undefined) return undefined
+  return Array.isArray(v) ? v[0] : String(v)
 }

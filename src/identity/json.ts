@@ -1,10 +1,11 @@
-import type { IdentityStrategy, LoginRequest } from './identity.js'
+import type { RequestIdentity, LoginRequest } from './identity.js'
 import { bodyReadings } from './body-text.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
-export function jsonStrategy (pointer: string): IdentityStrategy {
+export function jsonStrategy (pointer: string): RequestIdentity {
   const tokens = parsePointer(pointer)
   return {
+    phase: 'request',
     needsBody: true,
     describe: `JSON body ${pointer}`,
     candidates (req: LoginRequest): string[] {

@@ -7,6 +7,8 @@ import type { SessionStore } from '../store/store.js'
 import type { CookieScopes } from './cookie-scopes.js'
 import type { LoginRoute, LogoutRoute, RouteTable } from './routes.js'
 import type { SocketRegistry } from './socket-registry.js'
+import type { Whoami } from '../identity/index.js'
+import type { LRUCache } from 'lru-cache'
 
 /** Everything the hooks share, built once per gateway. */
 export interface GatewayContext {
@@ -19,9 +21,18 @@ export interface GatewayContext {
   readonly sockets: SocketRegistry
   readonly now: () => number
   readonly log: FastifyBaseLogger
+  /** The top-level whoami (for `login: auto` and `unknownSessions: adopt`), if configured. */
+  readonly whoami: Whoami | undefined
+  /** Cookie ids whoami found nobody signed in with, and when (asked again after a while). */
+  readonly anonymous: LRUCache<SessionId, number>
+  /** whoami questions under way for sessions met for the first time, so parallel requests ask once. */
+  readonly adopting: Map<SessionId, Promise<AdoptResult>>
   /** Logs a warning at most once a minute per key (for things that may repeat on every request). */
   readonly warnEveryMinute: (key: string, details: Record<string, unknown>, message: string) => void
 }
+
+/** A session met for the first time (unknownSessions: adopt): now tracked, refused, or nobody's. */
+export type AdoptResult = { state: 'live', slot: SessionId } | { state: 'ended' } | { state: 'anonymous' }
 
 /** What the request hooks learned, for the proxying and the response hooks. */
 export interface RequestState {
@@ -31,8 +42,10 @@ export interface RequestState {
   carriedIds: Set<SessionId>
   login: LoginRoute | undefined
   logout: LogoutRoute | undefined
-  /** The user a login request names, once read. */
+  /** The user a login request names, once read (from the request; answer-phase strategies read it later). */
   user: string | undefined
+  /** The login's group, if the route reads one from the request. */
+  group: string | undefined
   /** Cookie values of ended sessions to remove before forwarding. */
   strip: Set<string> | undefined
   /** The request carried nothing but stripped values: the answer also asks the browser to drop them. */

@@ -9,6 +9,9 @@ import { openStore } from '../store/index.js'
 import type { SessionStore } from '../store/store.js'
 import { createRateLimitedWarn, type GatewayContext } from './context.js'
 import { SocketRegistry } from './socket-registry.js'
+import { createAppClient } from './app-client.js'
+import { createWhoami } from '../identity/index.js'
+import { LRUCache } from 'lru-cache'
 import { CookieScopes } from './cookie-scopes.js'
 import { loginBody } from './login-body.js'
 import { responseWatch } from './response-watch.js'
@@ -82,17 +85,22 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
   }
 
+  // The gateway asking the app itself (whoami), the way it forwards requests.
+  const ask = createAppClient(config.upstream, config.proxy.preserveHost)
   const ctx: GatewayContext = {
     config,
     store,
     hash: createSessionHasher(secret),
     limitFor: compileLimits(config),
-    routes: new RouteTable(config.login, config.logout),
+    routes: new RouteTable(config.login.routes, config.logout, ask),
     scopes: new CookieScopes([config.session.cookie, ...config.session.alsoClear], app.serializeCookie.bind(app)),
     sockets: new SocketRegistry(),
     now,
     log: app.log,
-    warnEveryMinute: createRateLimitedWarn(app.log, now)
+    warnEveryMinute: createRateLimitedWarn(app.log, now),
+    whoami: config.whoami === undefined ? undefined : createWhoami(config.whoami, ask),
+    anonymous: new LRUCache<string, number>({ max: 100_000 }),
+    adopting: new Map()
   }
 
   app.decorateRequest(kState, null)

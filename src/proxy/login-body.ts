@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { errors } from '../errors.js'
-import { identify } from '../identity/index.js'
+import { identify, type RequestIdentity } from '../identity/index.js'
 import { decodedBody } from '../identity/body-text.js'
 import { kState } from './symbols.js'
 
@@ -22,7 +22,9 @@ export function loginBody () {
     if (state == null || route === undefined) return
     let body: Buffer | undefined
     let decoded: Buffer | undefined
-    if (route.identity.needsBody && hasBody(request)) {
+    const fromRequest = [route.identity, route.group].filter((s): s is RequestIdentity => s?.phase === 'request')
+    if (fromRequest.length === 0) return
+    if (fromRequest.some((s) => s.needsBody) && hasBody(request)) {
       let raw: Buffer
       try {
         raw = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
@@ -40,18 +42,18 @@ export function loginBody () {
       decoded = decodedBody(raw, request.headers, route.config.maxBodyBytes)
     }
     const q = request.url.indexOf('?')
-    const found = identify(route.identity, {
-      headers: request.headers,
-      query: q === -1 ? '' : request.url.slice(q + 1),
-      body,
-      decodedBody: decoded
-    }, route.config.caseInsensitive)
+    const req = { headers: request.headers, query: q === -1 ? '' : request.url.slice(q + 1), body, decodedBody: decoded }
+    const found = identify(route.identity, req, route.config.caseInsensitive)
     if (found.kind === 'ambiguous') {
       state.answered = true
       request.log.warn({ route: route.config.path }, 'refused a login naming more than one user')
       throw new errors.LOGIN_USER_AMBIGUOUS()
     }
     if (found.kind === 'user') state.user = found.user
+    if (route.group !== undefined) {
+      const group = identify(route.group, req, false)
+      if (group.kind === 'user') state.group = group.user
+    }
   }
 }
 

@@ -1,10 +1,19 @@
+import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { slotOwner } from '../domain/limits.js'
+import { isStoreUnavailable } from '../errors.js'
+import { canonicalCookieName } from '../http/cookies.js'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
+import { decodedBody } from '../identity/body-text.js'
+import { identified, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
 import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { replaceWithEnded, replaceWithUnavailable } from './ended-answer.js'
-import { isStoreUnavailable } from '../errors.js'
+import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
+
+/** Largest login answer read for `responseJson`; a larger one names nobody. */
+const MAX_ANSWER_BYTES = 1024 * 1024
 
 /** What the app's Set-Cookie headers did to the session cookie. */
 interface SessionCookieChange {
@@ -12,6 +21,17 @@ interface SessionCookieChange {
   set: SetCookie | undefined
   /** Every session Set-Cookie cleared it (and none set a value). */
   cleared: boolean
+  /** All the answer's Set-Cookie headers, as sent. */
+  all: string[]
+}
+
+/** A login decided: who, in which scope and group. */
+interface Login {
+  user: string
+  group: string | undefined
+  scope: string | undefined
+  /** For logs: how the user was found. */
+  via: string
 }
 
 /**
@@ -19,14 +39,17 @@ interface SessionCookieChange {
  * after reply-from has copied the app's headers and before a byte is written,
  * and (unlike reply-from's own header hooks) it may be async, so the store can
  * be asked here. The answer's body is a stream that is not touched, except
- * when a refused login replaces the whole answer.
+ * when it must be read to find the user (`responseJson`: the same bytes then
+ * go to the client) or a refused login replaces the whole answer.
  *
  * - a logout route answered with success, or the session cookie was cleared
  *   (any route): the carried sessions are ended as logged out;
  * - a new session cookie on a login route that succeeded: a login, admitted
  *   under the limit, or refused (reject-new, or a user it cannot identify);
- * - any other new session cookie for a request that carried a tracked
- *   session: the app rotated the id, and the new cookie is the same session.
+ * - a new session cookie for a request that carried a tracked session: the
+ *   app rotated the id, and the new cookie is the same session;
+ * - any other new session cookie, with `login: auto`: a login if whoami says
+ *   someone is signed in with it.
  * None of these ever frees a slot by forgetting a session (see store.ts), so
  * they are safe even when a request carried several session cookies and the
  * gateway cannot know which one the app acted on.
@@ -38,8 +61,9 @@ export function responseWatch (ctx: GatewayContext) {
     if (state == null || state.answered) return payload
     const now = ctx.now()
     const change = sessionCookieChange(ctx, reply, cookieName, now)
+    const answer = { payload }
     try {
-      const replaced = await applyAnswer(ctx, request, reply, payload, state, change, now)
+      const replaced = await applyAnswer(ctx, request, reply, answer, state, change, now)
       if (replaced !== undefined) return replaced
     } catch (err) {
       if (!isStoreUnavailable(err)) request.log.error({ err }, 'could not record what the app answered')
@@ -47,31 +71,32 @@ export function responseWatch (ctx: GatewayContext) {
       // recorded is not let through: its cookie never reaches the client.
       // Otherwise the app's answer is delivered; the store logs the outage
       // once, and writes endings and rotations it missed when it is back.
-      if (isStoreUnavailable(err) && ctx.config.store.onError === 'fail-closed' && (isLogin(state, change, reply.statusCode) || isRotation(ctx, state, change))) {
+      if (isStoreUnavailable(err) && ctx.config.store.onError === 'fail-closed' && change.set !== undefined && (isLogin(state, reply) || isRotation(ctx, state, change))) {
         state.answered = true
-        if (change.set !== undefined) {
-          // The store may have recorded it after all (a late answer): it must
-          // not hold a slot no client has. Written when the store is back.
-          ctx.store.end([ctx.hash(change.set.value)], 'login_not_recorded', now).catch(() => {})
-        }
-        return replaceWithUnavailable(reply, payload)
+        ctx.store.end([ctx.hash(change.set.value)], 'login_not_recorded', now).catch(() => {})
+        return replaceWithUnavailable(reply, answer.payload)
       }
     }
     if (state.clearStripped && change.set === undefined && !change.cleared) {
       // The browser still holds the ended cookie (and nothing else under its name): ask it to drop it.
       void reply.header('set-cookie', ctx.scopes.clearAll())
     }
-    return payload
+    return answer.payload
   }
 }
 
-function isLogin (state: RequestState, change: SessionCookieChange, status: number): boolean {
-  return state.login !== undefined && change.set !== undefined && state.login.accepts(status)
+function isLogin (state: RequestState, reply: FastifyReply): boolean {
+  return state.login?.accepts(reply.statusCode, location(reply)) === true
 }
 
 /** A new cookie for a session the request carried: under fail-closed, one the store cannot follow is not let out either. */
 function isRotation (ctx: GatewayContext, state: RequestState, change: SessionCookieChange): boolean {
   return change.set !== undefined && state.carried.length > 0 && !state.carriedIds.has(ctx.hash(change.set.value))
+}
+
+function location (reply: FastifyReply): string | undefined {
+  const v = reply.getHeader('location')
+  return v === undefined ? undefined : String(Array.isArray(v) ? v[0] : v)
 }
 
 /**
@@ -81,11 +106,11 @@ function isRotation (ctx: GatewayContext, state: RequestState, change: SessionCo
  */
 function sessionCookieChange (ctx: GatewayContext, reply: FastifyReply, cookieName: string, now: number): SessionCookieChange {
   const header = reply.getHeader('set-cookie')
-  if (header === undefined) return { set: undefined, cleared: false }
-  const list = Array.isArray(header) ? header : [String(header)]
+  if (header === undefined) return { set: undefined, cleared: false, all: [] }
+  const all = Array.isArray(header) ? header.map(String) : [String(header)]
   let set: SetCookie | undefined
   let clears = false
-  for (const h of list) {
+  for (const h of all) {
     if (!ctx.scopes.watches(setCookieName(h))) continue
     const c = parseSetCookie(h, now)
     if (c === undefined) continue
@@ -94,11 +119,11 @@ function sessionCookieChange (ctx: GatewayContext, reply: FastifyReply, cookieNa
     if (c.clears) clears = true
     else set = c
   }
-  return { set, cleared: clears && set === undefined }
+  return { set, cleared: clears && set === undefined, all }
 }
 
 async function applyAnswer (
-  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown,
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown },
   state: RequestState, change: SessionCookieChange, now: number
 ): Promise<string | undefined> {
   const status = reply.statusCode
@@ -115,46 +140,158 @@ async function applyAnswer (
   const set = change.set
   if (set === undefined) return undefined
   const id = ctx.hash(set.value)
-  const login = state.login
+  const route = state.login
 
-  if (login !== undefined && login.accepts(status)) {
-    const user = state.user
-    if (user !== undefined) return await admitLogin(ctx, request, reply, payload, state, user, id, now)
-    if (login.config.unidentified === 'refuse') {
+  if (route !== undefined && route.accepts(status, location(reply))) {
+    const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
+    if (login !== undefined) return await admitLogin(ctx, request, reply, answer.payload, state, login, id, now)
+    if (route.config.unidentified === 'refuse') {
       await ctx.store.end([id], 'login_not_identified', now)
-      request.log.warn({ route: login.config.path, from: login.identity.describe, session: shortId(id) },
-        'login refused: the app signed someone in, but the user could not be read from the request (set login[].unidentified: pass to let such logins through uncounted)')
+      request.log.warn({ route: route.config.path, from: route.identity.describe, session: shortId(id) },
+        'login refused: the app signed someone in, but the user could not be read (set login[].unidentified: pass to let such logins through uncounted)')
       state.answered = true
-      return replaceWithEnded(ctx, request, reply, payload, 'login_not_identified')
+      return replaceWithEnded(ctx, request, reply, answer.payload, 'login_not_identified')
     }
-    ctx.warnEveryMinute(`unidentified:${login.config.path}`, { route: login.config.path, from: login.identity.describe },
-      'login succeeded but the user could not be read from the request; not counted (unidentified: pass)')
-  } else if (login !== undefined && !state.carriedIds.has(id)) {
-    ctx.warnEveryMinute(`status:${login.config.path}:${status}`, { route: login.config.path, status, accepted: login.config.status },
-      'login route set a new session cookie with a status it does not accept as a login: not counted as a login (check login[].status)')
+    ctx.warnEveryMinute(`unidentified:${route.config.path}`, { route: route.config.path, from: route.identity.describe },
+      'login succeeded but the user could not be read; not counted (unidentified: pass)')
+    return undefined
+  }
+  if (route !== undefined && !state.carriedIds.has(id)) {
+    ctx.warnEveryMinute(`status:${route.config.path}:${status}`, { route: route.config.path, status, accepted: route.config.status, failureRedirect: route.config.failureRedirect },
+      'login route set a new session cookie with an answer it does not accept as a login: not counted as a login (check login[].status and failureRedirect)')
   }
 
-  // Not a login: a new cookie for a session the request carried is that session's new cookie.
+  // A new cookie for a session the request carried is that session's new cookie.
   const from = state.carried[0]
-  if (from !== undefined && !state.carriedIds.has(id)) {
+  if (from !== undefined) {
+    if (state.carriedIds.has(id)) return undefined
     const result = await ctx.store.rotate(from, id, now)
     if (result.rotated) request.log.debug({ session: shortId(from), cookie: shortId(id) }, 'session id rotated by the app')
     else if (result.ended) request.log.info({ session: shortId(from), cookie: shortId(id) }, 'session rotated after it was ended: the new cookie is ended too')
+    return undefined
+  }
+
+  // login: auto — any other new session cookie may be a login nobody listed.
+  if (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id)) {
+    const found = await ctx.whoami(answerCookieHeader(ctx, request, change, set.value), request.headers.host).catch(() => ({ user: undefined, group: undefined }))
+    const user = identified(found.user === undefined ? [] : [found.user], false)
+    if (user.kind === 'user') {
+      return await admitLogin(ctx, request, reply, answer.payload, state, { user: user.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
+    }
   }
   return undefined
 }
 
+/** Who a login route's answer logged in: from the request (read before) or from the answer. */
+async function routeLogin (
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown },
+  state: RequestState, route: LoginRoute, change: SessionCookieChange, sessionValue: string
+): Promise<Login | undefined> {
+  let loginAnswer: LoginAnswer | undefined
+  const fromAnswer = async (strategy: IdentityStrategy | undefined): Promise<string[]> => {
+    if (strategy?.phase !== 'answer') return []
+    loginAnswer ??= await readAnswer(ctx, request, reply, answer, change, sessionValue, [route.identity, route.group])
+    return await strategy.candidates(loginAnswer)
+  }
+  let user = state.user
+  if (user === undefined && route.identity.phase === 'answer') {
+    const found = identified(await fromAnswer(route.identity), route.config.caseInsensitive)
+    if (found.kind === 'ambiguous') request.log.warn({ route: route.config.path }, 'the app\'s answer names more than one user: not counted')
+    if (found.kind === 'user') user = found.user
+  }
+  if (user === undefined) return undefined
+  let group = state.group
+  if (group === undefined && route.group?.phase === 'answer') {
+    const found = identified(await fromAnswer(route.group), false)
+    if (found.kind === 'user') group = found.user
+  }
+  return { user, group, scope: route.config.scope, via: route.identity.describe }
+}
+
+/**
+ * What an answer-phase strategy reads. The body is only read when a strategy
+ * needs it (responseJson); the same bytes then go on to the client.
+ */
+async function readAnswer (
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown },
+  change: SessionCookieChange, sessionValue: string, strategies: Array<IdentityStrategy | undefined>
+): Promise<LoginAnswer> {
+  const headers = reply.getHeaders() as LoginAnswer['headers']
+  let body: Buffer | undefined
+  if (strategies.some((s) => s?.phase === 'answer' && s.needsAnswerBody)) {
+    const raw = await bufferPayload(answer)
+    if (raw !== undefined) {
+      body = decodedBody(raw, { 'content-encoding': headers['content-encoding'] === undefined ? undefined : String(headers['content-encoding']) }, MAX_ANSWER_BYTES)
+    }
+  }
+  return { headers, setCookies: change.all, body, cookieHeader: answerCookieHeader(ctx, request, change, sessionValue), host: request.headers.host }
+}
+
+/**
+ * The whole answer body, read from the app's stream; `answer.payload` becomes
+ * the same bytes for the client. Beyond MAX_ANSWER_BYTES it stops reading and
+ * names nobody: the client then gets what was read followed by the rest of
+ * the stream, untouched.
+ */
+async function bufferPayload (answer: { payload: unknown }): Promise<Buffer | undefined> {
+  const payload = answer.payload
+  if (Buffer.isBuffer(payload)) return payload
+  if (typeof payload === 'string') return Buffer.from(payload)
+  if (!(payload instanceof Readable)) return undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  const it = payload[Symbol.asyncIterator]() as AsyncIterator<Buffer>
+  for (;;) {
+    const next = await it.next()
+    if (next.done === true) break
+    chunks.push(next.value)
+    size += next.value.length
+    if (size > MAX_ANSWER_BYTES) {
+      answer.payload = Readable.from((async function * () {
+        yield * chunks
+        for (let more = await it.next(); more.done !== true; more = await it.next()) yield more.value
+      })())
+      return undefined
+    }
+  }
+  const body = Buffer.concat(chunks)
+  answer.payload = body
+  return body
+}
+
+/** The Cookie header the browser would send now: its cookies, updated by the answer's, with the new session. */
+function answerCookieHeader (ctx: GatewayContext, request: FastifyRequest, change: SessionCookieChange, sessionValue: string): string {
+  const cookies = new Map<string, string>()
+  for (const pair of (request.headers.cookie ?? '').split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq !== -1) cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim())
+  }
+  for (const sc of change.all) {
+    const c = parseSetCookie(sc, ctx.now())
+    if (c === undefined) continue
+    if (c.clears) cookies.delete(c.name)
+    else cookies.set(c.name, c.value)
+  }
+  const session = canonicalCookieName(ctx.config.session.cookie)
+  for (const name of [...cookies.keys()]) if (canonicalCookieName(name) === session) cookies.delete(name)
+  cookies.set(ctx.config.session.cookie, sessionValue)
+  return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+}
+
 async function admitLogin (
   ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown,
-  state: RequestState, user: string, id: string, now: number
+  state: RequestState, login: Login, id: string, now: number
 ): Promise<string | undefined> {
-  const result = await ctx.store.admit({ user, id, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: state.carried })
+  const limit = ctx.limitFor(login.user, { scope: login.scope, group: login.group })
+  const owner = slotOwner(login.user, login.scope)
+  const result = await ctx.store.admit({ user: owner, id, now, limit, policy: ctx.config.policy, replaces: state.carried })
+  const about = { user: login.user, scope: login.scope, group: login.group, via: login.via, session: shortId(id) }
   if (result.admitted) {
     ctx.sockets.closeSessions(result.ended.map((r) => r.id))
-    request.log.info({ user, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
+    request.log.info({ ...about, ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
     return undefined
   }
-  request.log.info({ user, session: shortId(id), reason: result.reason }, 'login refused: over the limit (reject-new)')
+  request.log.info({ ...about, reason: result.reason }, 'login refused: over the limit (reject-new)')
   state.answered = true
   return replaceWithEnded(ctx, request, reply, payload, 'concurrent_login_limit')
 }

@@ -1,12 +1,13 @@
 import type { LoginRouteConfig, LogoutRouteConfig } from '../config/schema.js'
 import { normalizePath } from '../http/path.js'
-import { createIdentityStrategy, type IdentityStrategy } from '../identity/index.js'
+import { createIdentityStrategy, type AskApp, type IdentityStrategy } from '../identity/index.js'
 
 export interface LoginRoute {
   readonly config: LoginRouteConfig
   readonly identity: IdentityStrategy
-  /** Did the app's answer with this status log the user in (given it also set a new session cookie)? */
-  accepts (status: number): boolean
+  readonly group: IdentityStrategy | undefined
+  /** Did the app's answer (status, Location) log the user in, given it also set a new session cookie? */
+  accepts (status: number, location: string | undefined): boolean
 }
 
 export interface LogoutRoute {
@@ -22,6 +23,22 @@ function statusRule (list: readonly number[] | undefined): (status: number) => b
 }
 
 /**
+ * A redirect to `failureRedirect` is a failed login, whatever the status:
+ * frameworks that redirect both ways (Spring Security, Laravel, passport) may
+ * also start a new session on failure, and counting it would let anyone put
+ * a login in someone else's name (and end their sessions) by failing one.
+ */
+function loginRule (config: LoginRouteConfig): LoginRoute['accepts'] {
+  const status = statusRule(config.status)
+  const failure = config.failureRedirect === undefined ? undefined : normalizePath(config.failureRedirect)
+  return (code, location) => {
+    if (!status(code)) return false
+    if (failure === undefined || location === undefined || code < 300 || code > 399) return true
+    return normalizePath(new URL(location, 'http://gateway.invalid').pathname) !== failure
+  }
+}
+
+/**
  * The login and logout routes, looked up by method and normalised path
  * (see `normalizePath` for why matching errs on the generous side).
  */
@@ -30,11 +47,16 @@ export class RouteTable {
   readonly #loginPaths = new Set<string>()
   readonly #logout = new Map<string, LogoutRoute[]>()
 
-  constructor (login: readonly LoginRouteConfig[], logout: readonly LogoutRouteConfig[]) {
+  constructor (login: readonly LoginRouteConfig[], logout: readonly LogoutRouteConfig[], ask: AskApp) {
     for (const config of login) {
       const path = normalizePath(config.path)
       this.#loginPaths.add(path)
-      this.#login.set(`${config.method} ${path}`, { config, identity: createIdentityStrategy(config.user), accepts: statusRule(config.status) })
+      this.#login.set(`${config.method} ${path}`, {
+        config,
+        identity: createIdentityStrategy(config.user, ask),
+        group: config.group === undefined ? undefined : createIdentityStrategy(config.group, ask),
+        accepts: loginRule(config)
+      })
     }
     for (const config of logout) {
       const path = normalizePath(config.path)

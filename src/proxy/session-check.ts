@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndReason, type SessionId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
-import { cookieValues, urlSessionValues } from '../http/cookies.js'
+import { canonicalCookieName, cookieValues, urlSessionValues } from '../http/cookies.js'
+import { identified, type Whoami } from '../identity/index.js'
 import { normalizePath } from '../http/path.js'
-import type { GatewayContext, RequestState } from './context.js'
+import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
@@ -49,6 +50,7 @@ export function sessionCheck (ctx: GatewayContext) {
       login: ctx.routes.login(method, path),
       logout: ctx.routes.logout(method, path),
       user: undefined,
+      group: undefined,
       strip: undefined,
       clearStripped: false,
       answered: false
@@ -68,7 +70,7 @@ export function sessionCheck (ctx: GatewayContext) {
     const revives = !onLoginPath && state.logout === undefined
     let ended: EndedValue[]
     try {
-      ended = await judge(ctx, state, values, inUrl, revives)
+      ended = await judge(ctx, request, state, values, inUrl, revives)
     } catch (err) {
       // fail-closed (or a failure that is not the store being away): the
       // gateway cannot vouch for this session, so it refuses rather than let
@@ -101,7 +103,7 @@ export function sessionCheck (ctx: GatewayContext) {
  * sessions the request carries. Returns the values of ended sessions, every
  * spelling of each.
  */
-async function judge (ctx: GatewayContext, state: RequestState, values: string[], inUrl: string[], revives: boolean): Promise<EndedValue[]> {
+async function judge (ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean): Promise<EndedValue[]> {
   const now = ctx.now()
   const ended: EndedValue[] = []
   const seen = new Map<SessionId, EndReason | undefined>()
@@ -123,6 +125,10 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
       const found = await ctx.store.check(id, now)
       if (found.state === 'ended') {
         reason = found.reason
+      } else if (found.state === 'unknown' && !fromUrl && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
+        const adopted = await adopt(ctx, request, value, id, now)
+        if (adopted.state === 'ended') reason = 'concurrent_login_limit'
+        else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
       } else if (found.state !== 'unknown' && !fromUrl) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
@@ -141,6 +147,58 @@ async function judge (ctx: GatewayContext, state: RequestState, values: string[]
     if (reason !== undefined) ended.push({ value, reason, fromUrl })
   }
   return ended
+}
+
+/** A whoami verdict of "nobody" is trusted this long; then the session is asked about again (it may have signed in since). */
+const ANONYMOUS_RECHECK_MS = 60_000
+
+/**
+ * unknownSessions: adopt — a session the gateway has never seen (made before
+ * it was deployed, or on a path nobody listed) is identified with whoami on
+ * first sight, once, and counted like a login: the limit applies. Parallel
+ * requests with the same new cookie ask once.
+ */
+async function adopt (ctx: GatewayContext, request: FastifyRequest, value: string, id: SessionId, now: number): Promise<AdoptResult> {
+  const nobodyAt = ctx.anonymous.get(id)
+  if (nobodyAt !== undefined && now - nobodyAt < ANONYMOUS_RECHECK_MS) return { state: 'anonymous' }
+  const pending = ctx.adopting.get(id)
+  if (pending !== undefined) return await pending
+  const work = (async (): Promise<AdoptResult> => {
+    const whoami = ctx.whoami as Whoami
+    const cookies = withOnlySessionValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
+    const found = await whoami(cookies, request.headers.host).catch(() => ({ user: undefined, group: undefined }))
+    const user = identified(found.user === undefined ? [] : [found.user], false)
+    if (user.kind !== 'user') {
+      ctx.anonymous.set(id, now)
+      return { state: 'anonymous' }
+    }
+    const result = await ctx.store.admit({
+      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.config.policy, replaces: []
+    })
+    if (!result.admitted) {
+      ctx.log.info({ user: user.user, session: shortId(id) }, 'session met for the first time: over the limit, ended')
+      return { state: 'ended' }
+    }
+    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
+    ctx.log.info({ user: user.user, group: found.group, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
+    return { state: 'live', slot: id }
+  })()
+  ctx.adopting.set(id, work)
+  try {
+    return await work
+  } finally {
+    ctx.adopting.delete(id)
+  }
+}
+
+/** The request's cookies with the session cookie set to one value (whoami asks about that session alone). */
+function withOnlySessionValue (header: string, name: string, value: string): string {
+  const wanted = canonicalCookieName(name)
+  const others = header.split(';').map((p) => p.trim()).filter((p) => {
+    const eq = p.indexOf('=')
+    return p !== '' && (eq === -1 || canonicalCookieName(p.slice(0, eq)) !== wanted)
+  })
+  return [...others, `${name}=${value}`].join('; ')
 }
 
 async function revive (ctx: GatewayContext, key: SessionId, user: string, now: number): Promise<boolean> {

@@ -28,11 +28,12 @@ t.test('a minimal file gets every default, and is frozen', async (t) => {
     sessions: { idleTimeout: 2 * 3_600_000, maxAge: 14 * 86_400_000 },
     ended: { redirect: '/' },
     store: { type: 'memory', maxSessions: 1_000_000 },
-    login: [{ method: 'POST', maxBodyBytes: 65536, bodyTimeout: 10_000, caseInsensitive: false }],
+    login: { routes: [{ method: 'POST', maxBodyBytes: 65536, bodyTimeout: 10_000, caseInsensitive: false, unidentified: 'refuse' }], auto: false },
+    unknownSessions: 'pass',
     logout: [],
     overrides: []
   })
-  t.ok(Object.isFrozen(config) && Object.isFrozen(config.login[0]) && Object.isFrozen(config.login[0]?.user), 'deep-frozen')
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.login.routes[0]) && Object.isFrozen(config.login.routes[0]?.user), 'deep-frozen')
   t.throws(() => { (config as { limit: number }).limit = 5 }, TypeError)
 })
 
@@ -61,7 +62,7 @@ ended:
 store: { type: memory, maxSessions: 1000000 }
 `, 'x.yaml', {})
   t.equal(config.sessions.idleTimeout, 90_000)
-  t.same(config.login[0]?.status, [302, 303])
+  t.same(config.login.routes[0]?.status, [302, 303])
   t.same(config.overrides[1], { match: '^contractor-', limit: 1 })
 })
 
@@ -113,13 +114,13 @@ stor: {}
     /^sessioncap\.yaml:5:3 session\.alsoClar: unknown key \(did you mean alsoClear\?\)$/,
     /^sessioncap\.yaml:7:13 login\[0\]\.method: expected an HTTP method .*got "PSOT"$/,
     /^sessioncap\.yaml:8:11 login\[0\]\.path: expected a path starting with \/, got "admin\/login\/"$/,
-    /^sessioncap\.yaml:9:11 login\[0\]\.user: expected exactly one of/,
+    /^sessioncap\.yaml:9:11 login\[0\]\.user: expected exactly one way to read the user: form, json, header, responseHeader, responseJson, jwt or whoami$/,
     /^sessioncap\.yaml:11:13 login\[1\]\.user\.from: unknown key \(did you mean form\?\)$/,
-    /^sessioncap\.yaml:12:8 limit: expected a whole number of sessions, 0 for unlimited, got -1$/,
+    /^sessioncap\.yaml:12:8 limit: expected a whole number of sessions \(0 for unlimited\), or one per scope such as \{ web: 1, api: 5 \}, got -1$/,
     /^sessioncap\.yaml:13:9 policy: expected one of evict-idlest, evict-oldest, reject-new, got "evict-newest"$/,
     /^sessioncap\.yaml:14:26 sessions\.idleTimeout: expected a duration .*got "2 hours"$/,
     /^sessioncap\.yaml:16:14 overrides\[0\]\.match: not a valid regular expression/,
-    /^sessioncap\.yaml:17:5 overrides\[1\]: expected `users: \[\.\.\.\]` or `match/,
+    /^sessioncap\.yaml:17:5 overrides\[1\]: expected users: \[\.\.\.\], match: "regex" or groups: \[\.\.\.\]/,
     /^sessioncap\.yaml:18:1 stor: unknown key \(did you mean store\?\)$/
   ])
   t.equal(problems.length, 14, 'one message per problem')
@@ -140,7 +141,7 @@ t.test('duplicate keys are refused', async (t) => {
 t.test('required keys are named when missing', async (t) => {
   const problems = problemsOf('listen: { port: 8080 }\n')
   const paths = problems.map((p) => `${p.path}: ${p.message}`).sort()
-  t.match(paths, [/^login: is required: a list of login routes/, /^session: is required: the app's session cookie/, /^upstream: is required: the app's URL/])
+  t.match(paths, [/^login: is required: a list of login routes, auto, or \{ routes: \[\.\.\.\], auto: true \}/, /^session: is required: the app's session cookie/, /^upstream: is required: the app's URL/])
   t.ok(problems.every((p) => p.line === 1), 'pointed at the enclosing mapping')
 })
 
