@@ -34,7 +34,7 @@ export const PRESETS: Record<PresetName, Preset> = {
     }
   },
   'express-session': {
-    checked: 'express 5 + express-session 1.18 + passport 0.7 + passport-local 1.0',
+    checked: 'express 5.3 + express-session 1.19 + passport 0.7 + passport-local 1.0',
     proven: true,
     values: {
       session: { cookie: 'connect.sid' },

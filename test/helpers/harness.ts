@@ -26,6 +26,7 @@ export class Clock {
 }
 
 export interface Harness {
+  /** The stand-in app (not started when the gateway fronts a real framework: then using it throws). */
   app: LegacyApp
   gateway: Gateway
   base: string
@@ -45,18 +46,20 @@ export interface HarnessOptions {
   store?: SessionStore
   /** Put this gateway in front of an app another harness started (a fleet of gateways). */
   app?: LegacyApp
+  /** Put it in front of another app altogether (a real framework): its URL. The stand-in app is not started. */
+  upstream?: string
 }
 
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
 export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
-  const app = opts.app ?? await startLegacyApp(opts.appOptions)
+  const app = opts.app ?? (opts.upstream !== undefined ? undefined : await startLegacyApp(opts.appOptions))
   const clock = new Clock()
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)); cb() } })
   const yaml = opts.yaml ?? APP_ROUTES
   // Tests read the gateway's own log lines, written as the config says (level, redaction).
   const logLevel = /^log:/m.test(yaml) ? '' : 'log: { level: debug }\n'
-  const text = `upstream: ${app.url}\nlisten: { host: 127.0.0.1, port: 0 }\n${logLevel}${yaml}`
+  const text = `upstream: ${opts.upstream ?? app?.url ?? ''}\nlisten: { host: 127.0.0.1, port: 0 }\n${logLevel}${yaml}`
   const { config } = loadConfigText(text, 'test.yaml')
   const gateway = await createGateway(config, {
     now: opts.realClock === true ? Date.now : clock.now,
@@ -66,7 +69,8 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const base = await gateway.listen()
   t.teardown(async () => {
     await gateway.close()
-    if (opts.app === undefined) await app.close()
+    if (opts.app === undefined) await app?.close()
   })
-  return { app, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
+  const appOrFail = app ?? new Proxy({} as LegacyApp, { get () { throw new Error('this harness fronts a real framework, not the stand-in app') } })
+  return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
 }

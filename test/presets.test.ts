@@ -1,0 +1,151 @@
+import t from 'tap'
+import { startExpressApp } from './fixtures/express-app.mjs'
+import { startHarness } from './helpers/harness.js'
+import { startDjango, startPhp } from './helpers/frameworks.js'
+import type { Answer, Device } from './helpers/client.js'
+
+/**
+ * The presets against the real frameworks: the YAML a user writes is the
+ * preset and a limit, nothing else (the harness adds upstream and listen).
+ */
+
+async function djangoLogin (d: Device, user: string, password: string): Promise<Answer> {
+  const page = await d.send('/admin/login/')
+  const token = /name="csrfmiddlewaretoken" value="([^"]+)"/.exec(page.text)?.[1]
+  if (token === undefined) throw new Error(`no CSRF token on the login page (${page.status})`)
+  return await d.send('/admin/login/?next=/admin/', { form: { csrfmiddlewaretoken: token, username: user, password, next: '/admin/' } })
+}
+
+t.test('Django (the stock admin site) with preset: django', async (t) => {
+  const django = await startDjango(t)
+  t.comment(`Django ${django.version}`)
+  const h = await startHarness(t, { upstream: django.url, yaml: 'preset: django\nlimit: 1\n' })
+
+  t.test('two logins with limit 1 end the first; it is sent to the login page, its sessionid cleared', async (t) => {
+    const laptop = h.device('browser')
+    const login = await djangoLogin(laptop, 'alice', 'pw-alice')
+    t.equal(login.status, 302, 'Django signed alice in')
+    t.equal(login.headers.location, '/admin/')
+    t.ok(laptop.sessionCookie)
+    t.equal((await laptop.send('/admin/')).status, 200, 'the admin site is open to her')
+    h.clock.advance(60_000)
+
+    const phone = h.device('browser')
+    t.equal((await djangoLogin(phone, 'alice', 'pw-alice')).status, 302)
+    t.equal((await phone.send('/admin/')).status, 200)
+
+    const ended = await laptop.send('/admin/')
+    t.equal(ended.status, 303, 'the first browser is refused')
+    t.equal(ended.headers.location, '/admin/login/?sessioncap=ended', 'and sent to the login page')
+    t.match(ended.setCookies, [/^sessionid=; /], 'its sessionid is cleared')
+    t.equal(laptop.sessionCookie, undefined)
+    const page = await laptop.send('/admin/login/?sessioncap=ended')
+    t.equal(page.status, 200)
+    t.match(page.text, /csrfmiddlewaretoken/, 'the login form')
+  })
+
+  t.test('logout frees the slot', async (t) => {
+    const a = h.device('browser')
+    await djangoLogin(a, 'bob', 'pw-bob')
+    const out = await a.send('/admin/logout/')
+    t.equal(out.status, 200, 'Django\'s "logged out" page')
+    t.equal(a.sessionCookie, undefined, 'Django deleted the cookie')
+    t.same(await h.gateway.store.sessionsOf('bob', h.clock.now()), [], 'the slot is free')
+    const b = h.device('browser')
+    await djangoLogin(b, 'bob', 'pw-bob')
+    t.ok(h.logs.some((l) => /"user":"bob".*"ended":\[\],"msg":"login admitted"/.test(l) || /"ended":\[\].*"user":"bob"/.test(l)), 'the next login ended nothing')
+  })
+
+  t.test('a wrong password counts for nothing', async (t) => {
+    const d = h.device('browser')
+    const r = await djangoLogin(d, 'alice', 'wrong')
+    t.equal(r.status, 200, 'Django shows the form again')
+    t.equal(d.sessionCookie, undefined)
+    const before = (await h.gateway.store.sessionsOf('alice', h.clock.now())).length
+    t.equal(before, 1, 'alice still has exactly the one session from before')
+  })
+})
+
+t.test('Express (express-session + passport-local) with preset: express-session', async (t) => {
+  const app = await startExpressApp()
+  t.teardown(async () => { await app.close() })
+  const h = await startHarness(t, { upstream: app.url, yaml: 'preset: express-session\nlimit: 1\n' })
+  const me = async (d: Device): Promise<string | number> => {
+    const r = await d.send('/me')
+    return r.status === 200 ? (r.json() as { username: string }).username : r.status
+  }
+
+  t.test('a form login', async (t) => {
+    const laptop = h.device('browser')
+    const r = await laptop.send('/login', { form: { username: 'alice', password: 'pw-alice' } })
+    t.equal(r.status, 302)
+    t.equal(r.headers.location, '/')
+    t.equal(laptop.jar.has('connect.sid'), true)
+    h.clock.advance(60_000)
+    const phone = h.device('browser')
+    await phone.send('/login', { form: { username: 'alice', password: 'pw-alice' } })
+    t.equal(await me(phone), 'alice')
+    const ended = await laptop.send('/me')
+    t.equal(ended.status, 303)
+    t.equal(ended.headers.location, '/login?sessioncap=ended')
+  })
+
+  t.test('a JSON login', async (t) => {
+    const a = h.device()
+    const r = await a.send('/login', { json: { username: 'bob', password: 'pw-bob' } })
+    t.equal(r.status, 200)
+    t.same(r.json(), { user: 'bob' })
+    h.clock.advance(60_000)
+    const b = h.device()
+    await b.send('/login', { json: { username: 'bob', password: 'pw-bob' } })
+    t.equal(await me(b), 'bob')
+    t.same((await a.send('/me')).json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+  })
+
+  t.test('a failed login counts for nothing (passport redirects it back to /login)', async (t) => {
+    const before = await h.gateway.store.sessionsOf('alice', h.clock.now())
+    const d = h.device('browser')
+    const r = await d.send('/login', { form: { username: 'alice', password: 'wrong' } })
+    t.equal(r.status, 302)
+    t.equal(r.headers.location, '/login?failed=1')
+    t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), before)
+  })
+
+  t.test('logout frees the slot', async (t) => {
+    const d = h.device('browser')
+    await d.send('/login', { form: { username: 'bob', password: 'pw-bob' } })
+    await d.send('/logout', { method: 'POST' })
+    t.same(await h.gateway.store.sessionsOf('bob', h.clock.now()), [])
+  })
+})
+
+t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php', async (t) => {
+  const php = await startPhp(t)
+  t.comment(`PHP ${php.version}`)
+  const h = await startHarness(t, { upstream: php.url, yaml: 'preset: php\nlimit: 1\n' })
+  const me = async (d: Device): Promise<string | number> => {
+    const r = await d.send('/index.php')
+    return r.status === 200 ? (r.json() as { username: string }).username : r.status
+  }
+  const laptop = h.device('browser')
+  await laptop.send('/login.php')
+  const login = await laptop.send('/login.php', { form: { username: 'alice', password: 'pw-alice' } })
+  t.equal(login.status, 302)
+  t.equal(await me(laptop), 'alice')
+  h.clock.advance(60_000)
+  const phone = h.device('browser')
+  await phone.send('/login.php', { form: { username: 'alice', password: 'pw-alice' } })
+  t.equal(await me(phone), 'alice')
+  const ended = await laptop.send('/index.php')
+  t.equal(ended.status, 303)
+  t.equal(ended.headers.location, '/login.php?sessioncap=ended')
+
+  const failed = h.device('browser')
+  await failed.send('/login.php')
+  const r = await failed.send('/login.php', { form: { username: 'alice', password: 'wrong' } })
+  t.equal(r.headers.location, '/login.php?error=1')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'the failed login counted for nothing')
+
+  await phone.send('/logout.php')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'logout frees the slot')
+})
