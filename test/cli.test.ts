@@ -100,3 +100,12 @@ t.test('run: a port already in use is reported at the listen key, exit 2', async
   t.equal(r.code, 2)
   t.match(r.stderr, new RegExp(`gw\\.yaml:1:34: listen\\.port: cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`))
 })
+
+t.test('presets: every preset, or one, as the YAML it stands for', async (t) => {
+  const all = await cli(['presets'])
+  t.equal(all.code, 0)
+  for (const name of ['django', 'express-session', 'php', 'rails', 'laravel', 'spring-boot', 'aspnet-core', 'flask']) t.match(all.stdout, new RegExp(`# preset: ${name} `))
+  const one = await cli(['presets', 'django'])
+  t.match(one.stdout, /proven against the real framework[\s\S]*cookie: sessionid[\s\S]*path: \/admin\/login\//)
+  t.match(await cli(['presets', 'nope']), { code: 2, stderr: /no preset "nope"/ })
+})

@@ -174,3 +174,41 @@ t.test('store: which keys go with which type, and where Redis is', async (t) => 
   const { config } = loadConfigText(`${withSecret}store: { type: redis, url: "redis://127.0.0.1:6379/0" }\n`, 'x.yaml', {})
   t.match(config.store, { type: 'redis', keyPrefix: 'sessioncap:', onError: 'fail-open', commandTimeout: 200, cacheTtl: 2000, touchInterval: 5000 })
 })
+
+t.test('presets: the file wins; mappings merge, lists replace', async (t) => {
+  const { config } = loadConfigText(`upstream: http://127.0.0.1:8000
+preset: django
+session: { alsoClear: [remember] }
+limit: 2
+`, 'x.yaml', {})
+  t.equal(config.session.cookie, 'sessionid', 'from the preset')
+  t.same(config.session.alsoClear, ['remember'], 'merged into the preset\'s session')
+  t.equal(config.login.routes[0]?.path, '/admin/login/')
+  t.equal(config.ended.redirect, '/admin/login/?sessioncap=ended')
+  t.equal(config.limit, 2)
+  const own = loadConfigText(`upstream: http://127.0.0.1:8000
+preset: django
+session: { cookie: mysession }
+login: [{ path: /signin/, user: { form: email } }]
+`, 'x.yaml', {}).config
+  t.equal(own.session.cookie, 'mysession')
+  t.same(own.login.routes.map((r) => r.path), ['/signin/'], 'a login list replaces the preset\'s')
+  t.ok(problemsOf('upstream: http://127.0.0.1:1\npreset: djnago\n').some((p) => p.path === 'preset' && /expected a framework preset: django, rails/.test(p.message)))
+  t.match(problemsOf('upstream: http://127.0.0.1:1\npreset: rails\n'), [{ path: 'session.cookie', message: /is required/ }], 'rails names its cookie after the app')
+})
+
+t.test('login: auto, adopt, whoami and jwt are checked', async (t) => {
+  const base = 'upstream: http://127.0.0.1:1\nsession: { cookie: s }\n'
+  t.match(problemsOf(`${base}login: auto\n`), [{ path: 'login', message: /login: auto needs a top-level whoami/ }])
+  t.match(problemsOf(`${base}login: []\n`), [{ path: 'login', message: /at least one login route, or auto/ }])
+  t.match(problemsOf(`${base}login: [{ path: /l, user: { form: u } }]\nunknownSessions: adopt\n`), [{ path: 'unknownSessions', message: /adopt needs a top-level whoami/ }])
+  t.match(problemsOf(`${base}login: auto\nwhoami: { path: /me }\n`), [{ path: 'whoami', message: /exactly one of json/ }])
+  t.match(problemsOf(`${base}login: auto\nwhoami: { path: /me, regex: "Welcome" }\n`), [{ path: 'whoami.regex', message: /capture group/ }])
+  t.match(problemsOf(`${base}login: auto\nwhoami: { path: /me, json: /u, group: role }\n`), [{ path: 'whoami.group', message: /JSON pointer/ }])
+  t.match(problemsOf(`${base}login: [{ path: /l, user: { jwt: { claim: sub } } }]\n`), [{ path: 'login[0].user.jwt', message: /exactly one of cookie/ }])
+  t.match(problemsOf(`${base}login: [{ path: /l, user: { jwt: { cookie: t, jwks: /nonexistent/jwks.json } } }]\n`), [{ path: 'login[0].user.jwt.jwks', message: /no such file/ }])
+  t.match(problemsOf(`${base}login: [{ path: /l, user: { form: u } }]\noverrides: [{ groups: [admin], limit: 2 }]\n`), [{ path: 'overrides[0].groups', message: /no login route reads a group/ }])
+  const { config } = loadConfigText(`${base}login: { routes: [{ path: /l, user: { form: u } }], auto: true }\nwhoami: { path: /me, json: /u }\n`, 'x.yaml', {})
+  t.equal(config.login.auto, true)
+  t.equal(config.whoami?.timeout, 2000)
+})
