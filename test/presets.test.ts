@@ -56,7 +56,7 @@ t.test('Django (the stock admin site) with preset: django', async (t) => {
     t.ok(h.logs.some((l) => /"user":"bob".*"ended":\[\],"msg":"login admitted"/.test(l) || /"ended":\[\].*"user":"bob"/.test(l)), 'the next login ended nothing')
   })
 
-  t.test('a wrong password counts for nothing', async (t) => {
+  t.test('a wrong password counts for nothing (Django answers 200 and starts no session)', async (t) => {
     const d = h.device('browser')
     const r = await djangoLogin(d, 'alice', 'wrong')
     t.equal(r.status, 200, 'Django shows the form again')
@@ -102,13 +102,14 @@ t.test('Express (express-session + passport-local) with preset: express-session'
     t.same((await a.send('/me')).json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
   })
 
-  t.test('a failed login counts for nothing (passport redirects it back to /login)', async (t) => {
+  t.test('a failed login counts for nothing, though it starts a session (passport redirects it back to /login)', async (t) => {
     const before = await h.gateway.store.sessionsOf('alice', h.clock.now())
     const d = h.device('browser')
     const r = await d.send('/login', { form: { username: 'alice', password: 'wrong' } })
     t.equal(r.status, 302)
     t.equal(r.headers.location, '/login?failed=1')
-    t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), before)
+    t.ok(r.setCookies.some((c) => c.startsWith('connect.sid=')), 'the app started a session for the failure (its error message)')
+    t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), before, 'not counted: alice\'s sessions are untouched')
   })
 
   t.test('logout frees the slot', async (t) => {
@@ -140,11 +141,13 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
   t.equal(ended.status, 303)
   t.equal(ended.headers.location, '/login.php?sessioncap=ended')
 
+  // A fresh browser (no cookie yet): PHP starts a session while failing the login.
   const failed = h.device('browser')
-  await failed.send('/login.php')
   const r = await failed.send('/login.php', { form: { username: 'alice', password: 'wrong' } })
   t.equal(r.headers.location, '/login.php?error=1')
+  t.ok(r.setCookies.some((c) => c.startsWith('PHPSESSID=')), 'PHP started a session for the failed login')
   t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'the failed login counted for nothing')
+  t.equal(await me(phone), 'alice', 'and alice\'s session is untouched')
 
   await phone.send('/logout.php')
   t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'logout frees the slot')

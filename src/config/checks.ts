@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { createLocalJWKSet } from 'jose'
 import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
@@ -23,7 +24,7 @@ type Add = (segments: (string | number)[], message: string) => void
  * expression that does not compile, two routes that are the same route, a
  * limit for a scope no route has. They run on the file as written (with
  * defaults), whether or not it passed the schema, so one run reports
- * everything. Pure, but for checking that a file a key names exists.
+ * everything. Pure, but for reading a file a key names (a JWKS).
  */
 export function semanticProblems (raw: unknown, written: { storeKeys: readonly string[] }): SemanticProblem[] {
   const config = obj(raw)
@@ -74,6 +75,11 @@ function checkLogin (config: Raw, add: Add): void {
       if (first !== undefined) add(['login', 'routes', i, 'path'], `same route as login[${first}] (${key})`)
       else seen.set(key, i)
     }
+    // A group decides a limit: read from the request body, the client would pick its own.
+    const group = obj(route.group)
+    for (const k of ['form', 'json']) {
+      if (group[k] !== undefined) add(['login', 'routes', i, 'group', k], 'a group read from the request body is the client\'s to choose (it would pick the biggest limit): read it from the app\'s answer (responseHeader, responseJson, jwt, whoami), or a header set by an authenticating proxy')
+    }
     for (const what of ['user', 'group'] as const) {
       const source = obj(route[what])
       if (source.whoami !== undefined) checkWhoami(obj(source.whoami), ['login', 'routes', i, what, 'whoami'], add)
@@ -105,7 +111,19 @@ function checkJwt (j: Raw, at: (string | number)[], add: Add): void {
   if ((j.cookie === undefined) === (j.header === undefined)) add(at, 'expected exactly one of cookie: NAME or header: NAME, where the app puts its token')
   if (j.secret !== undefined && j.jwks !== undefined) add(at, 'expected secret or jwks, not both')
   const jwks = str(j.jwks)
-  if (jwks !== undefined && !existsSync(jwks)) add([...at, 'jwks'], `no such file: ${jwks}`)
+  if (jwks !== undefined) {
+    if (!existsSync(jwks)) {
+      add([...at, 'jwks'], `no such file: ${jwks}`)
+    } else {
+      try {
+        const set = JSON.parse(readFileSync(jwks, 'utf8')) as { keys?: unknown }
+        if (!Array.isArray(set.keys) || set.keys.length === 0) throw new Error('expected { "keys": [ … ] }')
+        createLocalJWKSet(set as Parameters<typeof createLocalJWKSet>[0])
+      } catch (err) {
+        add([...at, 'jwks'], `not a JWKS document: ${(err as Error).message}`)
+      }
+    }
+  }
 }
 
 /** Scopes a limit map must cover; groups an override may match. */
@@ -122,7 +140,7 @@ function checkLimits (config: Raw, add: Add): void {
       if (!scopes.has(key)) add(['limit', key], `no login route has scope "${key}"`)
     }
   }
-  const readsGroups = routes.some((r) => r.group !== undefined) || obj(config.whoami).group !== undefined
+  const readsGroups = routes.some((r) => r.group !== undefined || obj(obj(r.user).whoami).group !== undefined) || obj(config.whoami).group !== undefined
   list(config.overrides).forEach((item, i) => {
     const o = obj(item)
     if (o.users === undefined && o.match === undefined && o.groups === undefined) {

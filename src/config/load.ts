@@ -7,7 +7,7 @@ import { ConfigSchema, expectedOf, type Config } from './schema.js'
 import { ConfigError, keyPath, type Problem } from './problem.js'
 import { maskEnvReferences, substituteEnv } from './env.js'
 import { semanticProblems, type Locate } from './checks.js'
-import { mergePreset, PRESETS, type Preset, type PresetName } from './presets.js'
+import { mergePreset, PRESETS, type PresetName } from './presets.js'
 import { deepFreeze } from './freeze.js'
 import { errors } from '../errors.js'
 
@@ -70,8 +70,8 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
   const rawStore = (raw as { store?: unknown }).store
   const storeKeys = rawStore !== null && typeof rawStore === 'object' ? Object.keys(rawStore) : []
   let merged = raw as Record<string, unknown>
-  const preset = PRESETS[merged.preset as PresetName] as Preset | undefined
-  if (typeof merged.preset === 'string' && preset !== undefined) merged = mergePreset(preset, merged)
+  const preset = typeof merged.preset === 'string' && Object.hasOwn(PRESETS, merged.preset) ? PRESETS[merged.preset as PresetName] : undefined
+  if (preset !== undefined) merged = mergePreset(preset, merged)
   if (Array.isArray(merged.login)) { loginWritten = 'list'; merged = { ...merged, login: { routes: merged.login } } }
   if (merged.login === 'auto') { loginWritten = 'auto'; merged = { ...merged, login: { auto: true } } }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(merged))

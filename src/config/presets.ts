@@ -51,7 +51,8 @@ export const PRESETS: Record<PresetName, Preset> = {
     proven: true,
     values: {
       session: { cookie: 'PHPSESSID' },
-      login: [{ method: 'POST', path: '/login.php', user: { form: 'username' }, failureRedirect: '/login.php' }],
+      // A failed login either redirects back to the form or shows it again (200): only a redirect elsewhere is a success.
+      login: [{ method: 'POST', path: '/login.php', user: { form: 'username' }, status: [302, 303], failureRedirect: '/login.php' }],
       logout: [{ path: '/logout.php' }],
       ended: { redirect: '/login.php?sessioncap=ended' }
     }
@@ -118,6 +119,11 @@ export function mergePreset (preset: Preset, file: Record<string, unknown>): Rec
   const out: Record<string, unknown> = structuredClone(preset.values)
   for (const [key, value] of Object.entries(file)) {
     const base = out[key]
+    if (key === 'login' && Array.isArray(base) && (value === 'auto' || (isMapping(value) && value.routes === undefined))) {
+      // `login: auto` (or { auto: true }) adds to the preset's routes rather than dropping them.
+      out[key] = { ...(isMapping(value) ? value : { auto: true }), routes: base }
+      continue
+    }
     out[key] = isMapping(base) && isMapping(value) ? { ...base, ...value } : value
   }
   return out

@@ -67,11 +67,12 @@ const Pointer = Type.String({ pattern: '^/', expected: 'a JSON pointer such as /
 
 /** `whoami`: ask the app itself who a session belongs to (see identity/whoami.ts). */
 const Whoami = Type.Object({
-  path: Type.String({ pattern: '^/', expected: 'the path of a page or API of the app that shows who is signed in, e.g. /api/me' }),
+  path: Type.String({ pattern: '^/(?![/\\\\])', expected: 'the path of a page or API of the app that shows who is signed in, e.g. /api/me' }),
   json: Type.Optional(Pointer),
   regex: Type.Optional(Type.String({ minLength: 1, expected: 'a regular expression whose first group is the user name' })),
   group: Type.Optional(Type.String({ minLength: 1, expected: 'where the user\'s group is in the same answer: a JSON pointer (with json) or a regular expression (with regex)' })),
   anonymous: Type.Array(Type.String(), { default: [], expected: 'a list of values that mean "nobody", e.g. [guest]' }),
+  caseInsensitive: Type.Boolean({ default: false, expected: 'true or false' }),
   timeout: duration('2s')
 }, { additionalProperties: false, expected: 'a mapping such as { path: /api/me, json: /username }' })
 

@@ -37,6 +37,8 @@ export interface SessionRecord {
   createdAt: number
   /** When a request last carried it. */
   lastUsedAt: number
+  /** The user's group when the session logged in, if one was read (it decides the limit again when an idle session comes back). */
+  group?: string
 }
 
 export interface Timeouts {

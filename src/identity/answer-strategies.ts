@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose'
 import { bodyReadings } from './body-text.js'
-import { headerValue, type AnswerIdentity, type LoginAnswer } from './identity.js'
+import { headerValue, type AnswerIdentity, type Found, type LoginAnswer } from './identity.js'
 import { parsePointer, resolvePointer } from './json.js'
 
 /** `user: { responseHeader: X-Logged-In-User }` — the app names the user in its answer (the header still reaches the client). */
@@ -10,9 +10,9 @@ export function responseHeaderStrategy (name: string): AnswerIdentity {
     phase: 'answer',
     needsAnswerBody: false,
     describe: `answer header ${name}`,
-    async candidates (answer: LoginAnswer): Promise<string[]> {
+    async find (answer: LoginAnswer): Promise<Found> {
       const v = headerValue(answer.headers, name)
-      return v === undefined ? [] : [v]
+      return { values: v === undefined ? [] : [v] }
     }
   }
 }
@@ -24,7 +24,7 @@ export function responseJsonStrategy (pointer: string): AnswerIdentity {
     phase: 'answer',
     needsAnswerBody: true,
     describe: `answer JSON ${pointer}`,
-    async candidates (answer: LoginAnswer): Promise<string[]> {
+    async find (answer: LoginAnswer): Promise<Found> {
       const values: string[] = []
       for (const text of bodyReadings(answer.body, undefined)) {
         try {
@@ -34,7 +34,7 @@ export function responseJsonStrategy (pointer: string): AnswerIdentity {
           // Not JSON: nobody named here.
         }
       }
-      return values
+      return { values }
     }
   }
 }
@@ -61,19 +61,19 @@ export function jwtStrategy (source: JwtSource): AnswerIdentity {
     phase: 'answer',
     needsAnswerBody: false,
     describe: `claim "${source.claim}" of the JWT in ${source.cookie !== undefined ? `cookie ${source.cookie}` : `answer header ${String(source.header)}`}`,
-    async candidates (answer: LoginAnswer): Promise<string[]> {
+    async find (answer: LoginAnswer): Promise<Found> {
       const token = source.cookie !== undefined ? cookieSetBy(answer.setCookies, source.cookie) : bearer(headerValue(answer.headers, source.header ?? 'authorization'))
-      if (token === undefined) return []
+      if (token === undefined) return { values: [] }
       let payload: JWTPayload
       try {
         if (secret !== undefined) payload = (await jwtVerify(token, secret)).payload
         else if (jwks !== undefined) payload = (await jwtVerify(token, jwks)).payload
         else payload = decodeJwt(token)
       } catch {
-        return []
+        return { values: [] }
       }
       const v = payload[source.claim]
-      return typeof v === 'string' || typeof v === 'number' ? [String(v)] : []
+      return { values: typeof v === 'string' || typeof v === 'number' ? [String(v)] : [] }
     }
   }
 }

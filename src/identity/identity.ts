@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { AskContext } from './whoami.js'
 
 /** What a request-phase strategy may read of a login request. */
 export interface LoginRequest {
@@ -18,10 +19,18 @@ export interface LoginAnswer {
   setCookies: readonly string[]
   /** The answer's body, read in full (bounded) and with its Content-Encoding undone; present when the strategy asked for it. */
   body?: Buffer
-  /** The Cookie header a request of this browser would now carry: the request's cookies updated by the answer's. */
-  cookieHeader: string
-  /** The request's Host header (the app may check it). */
-  host: string | undefined
+  /** The browser as whoami presents it: the cookies it would now carry (the request's, updated by the answer's) and its headers. */
+  context: AskContext
+}
+
+/** What an answer-phase strategy found. */
+export interface Found {
+  /** Every name found (the caller decides what several different ones mean). */
+  values: string[]
+  /** A group found with the name (whoami with `group`). */
+  group?: string
+  /** The app said plainly that nobody signed in (whoami): not a login at all, rather than one that cannot be read. */
+  nobody?: boolean
 }
 
 /**
@@ -45,7 +54,7 @@ export interface AnswerIdentity {
   /** Whether the answer's body must be read before it goes to the client. */
   readonly needsAnswerBody: boolean
   readonly describe: string
-  candidates (answer: LoginAnswer): Promise<string[]>
+  find (answer: LoginAnswer): Promise<Found>
 }
 
 export type IdentityStrategy = RequestIdentity | AnswerIdentity

@@ -7,8 +7,8 @@ import type { IdentityStrategy, LoginRequest } from './identity.js'
 import { jsonStrategy } from './json.js'
 import { whoamiStrategy, type AskApp } from './whoami.js'
 
-export type { AnswerIdentity, IdentityStrategy, LoginAnswer, LoginRequest, RequestIdentity } from './identity.js'
-export { createWhoami, type AskApp, type Whoami, type WhoamiAnswer } from './whoami.js'
+export type { AnswerIdentity, Found, IdentityStrategy, LoginAnswer, LoginRequest, RequestIdentity } from './identity.js'
+export { createWhoami, type AskApp, type AskContext, type Whoami, type WhoamiAnswer } from './whoami.js'
 
 type Source = LoginRouteConfig['user']
 

@@ -66,6 +66,15 @@ export function replaceWithUnavailable (reply: FastifyReply, payload: unknown): 
   return `${err.message} (${err.code})\n`
 }
 
+/** Replaces an answer that broke while the gateway read it with a 502 (and none of its cookies). */
+export function replaceWithBadGateway (reply: FastifyReply, payload: unknown): string {
+  const err = new errors.UPSTREAM_UNREACHABLE()
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  discard(payload)
+  reply.code(502).headers({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+  return `${err.message} (${err.code})\n`
+}
+
 function discard (payload: unknown): void {
   if (payload instanceof Readable) {
     // Destroying an unfinished undici body emits an abort error; nobody else

@@ -86,7 +86,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   }
 
   // The gateway asking the app itself (whoami), the way it forwards requests.
-  const ask = createAppClient(config.upstream, config.proxy.preserveHost)
+  const ask = createAppClient(config.upstream)
   const ctx: GatewayContext = {
     config,
     store,

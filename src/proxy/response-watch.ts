@@ -1,14 +1,15 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { slotOwner } from '../domain/limits.js'
+import { ownerParts, slotOwner } from '../domain/limits.js'
 import { isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName } from '../http/cookies.js'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
 import { decodedBody } from '../identity/body-text.js'
-import { identified, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
+import { identified, type Found, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
+import { whoamiContext } from './upstream.js'
 import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
-import { replaceWithEnded, replaceWithUnavailable } from './ended-answer.js'
+import { replaceWithBadGateway, replaceWithEnded, replaceWithUnavailable } from './ended-answer.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
 
@@ -66,7 +67,18 @@ export function responseWatch (ctx: GatewayContext) {
       const replaced = await applyAnswer(ctx, request, reply, answer, state, change, now)
       if (replaced !== undefined) return replaced
     } catch (err) {
-      if (!isStoreUnavailable(err)) request.log.error({ err }, 'could not record what the app answered')
+      if (!isStoreUnavailable(err)) {
+        // The app's answer broke while being read, or the gateway failed (a
+        // bug): a new session cookie must not reach the client unrecorded.
+        // Refusing is what gets noticed; letting logins through uncounted
+        // would not be.
+        if (!(err instanceof AnswerReadError)) request.log.error({ err }, 'could not decide about the app\'s answer')
+        if (change.set !== undefined) {
+          state.answered = true
+          ctx.store.end([ctx.hash(change.set.value)], 'login_not_identified', now).catch(() => {})
+          return replaceWithBadGateway(reply, answer.payload)
+        }
+      }
       // fail-closed: a login (or a new cookie of a session) that cannot be
       // recorded is not let through: its cookie never reaches the client.
       // Otherwise the app's answer is delivered; the store logs the outage
@@ -144,6 +156,7 @@ async function applyAnswer (
 
   if (route !== undefined && route.accepts(status, location(reply))) {
     const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
+    if (login === 'nobody') return undefined
     if (login !== undefined) return await admitLogin(ctx, request, reply, answer.payload, state, login, id, now)
     if (route.config.unidentified === 'refuse') {
       await ctx.store.end([id], 'login_not_identified', now)
@@ -166,43 +179,74 @@ async function applyAnswer (
   if (from !== undefined) {
     if (state.carriedIds.has(id)) return undefined
     const result = await ctx.store.rotate(from, id, now)
-    if (result.rotated) request.log.debug({ session: shortId(from), cookie: shortId(id) }, 'session id rotated by the app')
-    else if (result.ended) request.log.info({ session: shortId(from), cookie: shortId(id) }, 'session rotated after it was ended: the new cookie is ended too')
+    if (result.rotated) {
+      request.log.debug({ session: shortId(from), cookie: shortId(id) }, 'session id rotated by the app')
+      // With login: auto, a new cookie may also be someone else signing in on this device (an unlisted route).
+      if (ctx.config.login.auto && ctx.whoami !== undefined) {
+        const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, set.value)))
+        if (found.user !== undefined && found.user !== ownerParts(result.user).user) {
+          return await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
+        }
+      }
+    } else if (result.ended) {
+      request.log.info({ session: shortId(from), cookie: shortId(id) }, 'session rotated after it was ended: the new cookie is ended too')
+    }
     return undefined
   }
 
   // login: auto — any other new session cookie may be a login nobody listed.
   if (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id)) {
-    const found = await ctx.whoami(answerCookieHeader(ctx, request, change, set.value), request.headers.host).catch(() => ({ user: undefined, group: undefined }))
-    const user = identified(found.user === undefined ? [] : [found.user], false)
-    if (user.kind === 'user') {
-      return await admitLogin(ctx, request, reply, answer.payload, state, { user: user.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
+    const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, set.value)))
+    if (found.user !== undefined) {
+      return await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
     }
   }
   return undefined
 }
 
-/** Who a login route's answer logged in: from the request (read before) or from the answer. */
+/**
+ * Who a login route's answer logged in: from the request (read before) or
+ * from the answer. 'nobody' when the app said plainly that nobody signed in
+ * (whoami): a failed login, not one that cannot be read.
+ *
+ * A name read from the request is only the name the client typed: with a
+ * top-level whoami, the app is asked who actually signed in, and a login the
+ * app does not confirm counts for nothing. That closes the one weakness of
+ * request-read names: a failed login whose answer looks like a success (same
+ * status, a new cookie) would otherwise count as the named user's login.
+ */
 async function routeLogin (
   ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown },
   state: RequestState, route: LoginRoute, change: SessionCookieChange, sessionValue: string
-): Promise<Login | undefined> {
+): Promise<Login | 'nobody' | undefined> {
   let loginAnswer: LoginAnswer | undefined
-  const fromAnswer = async (strategy: IdentityStrategy | undefined): Promise<string[]> => {
-    if (strategy?.phase !== 'answer') return []
-    loginAnswer ??= await readAnswer(ctx, request, reply, answer, change, sessionValue, [route.identity, route.group])
-    return await strategy.candidates(loginAnswer)
+  const fromAnswer = async (strategy: IdentityStrategy | undefined): Promise<Found> => {
+    if (strategy?.phase !== 'answer') return { values: [] }
+    const read = loginAnswer ?? await readAnswer(ctx, request, reply, answer, change, sessionValue, [route.identity, route.group])
+    loginAnswer = read
+    return await strategy.find(read)
   }
   let user = state.user
+  let group = state.group
   if (user === undefined && route.identity.phase === 'answer') {
-    const found = identified(await fromAnswer(route.identity), route.config.caseInsensitive)
-    if (found.kind === 'ambiguous') request.log.warn({ route: route.config.path }, 'the app\'s answer names more than one user: not counted')
-    if (found.kind === 'user') user = found.user
+    const found = await fromAnswer(route.identity)
+    if (found.nobody === true) return 'nobody'
+    const named = identified(found.values, route.config.caseInsensitive)
+    if (named.kind === 'ambiguous') request.log.warn({ route: route.config.path }, 'the app\'s answer names more than one user: not counted')
+    if (named.kind === 'user') user = named.user
+    group ??= found.group
+  } else if (user !== undefined && ctx.whoami !== undefined) {
+    const confirmed = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, sessionValue)))
+    if (confirmed.user === undefined) {
+      if (confirmed.definite) return 'nobody'
+    } else {
+      user = confirmed.user
+      group ??= confirmed.group
+    }
   }
   if (user === undefined) return undefined
-  let group = state.group
   if (group === undefined && route.group?.phase === 'answer') {
-    const found = identified(await fromAnswer(route.group), false)
+    const found = identified((await fromAnswer(route.group)).values, false)
     if (found.kind === 'user') group = found.user
   }
   return { user, group, scope: route.config.scope, via: route.identity.describe }
@@ -224,7 +268,7 @@ async function readAnswer (
       body = decodedBody(raw, { 'content-encoding': headers['content-encoding'] === undefined ? undefined : String(headers['content-encoding']) }, MAX_ANSWER_BYTES)
     }
   }
-  return { headers, setCookies: change.all, body, cookieHeader: answerCookieHeader(ctx, request, change, sessionValue), host: request.headers.host }
+  return { headers, setCookies: change.all, body, context: whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, sessionValue)) }
 }
 
 /**
@@ -242,7 +286,12 @@ async function bufferPayload (answer: { payload: unknown }): Promise<Buffer | un
   let size = 0
   const it = payload[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   for (;;) {
-    const next = await it.next()
+    let next: IteratorResult<Buffer>
+    try {
+      next = await it.next()
+    } catch (err) {
+      throw new AnswerReadError(err)
+    }
     if (next.done === true) break
     chunks.push(next.value)
     size += next.value.length
@@ -278,13 +327,20 @@ function answerCookieHeader (ctx: GatewayContext, request: FastifyRequest, chang
   return [...cookies].map(([k, v]) => `${k}=${v}`).join('; ')
 }
 
+/** The app's answer broke while the gateway read it (for responseJson). */
+class AnswerReadError extends Error {
+  constructor (cause: unknown) {
+    super('the app\'s answer broke while being read', { cause })
+  }
+}
+
 async function admitLogin (
   ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown,
   state: RequestState, login: Login, id: string, now: number
 ): Promise<string | undefined> {
   const limit = ctx.limitFor(login.user, { scope: login.scope, group: login.group })
   const owner = slotOwner(login.user, login.scope)
-  const result = await ctx.store.admit({ user: owner, id, now, limit, policy: ctx.config.policy, replaces: state.carried })
+  const result = await ctx.store.admit({ user: owner, id, now, limit, policy: ctx.config.policy, replaces: state.carried, group: login.group })
   const about = { user: login.user, scope: login.scope, group: login.group, via: login.via, session: shortId(id) }
   if (result.admitted) {
     ctx.sockets.closeSessions(result.ended.map((r) => r.id))

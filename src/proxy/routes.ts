@@ -27,14 +27,23 @@ function statusRule (list: readonly number[] | undefined): (status: number) => b
  * frameworks that redirect both ways (Spring Security, Laravel, passport) may
  * also start a new session on failure, and counting it would let anyone put
  * a login in someone else's name (and end their sessions) by failing one.
+ * The path must match exactly (only the query is ignored): a successful login
+ * whose redirect a client can steer (`?next=`) must not pass for a failure
+ * by a re-spelling such as `/LOGIN` or `/login.json`.
  */
 function loginRule (config: LoginRouteConfig): LoginRoute['accepts'] {
   const status = statusRule(config.status)
-  const failure = config.failureRedirect === undefined ? undefined : normalizePath(config.failureRedirect)
+  const failure = config.failureRedirect === undefined ? undefined : new URL(config.failureRedirect, 'http://gateway.invalid').pathname
   return (code, location) => {
     if (!status(code)) return false
     if (failure === undefined || location === undefined || code < 300 || code > 399) return true
-    return normalizePath(new URL(location, 'http://gateway.invalid').pathname) !== failure
+    let target: string
+    try {
+      target = new URL(location, 'http://gateway.invalid').pathname
+    } catch {
+      return true
+    }
+    return target !== failure
   }
 }
 

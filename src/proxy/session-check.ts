@@ -2,7 +2,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndReason, type SessionId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName, cookieValues, urlSessionValues } from '../http/cookies.js'
-import { identified, type Whoami } from '../identity/index.js'
+import type { Whoami } from '../identity/index.js'
+import { whoamiContext } from './upstream.js'
+import { ownerParts } from '../domain/limits.js'
 import { normalizePath } from '../http/path.js'
 import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
@@ -110,6 +112,7 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
   // After one store failure, the other values are not asked about: a request
   // waits for at most one store timeout.
   let storeDown = false
+  let adoptedOne = false
   for (const [i, value] of [...values, ...inUrl].entries()) {
     const fromUrl = i >= values.length
     const id = ctx.hash(value)
@@ -125,14 +128,16 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
       const found = await ctx.store.check(id, now)
       if (found.state === 'ended') {
         reason = found.reason
-      } else if (found.state === 'unknown' && !fromUrl && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
+      } else if (found.state === 'unknown' && !fromUrl && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
+        // One session met for the first time per request: made-up cookies must not multiply questions to the app.
+        adoptedOne = true
         const adopted = await adopt(ctx, request, value, id, now)
         if (adopted.state === 'ended') reason = 'concurrent_login_limit'
         else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
       } else if (found.state !== 'unknown' && !fromUrl) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
-        const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, now)
+        const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, found.group, now)
         if (!live) reason = 'concurrent_login_limit'
         else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
       }
@@ -166,14 +171,15 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
   const work = (async (): Promise<AdoptResult> => {
     const whoami = ctx.whoami as Whoami
     const cookies = withOnlySessionValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
-    const found = await whoami(cookies, request.headers.host).catch(() => ({ user: undefined, group: undefined }))
-    const user = identified(found.user === undefined ? [] : [found.user], false)
-    if (user.kind !== 'user') {
-      ctx.anonymous.set(id, now)
+    const found = await whoami(whoamiContext(ctx, request, cookies))
+    if (found.user === undefined) {
+      // Only a plain "nobody" is remembered: an error or a timeout is asked about again next time.
+      if (found.definite) ctx.anonymous.set(id, now)
       return { state: 'anonymous' }
     }
+    const user = { user: found.user }
     const result = await ctx.store.admit({
-      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.config.policy, replaces: []
+      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.config.policy, replaces: [], group: found.group
     })
     if (!result.admitted) {
       ctx.log.info({ user: user.user, session: shortId(id) }, 'session met for the first time: over the limit, ended')
@@ -201,8 +207,10 @@ function withOnlySessionValue (header: string, name: string, value: string): str
   return [...others, `${name}=${value}`].join('; ')
 }
 
-async function revive (ctx: GatewayContext, key: SessionId, user: string, now: number): Promise<boolean> {
-  const result = await ctx.store.admit({ user, id: key, now, limit: ctx.limitFor(user), policy: ctx.config.policy, replaces: [] })
+async function revive (ctx: GatewayContext, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {
+  // The same limit as at its login: its user's, in its scope, for its group.
+  const { user, scope } = ownerParts(owner)
+  const result = await ctx.store.admit({ user: owner, id: key, now, limit: ctx.limitFor(user, { scope, group }), policy: ctx.config.policy, replaces: [], group })
   if (result.admitted) {
     if (result.ended.length > 0) {
       ctx.sockets.closeSessions(result.ended.map((r) => r.id))

@@ -5,6 +5,7 @@ import { errors } from '../errors.js'
 import { withoutCookieValues } from '../http/cookies.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
+import type { AskContext } from '../identity/index.js'
 import type { WebSocket } from 'ws'
 
 // Hop-by-hop and handshake headers a WebSocket client must set itself.
@@ -111,7 +112,9 @@ function withoutHopByHop<H extends Record<string, unknown>> (headers: H): H {
  * are already gone (reply-from strips them first, so a client cannot use
  * `Connection: x-forwarded-for` to remove what is added here).
  */
-function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  // Only the gateway marks its own questions to the app (whoami).
+  delete headers['x-sessioncap-whoami']
   const { config } = ctx
   const state = request[kState]
   if (state?.strip !== undefined && typeof headers.cookie === 'string') {
@@ -120,7 +123,8 @@ function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: 
     else headers.cookie = rest
   }
 
-  const peer = request.raw.socket.remoteAddress ?? ''
+  // The socket may be gone by the time an answer is read (whoami after the app answered).
+  const peer = request.raw.socket?.remoteAddress ?? request.ip ?? ''
   const trusted = config.proxy.trustProxy !== false
   const prior = headers['x-forwarded-for']
   // Behind a trusted proxy the chain is extended; otherwise a client could
@@ -131,4 +135,19 @@ function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: 
   if (!trusted) delete headers.forwarded
   if (config.proxy.preserveHost && request.headers.host !== undefined) headers.host = request.headers.host
   return headers
+}
+
+// What whoami passes on of the browser's request: what the app may check a session against.
+const WHOAMI_HEADERS = ['host', 'user-agent', 'accept-language', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded']
+
+/** The browser as whoami presents it to the app: the request's headers as the proxied request carries them, with these cookies. */
+export function whoamiContext (ctx: GatewayContext, request: FastifyRequest, cookieHeader: string): AskContext {
+  const forwarded = forwardHeaders(ctx, request, { ...request.headers })
+  const headers: Record<string, string> = {}
+  for (const name of WHOAMI_HEADERS) {
+    const v = forwarded[name]
+    if (typeof v === 'string') headers[name] = v
+  }
+  if (!ctx.config.proxy.preserveHost) delete headers.host
+  return { cookieHeader, headers }
 }

@@ -15,6 +15,7 @@ interface LiveEntry {
   user: string
   createdAt: number
   lastUsedAt: number
+  group?: string
   /** The session's later cookie ids (rotations), oldest first; absent until the first rotation. */
   aliases?: SessionId[]
 }
@@ -101,7 +102,7 @@ export class MemoryStore implements SessionStore {
       this.#forget(key, entry)
       return { state: 'unknown' }
     }
-    if (isIdle(entry.lastUsedAt, now, this.#t)) return { state: 'idle', user: entry.user, slot: key }
+    if (isIdle(entry.lastUsedAt, now, this.#t)) return entry.group === undefined ? { state: 'idle', user: entry.user, slot: key } : { state: 'idle', user: entry.user, slot: key, group: entry.group }
     entry.lastUsedAt = now
     return { state: 'live', user: entry.user, slot: key }
   }
@@ -136,7 +137,7 @@ export class MemoryStore implements SessionStore {
     }
 
     if (tookSlot || a.limit === 0) {
-      this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now })
+      this.#insert(a.id, entryOf(a, createdAt))
       return { admitted: true, ended: replaced }
     }
     const counting = this.#recordsOf(a.user, a.now).filter((r) => counts(r, a.now, this.#t))
@@ -147,7 +148,7 @@ export class MemoryStore implements SessionStore {
       return { admitted: false, reason: 'limit' }
     }
     for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', a.now)
-    this.#insert(a.id, { user: a.user, createdAt, lastUsedAt: a.now })
+    this.#insert(a.id, entryOf(a, createdAt))
     return { admitted: true, ended: [...replaced, ...decision.end] }
   }
 
@@ -207,7 +208,7 @@ export class MemoryStore implements SessionStore {
   * records (): Generator<SnapshotRecord> {
     // Taken at once (the LRU's order may change while the snapshot streams out); the Maps iterate safely.
     const live = [...this.#live.rentries() as Generator<[SessionId, LiveEntry]>]
-    for (const [key, e] of live) yield ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? []]
+    for (const [key, e] of live) yield e.group === undefined ? ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? []] : ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? [], e.group]
     for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
     for (const [key, packed] of this.#ended) yield ['e', key, packed]
   }
@@ -215,9 +216,12 @@ export class MemoryStore implements SessionStore {
   /** Takes back one record of a snapshot; what `maxAge` is over for by now is skipped. */
   restore (r: SnapshotRecord, now: number): void {
     if (r[0] === 'l') {
-      const [, key, user, createdAt, lastUsedAt, aliases] = r
+      const [, key, user, createdAt, lastUsedAt, aliases, group] = r
       if (isTooOld(createdAt, now, this.#t)) return
-      this.#insert(key, aliases.length > 0 ? { user, createdAt, lastUsedAt, aliases: [...aliases] } : { user, createdAt, lastUsedAt })
+      const entry: LiveEntry = { user, createdAt, lastUsedAt }
+      if (aliases.length > 0) entry.aliases = [...aliases]
+      if (group !== undefined) entry.group = group
+      this.#insert(key, entry)
     } else if (r[0] === 'a') {
       const [, id, key, at] = r
       if (now - at < this.#t.maxAge) this.#aliases.set(id, { key, at })
@@ -378,9 +382,19 @@ export class MemoryStore implements SessionStore {
 /** One line of a memory store snapshot (see snapshot.ts). */
 export type SnapshotRecord =
   | ['l', SessionId, string, number, number, SessionId[]]
+  | ['l', SessionId, string, number, number, SessionId[], string]
   | ['a', SessionId, SessionId, number]
   | ['e', SessionId, number]
 
 function record (key: SessionId, entry: LiveEntry): SessionRecord {
-  return { id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt }
+  const r: SessionRecord = { id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt }
+  if (entry.group !== undefined) r.group = entry.group
+  return r
+}
+
+/** The record of an admitted session (the group only when there is one: most sessions have none, and records are many). */
+function entryOf (a: LoginAttempt, createdAt: number): LiveEntry {
+  const e: LiveEntry = { user: a.user, createdAt, lastUsedAt: a.now }
+  if (a.group !== undefined) e.group = a.group
+  return e
 }

@@ -31,13 +31,15 @@ export const MAX_ALIASES_PER_SESSION = 256
  */
 export type SessionState =
   | { state: 'live', user: string, slot: SessionId }
-  | { state: 'idle', user: string, slot: SessionId }
+  | { state: 'idle', user: string, slot: SessionId, group?: string }
   | { state: 'ended', reason: EndReason }
   | { state: 'unknown' }
 
 export interface LoginAttempt {
   user: string
   id: SessionId
+  /** The user's group, kept with the session (for its limit if it goes idle and comes back). */
+  group?: string
   now: number
   /** The user's limit; 0 is unlimited. */
   limit: number

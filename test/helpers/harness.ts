@@ -53,6 +53,8 @@ export interface HarnessOptions {
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
 export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise<Harness> {
   const app = opts.app ?? (opts.upstream !== undefined ? undefined : await startLegacyApp(opts.appOptions))
+  // Closed even if the gateway below fails to start (a bad configuration in a test).
+  if (opts.app === undefined && app !== undefined) t.teardown(async () => { await app.close() })
   const clock = new Clock()
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)); cb() } })
@@ -67,10 +69,7 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
     store: opts.store
   })
   const base = await gateway.listen()
-  t.teardown(async () => {
-    await gateway.close()
-    if (opts.app === undefined) await app?.close()
-  })
+  t.teardown(async () => { await gateway.close() })
   const appOrFail = app ?? new Proxy({} as LegacyApp, { get () { throw new Error('this harness fronts a real framework, not the stand-in app') } })
   return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
 }

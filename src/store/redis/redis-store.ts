@@ -207,7 +207,7 @@ export class RedisStore implements SessionStore {
           return keep.length === 0 ? [] : parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', ...keep), user)
         })
         const same = byUser.get(a.user) ?? []
-        const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, same.length, ...same) as Promise<unknown[]>
+        const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, encodeGroup(a.group), same.length, ...same) as Promise<unknown[]>
         const [pointerReply, reply, ...otherEnded] = await Promise.all([pointer, admission, ...others])
         const ended = otherEnded.flat()
 
@@ -516,9 +516,21 @@ function asReason (r: unknown): EndReason {
   return (END_REASONS as readonly unknown[]).includes(r) ? r as EndReason : 'concurrent_login_limit'
 }
 
+/** Groups are stored inside a comma-separated record: commas (and the escape) are escaped. */
+function encodeGroup (group: string | undefined): string {
+  return group === undefined ? '' : group.replaceAll('%', '%25').replaceAll(',', '%2C')
+}
+function decodeGroup (stored: unknown): string | undefined {
+  return typeof stored === 'string' && stored !== '' ? stored.replaceAll('%2C', ',').replaceAll('%25', '%') : undefined
+}
+
 function parseCheck (reply: unknown, user: string): SessionState {
-  const [state, value] = reply as [string, string | undefined]
-  if (state === 'live' || state === 'idle') return { state, user, slot: value as string }
+  const [state, value, group] = reply as [string, string | undefined, string | undefined]
+  if (state === 'idle') {
+    const g = decodeGroup(group)
+    return g === undefined ? { state, user, slot: value as string } : { state, user, slot: value as string, group: g }
+  }
+  if (state === 'live') return { state, user, slot: value as string }
   if (state === 'ended') return { state, reason: asReason(value) }
   return { state: 'unknown' }
 }

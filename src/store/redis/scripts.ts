@@ -27,6 +27,15 @@ local function pair (v)
   local a, b = string.match(v, '^([^,]*),(.*)$')
   return a, b
 end
+-- A live record: "createdAt,lastUsedAt" or "createdAt,lastUsedAt,group".
+local function rec (v)
+  local c, u, g = string.match(v, '^([^,]*),([^,]*),?(.*)$')
+  return c, u, g
+end
+local function val (c, u, g)
+  if g and g ~= '' then return c .. ',' .. u .. ',' .. g end
+  return c .. ',' .. u
+end
 local function tooOld (createdAt) return now - tonumber(createdAt) >= maxAge end
 local function isIdle (lastUsed) return idle > 0 and now - tonumber(lastUsed) >= idle end
 local function counts (c, u) return not tooOld(c) and not isIdle(u) end
@@ -91,14 +100,14 @@ local reason = endedReason(key)
 if reason then return {'ended', reason} end
 local v = redis.call('HGET', L, key)
 if not v then return {'unknown'} end
-local c, u = pair(v)
+local c, u, g = rec(v)
 if tooOld(c) then
   redis.call('HDEL', L, key)
   return {'unknown'}
 end
-if isIdle(u) then return {'idle', key} end
+if isIdle(u) then return {'idle', key, g} end
 if now - tonumber(u) >= tonumber(ARGV[6]) then
-  redis.call('HSET', L, key, c .. ',' .. nowS)
+  redis.call('HSET', L, key, val(c, nowS, g))
   keep()
 end
 return {'live', key}
@@ -109,22 +118,22 @@ export const TOUCH = `${PRELUDE}
 local key = ARGV[5]
 local v = redis.call('HGET', L, key)
 if not v then return 0 end
-local c, u = pair(v)
+local c, u, g = rec(v)
 if isIdle(u) or tonumber(u) >= now then return 0 end
-redis.call('HSET', L, key, c .. ',' .. nowS)
+redis.call('HSET', L, key, val(c, nowS, g))
 keep()
 return 1
 `
 
 /**
- * ARGV 5 id, 6 limit, 7 policy, 8 n, 9.. the n sessions the device carried (same user).
+ * ARGV 5 id, 6 limit, 7 policy, 8 group ('' for none), 9 n, 10.. the n sessions the device carried (same user).
  * (Lua's string comparison in the sort is byte order: keys are base64url, so
  * it agrees with JavaScript's.)
  * Returns {1, key, createdAt, lastUsedAt, reason, ...(each session it ended)} | {0, 'limit' | 'ended'}.
  */
 export const ADMIT = `${PRELUDE}
 prune(100)
-local id, limit, policy, n = ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
+local id, limit, policy, group, n = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], tonumber(ARGV[9])
 local key = resolve(id)
 if endedReason(key) then return {0, 'ended'} end
 
@@ -134,11 +143,11 @@ local tookSlot = false
 -- The device's previous sessions end; one that still counted hands its slot over.
 local function endReplaced (skip)
   for i = 1, n do
-    local r = resolve(ARGV[8 + i])
+    local r = resolve(ARGV[9 + i])
     if r ~= skip and r ~= id and not endedReason(r) then
       local v = redis.call('HGET', L, r)
       if v then
-        local c, u = pair(v)
+        local c, u = rec(v)
         if counts(c, u) then tookSlot = true end
         table.insert(ended, r)
         table.insert(ended, c)
@@ -153,9 +162,9 @@ end
 -- Already admitted (the same answer seen twice, or re-sent after a reconnect): end nothing more.
 local existing = redis.call('HGET', L, key)
 if existing then
-  local c, u = pair(existing)
+  local c, u, g = rec(existing)
   if counts(c, u) then
-    redis.call('HSET', L, key, c .. ',' .. nowS)
+    redis.call('HSET', L, key, val(c, nowS, g))
     endReplaced(key)
     keep()
     return ended
@@ -171,13 +180,13 @@ endReplaced(id)
 local createdAt = nowS
 local stale = redis.call('HGET', L, id)
 if stale then
-  local c = pair(stale)
+  local c = rec(stale)
   if not tooOld(c) then createdAt = c end
   redis.call('HDEL', L, id)
 end
 
 local function admit ()
-  redis.call('HSET', L, id, createdAt .. ',' .. nowS)
+  redis.call('HSET', L, id, val(createdAt, nowS, group))
   keep()
   return ended
 end
@@ -188,7 +197,7 @@ local counting = {}
 local all = redis.call('HGETALL', L)
 for i = 1, #all, 2 do
   local k = all[i]
-  local c, u = pair(all[i + 1])
+  local c, u = rec(all[i + 1])
   if tooOld(c) then
     redis.call('HDEL', L, k)
   elseif not isIdle(u) then
@@ -235,7 +244,7 @@ if reason then
 end
 local v = redis.call('HGET', L, key)
 if not v then return {0, ''} end
-local c = pair(v)
+local c, _, g = rec(v)
 if tooOld(c) then return {0, ''} end
 local toKey = resolve(to)
 if toKey ~= key then
@@ -256,7 +265,7 @@ if toKey ~= key then
   end
   redis.call('PEXPIRE', AL, ttl)
 end
-redis.call('HSET', L, key, c .. ',' .. nowS)
+redis.call('HSET', L, key, val(c, nowS, g))
 keep()
 return {1, ''}
 `
@@ -275,7 +284,7 @@ for i = 6, #ARGV do
   elseif not endedReason(key) then
     local v = redis.call('HGET', L, key)
     if v then
-      local c, u = pair(v)
+      local c, u = rec(v)
       table.insert(out, key)
       table.insert(out, c)
       table.insert(out, u)
@@ -293,7 +302,7 @@ export const SESSIONS = `${PRELUDE}
 local out = {}
 local all = redis.call('HGETALL', L)
 for i = 1, #all, 2 do
-  local c, u = pair(all[i + 1])
+  local c, u = rec(all[i + 1])
   if tooOld(c) then
     redis.call('HDEL', L, all[i])
   else
@@ -314,7 +323,7 @@ for _ = 1, 100 do
 end
 local all = redis.call('HGETALL', L)
 for i = 1, #all, 2 do
-  local c = pair(all[i + 1])
+  local c = rec(all[i + 1])
   if tooOld(c) then redis.call('HDEL', L, all[i]) end
 end
 return { redis.call('HLEN', L), redis.call('HLEN', E), redis.call('HLEN', A) }
