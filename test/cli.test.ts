@@ -62,7 +62,7 @@ limt: 2
   t.equal(r.code, 2)
   const lines = r.stderr.trim().split('\n')
   t.match(lines[0], /bad\.yaml has 2 problems/)
-  t.match(lines[1], /bad\.yaml:6:9: policy: expected one of evict-idlest, evict-oldest, reject-new, got "evict-newest"$/)
+  t.match(lines[1], /bad\.yaml:6:9: policy: expected one of evict-idlest, evict-oldest, reject-new, ask, got "evict-newest"$/)
   t.match(lines[2], /bad\.yaml:7:1: limt: unknown key \(did you mean limit\?\)$/)
 })
 

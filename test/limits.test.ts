@@ -22,14 +22,14 @@ t.test('limit 1, evict-idlest: the earlier device is signed out when the account
   t.equal(refused.headers['cache-control'], 'no-store')
 })
 
-t.test('a browser carrying an ended session is redirected to ended.redirect', async (t) => {
+t.test('a browser carrying an ended session is redirected to ended.redirect, with the reason', async (t) => {
   const h = await startHarness(t, { yaml: `${APP_ROUTES}ended: { redirect: /admin/login/?sessioncap=ended }\n` })
   const laptop = h.device('browser')
   await laptop.formLogin('alice')
   await h.device('browser').formLogin('alice')
   const ended = await laptop.send('/some/page')
   t.equal(ended.status, 303)
-  t.equal(ended.headers.location, '/admin/login/?sessioncap=ended')
+  t.equal(ended.headers.location, '/admin/login/?sessioncap=ended&reason=concurrent_login_limit')
   t.match(ended.setCookies, [/^sessionid=; /, /^remember_me=; /])
   t.equal(laptop.sessionCookie, undefined, 'the browser dropped the cookie')
   const page = await laptop.send('/admin/login/?sessioncap=ended')
@@ -96,7 +96,7 @@ t.test('reject-new answers a browser with the redirect', async (t) => {
   await h.device('browser').formLogin('alice')
   const r = await h.device('browser').formLogin('alice')
   t.equal(r.status, 303)
-  t.equal(r.headers.location, '/admin/login/?sessioncap=refused')
+  t.equal(r.headers.location, '/admin/login/?sessioncap=refused&reason=concurrent_login_limit')
   t.notOk(r.setCookies.some((c) => c.startsWith('csrftoken=')), 'none of the app\'s headers are kept')
 })
 

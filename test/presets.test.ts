@@ -36,10 +36,14 @@ t.test('Django (the stock admin site) with preset: django', async (t) => {
 
     const ended = await laptop.send('/admin/')
     t.equal(ended.status, 303, 'the first browser is refused')
-    t.equal(ended.headers.location, '/admin/login/?sessioncap=ended', 'and sent to the login page')
+    t.match(ended.headers.location, /^\/\.sessioncap\/ended\?n=/, 'and sent to the signed-out page')
     t.match(ended.setCookies, [/^sessionid=; /], 'its sessionid is cleared')
     t.equal(laptop.sessionCookie, undefined)
-    const page = await laptop.send('/admin/login/?sessioncap=ended')
+    const signedOut = await laptop.send(String(ended.headers.location))
+    t.equal(signedOut.status, 200)
+    t.match(signedOut.text, /signed in on another device/, 'which says why')
+    t.match(signedOut.text, /<a class="button" href="\/admin\/login\/">Sign in again<\/a>/, 'and links to the preset\'s login page')
+    const page = await laptop.send('/admin/login/')
     t.equal(page.status, 200)
     t.match(page.text, /csrfmiddlewaretoken/, 'the login form')
   })
@@ -87,7 +91,7 @@ t.test('Express (express-session + passport-local) with preset: express-session'
     t.equal(await me(phone), 'alice')
     const ended = await laptop.send('/me')
     t.equal(ended.status, 303)
-    t.equal(ended.headers.location, '/login?sessioncap=ended')
+    t.match(ended.headers.location, /^\/\.sessioncap\/ended\?n=/)
   })
 
   t.test('a JSON login', async (t) => {
@@ -139,7 +143,7 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
   t.equal(await me(phone), 'alice')
   const ended = await laptop.send('/index.php')
   t.equal(ended.status, 303)
-  t.equal(ended.headers.location, '/login.php?sessioncap=ended')
+  t.match(ended.headers.location, /^\/\.sessioncap\/ended\?n=/)
 
   // A fresh browser (no cookie yet): PHP starts a session while failing the login.
   const failed = h.device('browser')

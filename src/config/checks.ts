@@ -3,6 +3,7 @@ import { createLocalJWKSet } from 'jose'
 import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
+import { templateFolderProblems } from '../pages/templates.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
 
@@ -44,6 +45,8 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
   const maxAge = str(obj(config.sessions).maxAge)
   if (maxAge !== undefined && parseDuration(maxAge) === 0) add(['sessions', 'maxAge'], 'expected a duration longer than 0s')
 
+  checkPages(config, add)
+
   const redirect = str(obj(config.ended).redirect)
   if (redirect !== undefined && /^https?:/.test(redirect) && !URL.canParse(redirect)) {
     add(['ended', 'redirect'], 'not a valid URL')
@@ -55,6 +58,24 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
     }
   })
   return problems
+}
+
+function checkPages (config: Raw, add: Add): void {
+  const timeout = str(obj(config.ask).timeout)
+  if (timeout !== undefined && parseDuration(timeout) === 0) add(['ask', 'timeout'], 'expected a duration longer than 0s (the time a user has to choose)')
+  const pages = obj(config.pages)
+  const templates = str(pages.templates)
+  if (templates !== undefined) for (const problem of templateFolderProblems(templates)) add(['pages', 'templates'], problem)
+  // The prefix is the gateway's: a route of the app under it would never be reached.
+  const prefix = str(pages.prefix) ?? '/.sessioncap/'
+  const under = (path: unknown): boolean => typeof path === 'string' && (normalizePath(path) + '/').startsWith(prefix)
+  list(obj(config.login).routes).forEach((route, i) => {
+    if (under(obj(route).path)) add(['login', 'routes', i, 'path'], `is under pages.prefix (${prefix}), which the gateway keeps for its own pages`)
+  })
+  list(config.logout).forEach((route, i) => {
+    if (under(obj(route).path)) add(['logout', i, 'path'], `is under pages.prefix (${prefix}), which the gateway keeps for its own pages`)
+  })
+  if (under(obj(config.whoami).path)) add(['whoami', 'path'], `is under pages.prefix (${prefix}), which the gateway keeps for its own pages`)
 }
 
 function checkLogin (config: Raw, add: Add): void {

@@ -30,7 +30,6 @@ export const PRESETS: Record<PresetName, Preset> = {
         { method: 'POST', path: '/accounts/login/', user: { form: 'username' }, status: [302] }
       ],
       logout: [{ path: '/admin/logout/' }, { path: '/accounts/logout/' }],
-      ended: { redirect: '/admin/login/?sessioncap=ended' }
     }
   },
   'express-session': {
@@ -43,7 +42,6 @@ export const PRESETS: Record<PresetName, Preset> = {
         { method: 'POST', path: '/login', user: { form: 'username' }, failureRedirect: '/login' }
       ],
       logout: [{ path: '/logout' }],
-      ended: { redirect: '/login?sessioncap=ended' }
     }
   },
   php: {
@@ -54,7 +52,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       // A failed login either redirects back to the form or shows it again (200): only a redirect elsewhere is a success.
       login: [{ method: 'POST', path: '/login.php', user: { form: 'username' }, status: [302, 303], failureRedirect: '/login.php' }],
       logout: [{ path: '/logout.php' }],
-      ended: { redirect: '/login.php?sessioncap=ended' }
     }
   },
   rails: {
@@ -64,7 +61,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       login: [{ method: 'POST', path: '/users/sign_in', user: { form: 'user[email]' }, status: [302, 303], caseInsensitive: true }],
       logout: [{ path: '/users/sign_out' }],
       session: { alsoClear: ['remember_user_token'] },
-      ended: { redirect: '/users/sign_in?sessioncap=ended' }
     }
   },
   laravel: {
@@ -74,7 +70,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       session: { cookie: 'laravel_session' },
       login: [{ method: 'POST', path: '/login', user: { form: 'email' }, failureRedirect: '/login', caseInsensitive: true }],
       logout: [{ method: 'POST', path: '/logout' }],
-      ended: { redirect: '/login?sessioncap=ended' }
     }
   },
   'spring-boot': {
@@ -84,7 +79,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       session: { cookie: 'JSESSIONID', alsoClear: ['remember-me'] },
       login: [{ method: 'POST', path: '/login', user: { form: 'username' }, failureRedirect: '/login' }],
       logout: [{ method: 'POST', path: '/logout' }],
-      ended: { redirect: '/login?sessioncap=ended' }
     }
   },
   'aspnet-core': {
@@ -94,7 +88,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       session: { cookie: '.AspNetCore.Identity.Application' },
       login: [{ method: 'POST', path: '/Identity/Account/Login', user: { form: 'Input.Email' }, status: [302], caseInsensitive: true }],
       logout: [{ method: 'POST', path: '/Identity/Account/Logout' }],
-      ended: { redirect: '/Identity/Account/Login?sessioncap=ended' }
     }
   },
   flask: {
@@ -104,7 +97,6 @@ export const PRESETS: Record<PresetName, Preset> = {
       session: { cookie: 'session', alsoClear: ['remember_token'] },
       login: [{ method: 'POST', path: '/login', user: { form: 'username' }, failureRedirect: '/login' }],
       logout: [{ path: '/logout' }],
-      ended: { redirect: '/login?sessioncap=ended' }
     }
   }
 }

@@ -1,6 +1,6 @@
 import { Type, type SchemaOptions, type StaticDecode, type TLiteral, type TSchema, type TUnion, type StringOptions } from '@sinclair/typebox'
 import { DURATION_PATTERN, formatDuration, parseDuration } from './duration.js'
-import { POLICIES } from '../domain/policy.js'
+import { DECIDING_POLICIES, POLICIES } from '../domain/policy.js'
 import { PRESET_NAMES } from './preset-names.js'
 
 /**
@@ -198,8 +198,21 @@ export const ConfigSchema = Type.Object({
     idleTimeout: duration('2h', { expected: 'a duration such as 30m or 2h (0s: never idle)' }),
     maxAge: duration('14d')
   }, { additionalProperties: false, default: {} }),
+  ask: Type.Object({
+    timeout: duration('5m', { expected: 'a duration such as 2m or 5m' }),
+    fallback: oneOf(DECIDING_POLICIES, { default: 'evict-idlest', expected: `one of ${DECIDING_POLICIES.join(', ')}` })
+  }, { additionalProperties: false, default: {} }),
+  pages: Type.Object({
+    prefix: Type.String({ pattern: '^/([A-Za-z0-9._~-]+/)+$', default: '/.sessioncap/', expected: 'a path that starts and ends with /, e.g. /.sessioncap/ (letters, digits and ._~- between the slashes)' }),
+    sessions: Type.Boolean({ default: true, expected: 'true or false' }),
+    title: Type.String({ minLength: 1, maxLength: 80, default: 'Your account', expected: 'a name of up to 80 characters' }),
+    accent: Type.String({ pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$', default: '#2563eb', expected: 'a colour such as #2563eb' }),
+    templates: Type.Optional(Type.String({ minLength: 1, expected: 'a folder of templates (see the README)' })),
+    signIn: Type.Optional(Type.String({ pattern: '^(/(?![/\\\\])|https?://)', expected: 'the path (or URL) of the app\'s sign-in page, e.g. /login' })),
+    ip: oneOf(['approximate', 'full', 'hidden'], { default: 'approximate', expected: 'approximate, full or hidden' })
+  }, { additionalProperties: false, default: {} }),
   ended: Type.Object({
-    redirect: Type.String({ pattern: '^(/|https?://)', default: '/', expected: 'a path starting with / or an http(s) URL' })
+    redirect: Type.Optional(Type.String({ pattern: '^(/|https?://)', expected: 'a path starting with / or an http(s) URL' }))
   }, { additionalProperties: false, default: {} }),
   store: Store,
   proxy: Type.Object({

@@ -1,10 +1,15 @@
 import type { SessionRecord } from './session.js'
 
-export const POLICIES = ['evict-idlest', 'evict-oldest', 'reject-new'] as const
+export const POLICIES = ['evict-idlest', 'evict-oldest', 'reject-new', 'ask'] as const
 export type Policy = typeof POLICIES[number]
+/** The policies that decide at once: what `ask` falls back to (and what clients that cannot be asked get). */
+export const DECIDING_POLICIES = ['evict-idlest', 'evict-oldest', 'reject-new'] as const
+export type DecidingPolicy = typeof DECIDING_POLICIES[number]
 
 export type Decision =
   | { admit: true, end: SessionRecord[] }
+  /** `ask`: admitted, but pending until the user chooses what to end. */
+  | { admit: true, pending: true, end: [] }
   | { admit: false }
 
 /**
@@ -16,6 +21,7 @@ export type Decision =
  * - under the limit (or limit 0, unlimited): admit, end nothing;
  * - `reject-new`: refuse the newcomer, touch nothing;
  * - `evict-oldest`: end those that logged in first;
+ * - `ask`: admit the newcomer as pending, end nothing: its user chooses;
  * - `evict-idlest`: end those used least recently. This is the default because
  *   ending the oldest can end the device in use (a laptop signed in all week),
  *   while the least recently used one is the one nobody is looking at.
@@ -24,6 +30,7 @@ export type Decision =
 export function decide (counting: readonly SessionRecord[], limit: number, policy: Policy): Decision {
   if (limit === 0 || counting.length < limit) return { admit: true, end: [] }
   if (policy === 'reject-new') return { admit: false }
+  if (policy === 'ask') return { admit: true, pending: true, end: [] }
   const surplus = counting.length + 1 - limit
   const order = policy === 'evict-oldest' ? byLogin : byLastUse
   return { admit: true, end: [...counting].sort(order).slice(0, surplus) }

@@ -15,9 +15,15 @@ export type SessionId = string
  * - `login_not_identified`: the app logged someone in whom the gateway could not identify, and
  *   the route refuses such logins;
  * - `login_not_recorded`: a login the store could not record under `onError: fail-closed`
- *   (its cookie never reached the client; it must not hold a slot if it was recorded after all).
+ *   (its cookie never reached the client; it must not hold a slot if it was recorded after all);
+ * - `ended_by_user`: the user signed it out from another device (the chooser, the sessions page);
+ * - `ended_by_admin`: an administrator ended it;
+ * - `login_cancelled`: the user cancelled this sign-in on the chooser (policy ask).
  */
-export const END_REASONS = ['concurrent_login_limit', 'logged_out', 'replaced', 'login_not_identified', 'login_not_recorded'] as const
+export const END_REASONS = [
+  'concurrent_login_limit', 'logged_out', 'replaced', 'login_not_identified', 'login_not_recorded',
+  'ended_by_user', 'ended_by_admin', 'login_cancelled'
+] as const
 export type EndReason = typeof END_REASONS[number]
 
 /**
@@ -27,7 +33,21 @@ export type EndReason = typeof END_REASONS[number]
  * it would sign out the session it has now.
  */
 export function deviceStillHoldsCookie (reason: EndReason): boolean {
-  return reason === 'concurrent_login_limit' || reason === 'login_not_identified'
+  return reason !== 'logged_out' && reason !== 'replaced' && reason !== 'login_not_recorded'
+}
+
+/** What a session's user can be shown about it: its device and where it came from (never a cookie). */
+export interface SessionMeta {
+  /** The browser and system, e.g. "Firefox 133 on Windows 10" (from the User-Agent). */
+  device?: string
+  /** The address it signed in from, shortened (e.g. 203.0.113.x). */
+  ip?: string
+}
+
+/** Who or what ended a session, for the page that tells the signed-out device why. */
+export interface EndedBy extends SessionMeta {
+  /** When it was ended. */
+  at: number
 }
 
 export interface SessionRecord {
@@ -39,6 +59,10 @@ export interface SessionRecord {
   lastUsedAt: number
   /** The user's group when the session logged in, if one was read (it decides the limit again when an idle session comes back). */
   group?: string
+  device?: string
+  ip?: string
+  /** Admitted over the limit under policy ask: waiting (until then) for its user to choose; it does not count meanwhile. */
+  pendingUntil?: number
 }
 
 export interface Timeouts {

@@ -1,7 +1,9 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { LimitFor } from '../domain/limits.js'
-import type { SessionId } from '../domain/session.js'
+import type { SessionId, SessionMeta } from '../domain/session.js'
+import type { DecidingPolicy } from '../domain/policy.js'
+import type { Pages } from '../pages/index.js'
 import type { SessionHasher } from '../http/session-hash.js'
 import type { SessionStore } from '../store/store.js'
 import type { CookieScopes } from './cookie-scopes.js'
@@ -27,12 +29,18 @@ export interface GatewayContext {
   readonly anonymous: LRUCache<SessionId, number>
   /** whoami questions under way for sessions met for the first time, so parallel requests ask once. */
   readonly adopting: Map<SessionId, Promise<AdoptResult>>
+  /** The policy that decides at once: `policy`, or under `ask` its fallback (for clients that cannot be asked, idle sessions coming back, sessions met for the first time). */
+  readonly decidingPolicy: DecidingPolicy
+  /** What is kept with a new session about its device and address. */
+  readonly meta: (request: FastifyRequest) => SessionMeta
+  /** The gateway's own pages: the chooser, the sessions page, the signed-out page. */
+  readonly pages: Pages
   /** Logs a warning at most once a minute per key (for things that may repeat on every request). */
   readonly warnEveryMinute: (key: string, details: Record<string, unknown>, message: string) => void
 }
 
 /** A session met for the first time (unknownSessions: adopt): now tracked, refused, or nobody's. */
-export type AdoptResult = { state: 'live', slot: SessionId } | { state: 'ended' } | { state: 'anonymous' }
+export type AdoptResult = { state: 'live', slot: SessionId, owner: string, group: string | undefined } | { state: 'ended' } | { state: 'anonymous' }
 
 /** What the request hooks learned, for the proxying and the response hooks. */
 export interface RequestState {
@@ -50,8 +58,22 @@ export interface RequestState {
   strip: Set<string> | undefined
   /** The request carried nothing but stripped values: the answer also asks the browser to drop them. */
   clearStripped: boolean
+  /**
+   * The tracked session the request is made with (the first the store knows,
+   * live or pending), for the pages: whose sessions to show, which is "this
+   * device". `owner` is the store's user (with its scope).
+   */
+  holder: Holder | undefined
   /** The gateway answered this request itself; the response watcher leaves it alone. */
   answered: boolean
+}
+
+export interface Holder {
+  slot: SessionId
+  owner: string
+  group: string | undefined
+  /** Pending (policy ask): waiting for its user's choice until then. */
+  pendingUntil: number | undefined
 }
 
 /** Short form of a session id for logs: enough to correlate lines, useless for anything else. */

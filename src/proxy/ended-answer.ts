@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { deviceStillHoldsCookie, type EndReason } from '../domain/session.js'
+import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionRecord } from '../domain/session.js'
 import { errors } from '../errors.js'
 import { prefersHtml } from '../http/accept.js'
 import type { GatewayContext } from './context.js'
@@ -18,21 +18,24 @@ const BROWSER_TEXT: Record<EndReason, string> = {
   logged_out: 'This session was signed out.',
   replaced: 'This session was replaced by a newer sign-in on this device.',
   login_not_identified: 'This sign-in could not be accepted.',
-  login_not_recorded: 'This sign-in could not be completed. Please try again.'
+  login_not_recorded: 'This sign-in could not be completed. Please try again.',
+  ended_by_user: 'This session was signed out from another device.',
+  ended_by_admin: 'This session was signed out by an administrator.',
+  login_cancelled: 'This sign-in was cancelled.'
 }
 
 /**
  * What a request carrying an ended session gets (and a login the gateway
- * refuses): browsers a 303 to `ended.redirect`, other clients a 401 with a
- * JSON reason. When the device still holds the ended cookie, the answer
- * clears it and every `alsoClear` cookie, with the Path and Domain the app
- * set them with.
+ * refuses): browsers a 303 to the signed-out page (or `ended.redirect`),
+ * other clients a 401 with a JSON reason. When the device still holds the
+ * ended cookie, the answer clears it and every `alsoClear` cookie, with the
+ * Path and Domain the app set them with.
  */
-export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reason: EndReason): EndedAnswer {
+export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reason: EndReason, by?: EndedBy): EndedAnswer {
   const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
   if (deviceStillHoldsCookie(reason)) headers['set-cookie'] = ctx.scopes.clearAll()
   if (prefersHtml(request.headers)) {
-    headers.location = ctx.config.ended.redirect
+    headers.location = ctx.pages.links.ended(reason, by)
     headers['content-type'] = 'text/plain; charset=utf-8'
     return { status: 303, headers, body: `${BROWSER_TEXT[reason]} (${ENDED_CODE})\n` }
   }
@@ -40,17 +43,83 @@ export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reaso
   return { status: 401, headers, body: JSON.stringify({ error: 'session_ended', reason }) }
 }
 
-export function sendEnded (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, reason: EndReason): FastifyReply {
-  const answer = endedAnswer(ctx, request, reason)
+export function sendEnded (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, reason: EndReason, by?: EndedBy): FastifyReply {
+  const answer = endedAnswer(ctx, request, reason, by)
   return reply.code(answer.status).headers(answer.headers).send(answer.body)
+}
+
+/**
+ * A request of a session waiting for its user's choice (policy ask):
+ * browsers go to the chooser (and come back to this page after), other
+ * clients get a 409 saying where the choice is made.
+ */
+export function sendPending (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const next = request.method === 'GET' || request.method === 'HEAD' ? request.url : undefined
+  const chooser = ctx.pages.links.chooser(next)
+  void reply.header('cache-control', 'no-store')
+  if (prefersHtml(request.headers)) {
+    return reply.code(303).header('location', chooser).type('text/plain; charset=utf-8').send('This sign-in is waiting for you to choose which session to end.\n')
+  }
+  return reply.code(409).type('application/json; charset=utf-8').send(JSON.stringify({ error: 'session_pending', choose: chooser }))
+}
+
+/**
+ * Replaces a browser's login answer with a 303 to the chooser (policy ask):
+ * the app's cookies are kept (the new session is the one that waits), the
+ * rest of its answer goes. Where the app was sending the browser (its
+ * Location, if on this site) is where the chooser sends it after.
+ */
+export function replaceWithChooser (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown): string {
+  const cookies = reply.getHeader('set-cookie')
+  const next = sameSitePath(reply.getHeader('location'), request.headers.host)
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  discard(payload)
+  reply.code(303).headers({ location: ctx.pages.links.chooser(next), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
+  if (cookies !== undefined) void reply.header('set-cookie', cookies)
+  return 'Signed in. This account is signed in on too many devices: choose which to sign out.\n'
+}
+
+/**
+ * A login refused because the user is at the limit, for a client that cannot
+ * be shown the chooser (policy ask, fallback reject-new): 409 with the
+ * sessions it would have to end, so an API client can tell its user.
+ */
+export function replaceWithTooMany (ctx: GatewayContext, reply: FastifyReply, payload: unknown, limit: number, sessions: readonly SessionRecord[]): string {
+  for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
+  discard(payload)
+  reply.code(409).headers({ 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'set-cookie': ctx.scopes.clearAll() })
+  return JSON.stringify({
+    error: 'too_many_sessions',
+    reason: 'concurrent_login_limit',
+    limit,
+    sessions: sessions.map((r) => ({
+      device: r.device ?? null,
+      ip: r.ip ?? null,
+      signedInAt: new Date(r.createdAt).toISOString(),
+      lastUsedAt: new Date(r.lastUsedAt).toISOString()
+    }))
+  })
+}
+
+/** The path (and query) of a Location header if it points at this site; undefined otherwise. */
+function sameSitePath (location: unknown, host: string | undefined): string | undefined {
+  const value: unknown = Array.isArray(location) ? (location as unknown[])[0] : location
+  if (typeof value !== 'string' || value === '') return undefined
+  if (value.startsWith('/') && !value.startsWith('//')) return value
+  try {
+    const url = new URL(value)
+    return host !== undefined && url.host === host ? `${url.pathname}${url.search}` : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
  * Replaces an answer the app already gave (inside onSend): its headers go,
  * its body stream is discarded, and the ended answer takes its place.
  */
-export function replaceWithEnded (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown, reason: EndReason): string {
-  const answer = endedAnswer(ctx, request, reason)
+export function replaceWithEnded (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown, reason: EndReason, by?: EndedBy): string {
+  const answer = endedAnswer(ctx, request, reason, by)
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
   reply.code(answer.status).headers(answer.headers)

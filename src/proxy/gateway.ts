@@ -20,6 +20,8 @@ import { sessionCheck } from './session-check.js'
 import { kState } from './symbols.js'
 import { registerUpstream } from './upstream.js'
 import { logOptions } from './log.js'
+import { createPages, registerPages } from '../pages/index.js'
+import { sessionMeta } from '../pages/device.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
@@ -71,7 +73,10 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   await app.register(fastifyCookie, { hook: false })
 
   const now = opts.now ?? Date.now
+  const sockets = new SocketRegistry()
   const events = {
+    // Another gateway ended sessions (Redis): their WebSockets open here close too.
+    endedElsewhere: (ids: string[]) => { sockets.closeSessions(ids) },
     warn: (message: string, details?: Record<string, unknown>) => { app.log.warn(details ?? {}, message) },
     error: (message: string, details?: Record<string, unknown>) => { app.log.error(details ?? {}, message) },
     info: (message: string, details?: Record<string, unknown>) => { app.log.info(details ?? {}, message) }
@@ -94,13 +99,16 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     limitFor: compileLimits(config),
     routes: new RouteTable(config.login.routes, config.logout, ask),
     scopes: new CookieScopes([config.session.cookie, ...config.session.alsoClear], app.serializeCookie.bind(app)),
-    sockets: new SocketRegistry(),
+    sockets,
     now,
     log: app.log,
     warnEveryMinute: createRateLimitedWarn(app.log, now),
     whoami: config.whoami === undefined ? undefined : createWhoami(config.whoami, ask),
     anonymous: new LRUCache<string, number>({ max: 100_000 }),
-    adopting: new Map()
+    adopting: new Map(),
+    decidingPolicy: config.policy === 'ask' ? config.ask.fallback : config.policy,
+    meta: (request) => sessionMeta(request.headers['user-agent'], request.ip, config.pages.ip),
+    pages: createPages(config, secret)
   }
 
   app.decorateRequest(kState, null)
@@ -125,6 +133,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   //    before the first byte goes to the client.
   app.addHook('onRequest', sessionCheck(ctx))
   app.addHook('onSend', responseWatch(ctx))
+  await registerPages(app, ctx)
   await registerUpstream(app, ctx, loginBody())
   await app.ready()
 

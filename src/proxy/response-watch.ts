@@ -9,7 +9,8 @@ import { identified, type Found, type IdentityStrategy, type LoginAnswer } from 
 import { whoamiContext } from './upstream.js'
 import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
-import { replaceWithBadGateway, replaceWithEnded, replaceWithUnavailable } from './ended-answer.js'
+import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWithTooMany, replaceWithUnavailable } from './ended-answer.js'
+import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
 
@@ -340,14 +341,26 @@ async function admitLogin (
 ): Promise<string | undefined> {
   const limit = ctx.limitFor(login.user, { scope: login.scope, group: login.group })
   const owner = slotOwner(login.user, login.scope)
-  const result = await ctx.store.admit({ user: owner, id, now, limit, policy: ctx.config.policy, replaces: state.carried, group: login.group })
+  // Policy ask asks browsers; a client that cannot be shown the chooser gets the fallback at once.
+  const asks = ctx.config.policy === 'ask' && prefersHtml(request.headers)
+  const policy = asks ? 'ask' : ctx.decidingPolicy
+  const result = await ctx.store.admit({
+    user: owner, id, now, limit, policy, replaces: state.carried, group: login.group, meta: ctx.meta(request), askTimeout: ctx.config.ask.timeout
+  })
   const about = { user: login.user, scope: login.scope, group: login.group, via: login.via, session: shortId(id) }
   if (result.admitted) {
     ctx.sockets.closeSessions(result.ended.map((r) => r.id))
+    if (result.pending === true) {
+      request.log.info({ ...about, ended: result.ended.map((r) => shortId(r.id)) }, 'login over the limit: waiting for the user to choose (ask)')
+      return replaceWithChooser(ctx, request, reply, payload)
+    }
     request.log.info({ ...about, ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
     return undefined
   }
-  request.log.info({ ...about, reason: result.reason }, 'login refused: over the limit (reject-new)')
+  request.log.info({ ...about, reason: result.reason, policy }, 'login refused: over the limit (reject-new)')
   state.answered = true
+  if (ctx.config.policy === 'ask' && result.reason === 'limit') {
+    return replaceWithTooMany(ctx, reply, payload, limit, await ctx.store.sessionsOf(owner, now))
+  }
   return replaceWithEnded(ctx, request, reply, payload, 'concurrent_login_limit')
 }

@@ -1,14 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { deviceStillHoldsCookie, type EndReason, type SessionId } from '../domain/session.js'
+import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName, cookieValues, urlSessionValues } from '../http/cookies.js'
 import type { Whoami } from '../identity/index.js'
+import type { SettleResult } from '../store/store.js'
 import { whoamiContext } from './upstream.js'
 import { ownerParts } from '../domain/limits.js'
 import { normalizePath } from '../http/path.js'
 import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
-import { sendEnded } from './ended-answer.js'
+import { sendEnded, sendPending } from './ended-answer.js'
 import { kState } from './symbols.js'
 
 /**
@@ -21,8 +22,10 @@ const MAX_SESSION_VALUES = 8
 interface EndedValue {
   value: string
   reason: EndReason
+  by?: EndedBy
   fromUrl: boolean
 }
+
 
 /**
  * onRequest: the check every request passes before anything else happens to
@@ -55,6 +58,7 @@ export function sessionCheck (ctx: GatewayContext) {
       group: undefined,
       strip: undefined,
       clearStripped: false,
+      holder: undefined,
       answered: false
     }
     request[kState] = state
@@ -67,6 +71,8 @@ export function sessionCheck (ctx: GatewayContext) {
       throw new errors.TOO_MANY_SESSION_COOKIES()
     }
     const onLoginPath = ctx.routes.isLoginPath(path)
+    const page = request.routeOptions.config?.sessioncapPage
+    const onPage = page !== undefined
     // Reviving an idle session could end another one (evict policies); a
     // logout or a login on this request settles the session anyway.
     const revives = !onLoginPath && state.logout === undefined
@@ -82,11 +88,20 @@ export function sessionCheck (ctx: GatewayContext) {
       throw isStoreUnavailable(err) ? err : new errors.STORE_UNAVAILABLE({ cause: err })
     }
 
+    // A session waiting for its user's choice (policy ask) reaches the pages,
+    // a login (the user can always sign in again from the device in hand) and
+    // a logout, and nothing else.
+    if (state.holder?.pendingUntil !== undefined && !onPage && !onLoginPath && state.logout === undefined) {
+      state.answered = true
+      return sendPending(ctx, request, reply)
+    }
     if (ended.length === 0) {
       if (request.headers.upgrade !== undefined) ctx.sockets.noteUpgrade(request.raw.socket, state.carried)
       return undefined
     }
-    const refuse = ended.filter((e) => e.fromUrl || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
+    // The signed-out page never refuses a cookie: a browser that kept an ended
+    // one must not be sent back to the page it is on.
+    const refuse = page === 'ended' ? [] : ended.filter((e) => e.fromUrl || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
     if (refuse.length === 0) {
       state.strip = new Set(ended.map((e) => e.value))
       // Clearing is safe only if the browser holds nothing else under the name.
@@ -94,9 +109,10 @@ export function sessionCheck (ctx: GatewayContext) {
       return undefined
     }
     state.answered = true
-    const reason = refuse.find((e) => deviceStillHoldsCookie(e.reason))?.reason ?? refuse.map((e) => e.reason)[0] ?? 'concurrent_login_limit'
+    const first = refuse.find((e) => deviceStillHoldsCookie(e.reason)) ?? refuse[0]
+    const reason = first?.reason ?? 'concurrent_login_limit'
     request.log.info({ sessions: refuse.map((e) => shortId(ctx.hash(e.value))), reason }, 'refused a request carrying an ended session')
-    return sendEnded(ctx, request, reply, reason)
+    return sendEnded(ctx, request, reply, reason, first?.by)
   }
 }
 
@@ -108,7 +124,7 @@ export function sessionCheck (ctx: GatewayContext) {
 async function judge (ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean): Promise<EndedValue[]> {
   const now = ctx.now()
   const ended: EndedValue[] = []
-  const seen = new Map<SessionId, EndReason | undefined>()
+  const seen = new Map<SessionId, { reason: EndReason, by?: EndedBy } | undefined>()
   // After one store failure, the other values are not asked about: a request
   // waits for at most one store timeout.
   let storeDown = false
@@ -118,28 +134,45 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
     const id = ctx.hash(value)
     if (!fromUrl) state.carriedIds.add(id)
     if (seen.has(id)) {
-      const reason = seen.get(id)
-      if (reason !== undefined) ended.push({ value, reason, fromUrl })
+      const known = seen.get(id)
+      if (known !== undefined) ended.push({ value, ...known, fromUrl })
       continue
     }
     let reason: EndReason | undefined
+    let by: EndedBy | undefined
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
       const found = await ctx.store.check(id, now)
       if (found.state === 'ended') {
         reason = found.reason
+        by = found.by
+      } else if (found.state === 'pending' && !fromUrl) {
+        if (now < found.until) {
+          state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: found.until }
+          if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+        } else {
+          const settled = await settleLate(ctx, found.slot, found.user, found.group, now)
+          if (settled === 'live') {
+            state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: undefined }
+            if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+          } else if (settled === 'ended') {
+            reason = 'concurrent_login_limit'
+          }
+        }
       } else if (found.state === 'unknown' && !fromUrl && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
         // One session met for the first time per request: made-up cookies must not multiply questions to the app.
         adoptedOne = true
         const adopted = await adopt(ctx, request, value, id, now)
         if (adopted.state === 'ended') reason = 'concurrent_login_limit'
         else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
-      } else if (found.state !== 'unknown' && !fromUrl) {
+        if (adopted.state === 'live') state.holder ??= { slot: adopted.slot, owner: adopted.owner, group: adopted.group, pendingUntil: undefined }
+      } else if ((found.state === 'live' || found.state === 'idle') && !fromUrl) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
         const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, found.group, now)
         if (!live) reason = 'concurrent_login_limit'
         else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+        if (live) state.holder ??= { slot: found.slot, owner: found.user, group: found.state === 'idle' ? found.group : undefined, pendingUntil: undefined }
       }
     } catch (err) {
       // fail-open: a session the store cannot be asked about passes as
@@ -148,8 +181,9 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
       if (!(isStoreUnavailable(err) && ctx.config.store.onError === 'fail-open')) throw err
       storeDown = true
     }
-    seen.set(id, reason)
-    if (reason !== undefined) ended.push({ value, reason, fromUrl })
+    const known = reason === undefined ? undefined : by === undefined ? { reason } : { reason, by }
+    seen.set(id, known)
+    if (known !== undefined) ended.push({ value, ...known, fromUrl })
   }
   return ended
 }
@@ -179,7 +213,7 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
     }
     const user = { user: found.user }
     const result = await ctx.store.admit({
-      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.config.policy, replaces: [], group: found.group
+      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.decidingPolicy, replaces: [], group: found.group, meta: ctx.meta(request)
     })
     if (!result.admitted) {
       ctx.log.info({ user: user.user, session: shortId(id) }, 'session met for the first time: over the limit, ended')
@@ -187,7 +221,7 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
     }
     ctx.sockets.closeSessions(result.ended.map((r) => r.id))
     ctx.log.info({ user: user.user, group: found.group, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
-    return { state: 'live', slot: id }
+    return { state: 'live', slot: id, owner: user.user, group: found.group }
   })()
   ctx.adopting.set(id, work)
   try {
@@ -210,7 +244,7 @@ function withOnlySessionValue (header: string, name: string, value: string): str
 async function revive (ctx: GatewayContext, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {
   // The same limit as at its login: its user's, in its scope, for its group.
   const { user, scope } = ownerParts(owner)
-  const result = await ctx.store.admit({ user: owner, id: key, now, limit: ctx.limitFor(user, { scope, group }), policy: ctx.config.policy, replaces: [], group })
+  const result = await ctx.store.admit({ user: owner, id: key, now, limit: ctx.limitFor(user, { scope, group }), policy: ctx.decidingPolicy, replaces: [], group })
   if (result.admitted) {
     if (result.ended.length > 0) {
       ctx.sockets.closeSessions(result.ended.map((r) => r.id))
@@ -220,4 +254,21 @@ async function revive (ctx: GatewayContext, key: SessionId, owner: string, group
   }
   ctx.log.info({ user, session: shortId(key) }, 'idle session used again: over the limit, ended')
   return false
+}
+
+/**
+ * A pending session (policy ask) whose user did not choose in time: the
+ * fallback policy decides now, the first time the session is seen after its
+ * deadline.
+ */
+async function settleLate (ctx: GatewayContext, key: SessionId, owner: string, group: string | undefined, now: number): Promise<SettleResult['state']> {
+  const { user, scope } = ownerParts(owner)
+  const result = await ctx.store.settle(key, ctx.config.ask.fallback, ctx.limitFor(user, { scope, group }), now)
+  if (result.state === 'live') {
+    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
+    ctx.log.info({ user, session: shortId(key), policy: ctx.config.ask.fallback, ended: result.ended.map((r) => shortId(r.id)) }, 'no choice made in time: the fallback policy decided')
+  } else if (result.state === 'ended') {
+    ctx.log.info({ user, session: shortId(key), policy: ctx.config.ask.fallback }, 'no choice made in time: the fallback policy refused the sign-in')
+  }
+  return result.state
 }

@@ -8,3 +8,14 @@ declare module 'fastify' {
     [kState]: RequestState | null
   }
 }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * One of the gateway's own pages (see pages/routes.ts), which the session
+     * check treats apart: a waiting session (policy ask) may reach them, and
+     * the signed-out page (`ended`) never refuses a cookie.
+     */
+    sessioncapPage?: 'page' | 'ended'
+  }
+}

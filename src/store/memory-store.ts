@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
-import { counts, END_REASONS, isIdle, isTooOld, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../domain/session.js'
-import { decide } from '../domain/policy.js'
-import type { AdmitResult, LoginAttempt, RotateResult, SessionState, SessionStore, StoreEvents, StoreStats } from './store.js'
+import { counts, END_REASONS, isIdle, isTooOld, type EndedBy, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../domain/session.js'
+import { decide, type DecidingPolicy } from '../domain/policy.js'
+import type { AdmitResult, LoginAttempt, RotateResult, SessionState, SessionStore, SettleResult, StoreEvents, StoreStats } from './store.js'
 import { MAX_ALIASES_PER_SESSION } from './store.js'
 
 export interface MemoryStoreOptions {
@@ -16,6 +16,10 @@ interface LiveEntry {
   createdAt: number
   lastUsedAt: number
   group?: string
+  device?: string
+  ip?: string
+  /** Pending (policy ask) until then; absent for a session that counts. */
+  pendingUntil?: number
   /** The session's later cookie ids (rotations), oldest first; absent until the first rotation. */
   aliases?: SessionId[]
 }
@@ -31,7 +35,10 @@ const WARN_EVERY_MS = 60_000
 const PURGE_BATCH = 64
 
 // Ended records are the most numerous kind under churn; each is kept as one
-// number (ending time and reason packed together) rather than an object.
+// number (ending time and reason packed together) rather than an object,
+// unless it says who ended it (a page shows that to the signed-out device).
+type Ended = number | { packed: number, by: EndedBy }
+const packedOf = (e: Ended): number => typeof e === 'number' ? e : e.packed
 const REASON_BITS = 8
 function packEnded (at: number, reason: EndReason): number {
   return at * REASON_BITS + END_REASONS.indexOf(reason)
@@ -64,7 +71,7 @@ function endedReason (packed: number): EndReason {
 export class MemoryStore implements SessionStore {
   readonly kind = 'memory'
   readonly #live: LRUCache<SessionId, LiveEntry>
-  readonly #ended = new Map<SessionId, number>()
+  readonly #ended = new Map<SessionId, Ended>()
   readonly #aliases = new Map<SessionId, Alias>()
   /** user → their session keys: one key held as a string (the common case), several as a Set. */
   readonly #byUser = new Map<string, SessionId | Set<SessionId>>()
@@ -94,13 +101,18 @@ export class MemoryStore implements SessionStore {
 
   async check (id: SessionId, now: number): Promise<SessionState> {
     const key = this.#keyOf(id, now)
-    const reason = this.#endedReason(key, now)
-    if (reason !== undefined) return { state: 'ended', reason }
+    const ended = this.#endedEntry(key, now)
+    if (ended !== undefined) return typeof ended === 'number' ? { state: 'ended', reason: endedReason(ended) } : { state: 'ended', reason: endedReason(ended.packed), by: ended.by }
     const entry = this.#live.get(key)
     if (entry === undefined) return { state: 'unknown' }
     if (isTooOld(entry.createdAt, now, this.#t)) {
       this.#forget(key, entry)
       return { state: 'unknown' }
+    }
+    if (entry.pendingUntil !== undefined) {
+      const pending: SessionState = { state: 'pending', user: entry.user, slot: key, until: entry.pendingUntil }
+      if (entry.group !== undefined) pending.group = entry.group
+      return pending
     }
     if (isIdle(entry.lastUsedAt, now, this.#t)) return entry.group === undefined ? { state: 'idle', user: entry.user, slot: key } : { state: 'idle', user: entry.user, slot: key, group: entry.group }
     entry.lastUsedAt = now
@@ -113,7 +125,7 @@ export class MemoryStore implements SessionStore {
     if (this.#endedReason(key, a.now) !== undefined) return { admitted: false, reason: 'ended' }
 
     const existing = this.#live.peek(key)
-    if (existing !== undefined && existing.user === a.user && counts(existing, a.now, this.#t)) {
+    if (existing !== undefined && existing.user === a.user && existing.pendingUntil === undefined && counts(existing, a.now, this.#t)) {
       // Already admitted (the same answer seen twice, or a re-login that kept
       // its cookie): admitting again must not end anything.
       existing.lastUsedAt = a.now
@@ -140,14 +152,18 @@ export class MemoryStore implements SessionStore {
       this.#insert(a.id, entryOf(a, createdAt))
       return { admitted: true, ended: replaced }
     }
-    const counting = this.#recordsOf(a.user, a.now).filter((r) => counts(r, a.now, this.#t))
-    const decision = decide(counting, a.limit, a.policy)
+    const decision = decide(this.#counting(a.user, a.now), a.limit, a.policy)
     if (!decision.admit) {
       // The app has already created this session; it must not be usable.
+      // Refused, not ended by another device: no `by`.
       this.#end(a.id, 'concurrent_login_limit', a.now)
       return { admitted: false, reason: 'limit' }
     }
-    for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', a.now)
+    if ('pending' in decision) {
+      this.#insert(a.id, { ...entryOf(a, createdAt), pendingUntil: a.now + (a.askTimeout ?? 0) })
+      return { admitted: true, ended: replaced, pending: true }
+    }
+    for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', a.now, byOf(a))
     this.#insert(a.id, entryOf(a, createdAt))
     return { admitted: true, ended: [...replaced, ...decision.end] }
   }
@@ -172,14 +188,32 @@ export class MemoryStore implements SessionStore {
     return { rotated: true, user: entry.user }
   }
 
-  async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
+  async settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult> {
+    if (this.#endedReason(key, now) !== undefined) return { state: 'ended' }
+    const entry = this.#live.peek(key)
+    if (entry === undefined || isTooOld(entry.createdAt, now, this.#t)) return { state: 'unknown' }
+    if (entry.pendingUntil === undefined) return { state: 'live', ended: [] }
+    const decision = decide(this.#counting(entry.user, now), limit, policy)
+    const by = { device: entry.device, ip: entry.ip }
+    if (!decision.admit) {
+      this.#end(key, 'concurrent_login_limit', now)
+      return { state: 'ended' }
+    }
+    if ('pending' in decision) return { state: 'pending' }
+    for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', now, by)
+    delete entry.pendingUntil
+    entry.lastUsedAt = now
+    return { state: 'live', ended: decision.end }
+  }
+
+  async end (ids: readonly SessionId[], reason: EndReason, now: number, by?: EndedBy): Promise<SessionRecord[]> {
     const ended: SessionRecord[] = []
     for (const id of ids) {
       const key = this.#keyOf(id, now)
       if (this.#endedReason(key, now) !== undefined) continue
       const entry = this.#live.peek(key)
       if (entry !== undefined) ended.push(record(key, entry))
-      this.#end(key, reason, now)
+      this.#end(key, reason, now, by)
     }
     return ended
   }
@@ -208,26 +242,32 @@ export class MemoryStore implements SessionStore {
   * records (): Generator<SnapshotRecord> {
     // Taken at once (the LRU's order may change while the snapshot streams out); the Maps iterate safely.
     const live = [...this.#live.rentries() as Generator<[SessionId, LiveEntry]>]
-    for (const [key, e] of live) yield e.group === undefined ? ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? []] : ['l', key, e.user, e.createdAt, e.lastUsedAt, e.aliases ?? [], e.group]
+    for (const [key, e] of live) yield ['s', key, { ...e }]
     for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
-    for (const [key, packed] of this.#ended) yield ['e', key, packed]
+    for (const [key, e] of this.#ended) yield typeof e === 'number' ? ['e', key, e] : ['E', key, e.packed, e.by]
   }
 
-  /** Takes back one record of a snapshot; what `maxAge` is over for by now is skipped. */
-  restore (r: SnapshotRecord, now: number): void {
-    if (r[0] === 'l') {
-      const [, key, user, createdAt, lastUsedAt, aliases, group] = r
-      if (isTooOld(createdAt, now, this.#t)) return
-      const entry: LiveEntry = { user, createdAt, lastUsedAt }
-      if (aliases.length > 0) entry.aliases = [...aliases]
-      if (group !== undefined) entry.group = group
-      this.#insert(key, entry)
-    } else if (r[0] === 'a') {
-      const [, id, key, at] = r
-      if (now - at < this.#t.maxAge) this.#aliases.set(id, { key, at })
-    } else {
-      const [, key, packed] = r
-      if (now - endedAt(packed) < this.#t.maxAge) this.#ended.set(key, packed)
+  /**
+   * Takes back one record of a snapshot; what `maxAge` is over for by now is
+   * skipped, and so is anything not shaped like a record (a file is input).
+   * Reads the live records of earlier versions (`l`) too, so an upgrade keeps
+   * every session.
+   */
+  restore (line: unknown, now: number): void {
+    if (!Array.isArray(line)) return
+    const r = line as unknown[]
+    if (typeof r[1] !== 'string') return
+    const key: SessionId = r[1]
+    if (r[0] === 's' || r[0] === 'l') {
+      const entry = r[0] === 's' ? liveEntryFrom(r[2]) : liveEntryFrom({ user: r[2], createdAt: r[3], lastUsedAt: r[4], aliases: r[5], group: r[6] })
+      if (entry !== undefined && !isTooOld(entry.createdAt, now, this.#t)) this.#insert(key, entry)
+    } else if (r[0] === 'a' && typeof r[2] === 'string' && typeof r[3] === 'number') {
+      if (now - r[3] < this.#t.maxAge) this.#aliases.set(key, { key: r[2], at: r[3] })
+    } else if ((r[0] === 'e' || r[0] === 'E') && typeof r[2] === 'number' && Number.isSafeInteger(r[2]) && r[2] >= 0) {
+      const packed = r[2]
+      if (now - endedAt(packed) >= this.#t.maxAge) return
+      const by = r[0] === 'E' ? endedByFrom(r[3]) : undefined
+      this.#ended.set(key, by === undefined ? packed : { packed, by })
     }
   }
 
@@ -277,6 +317,11 @@ export class MemoryStore implements SessionStore {
     this.#droppedAliases++
   }
 
+  /** The user's sessions that count now (not idle, not pending). */
+  #counting (user: string, now: number): SessionRecord[] {
+    return this.#recordsOf(user, now).filter((r) => r.pendingUntil === undefined && counts(r, now, this.#t))
+  }
+
   /** The user's records, with those past `maxAge` removed on the way (the index never only grows). */
   #recordsOf (user: string, now: number): SessionRecord[] {
     const keys = this.#byUser.get(user)
@@ -291,20 +336,26 @@ export class MemoryStore implements SessionStore {
     return out
   }
 
-  #endedReason (key: SessionId, now: number): EndReason | undefined {
-    const packed = this.#ended.get(key)
-    if (packed === undefined) return undefined
-    if (now - endedAt(packed) < this.#t.maxAge) return endedReason(packed)
+  #endedEntry (key: SessionId, now: number): Ended | undefined {
+    const e = this.#ended.get(key)
+    if (e === undefined) return undefined
+    if (now - endedAt(packedOf(e)) < this.#t.maxAge) return e
     this.#ended.delete(key)
     return undefined
   }
 
-  #end (key: SessionId, reason: EndReason, now: number): void {
+  #endedReason (key: SessionId, now: number): EndReason | undefined {
+    const e = this.#endedEntry(key, now)
+    return e === undefined ? undefined : endedReason(packedOf(e))
+  }
+
+  #end (key: SessionId, reason: EndReason, now: number, by?: Omit<EndedBy, 'at'>): void {
     const entry = this.#live.peek(key)
     if (entry !== undefined) this.#forget(key, entry)
     // Re-inserting keeps the Map in ending order, which #purge relies on.
     this.#ended.delete(key)
-    this.#ended.set(key, packEnded(now, reason))
+    const packed = packEnded(now, reason)
+    this.#ended.set(key, by === undefined || (by.device === undefined && by.ip === undefined) ? packed : { packed, by: { ...compact(by), at: now } })
     if (this.#ended.size > this.#max) this.#warnPressure(now)
   }
 
@@ -359,8 +410,8 @@ export class MemoryStore implements SessionStore {
 
   /** Drops what `maxAge` is over for, starting where it always is: the heads of the time-ordered Maps and the LRU's cold end. */
   #purge (now: number, max: number): void {
-    for (const [key, packed] of this.#ended) {
-      if (now - endedAt(packed) < this.#t.maxAge) break
+    for (const [key, e] of this.#ended) {
+      if (now - endedAt(packedOf(e)) < this.#t.maxAge) break
       this.#ended.delete(key)
     }
     for (const [id, alias] of this.#aliases) {
@@ -379,22 +430,51 @@ export class MemoryStore implements SessionStore {
   }
 }
 
-/** One line of a memory store snapshot (see snapshot.ts). */
+/** One line of a memory store snapshot (see snapshot.ts); version 1 files may also hold `l` records (read, never written). */
 export type SnapshotRecord =
-  | ['l', SessionId, string, number, number, SessionId[]]
-  | ['l', SessionId, string, number, number, SessionId[], string]
+  | ['s', SessionId, LiveEntry]
   | ['a', SessionId, SessionId, number]
   | ['e', SessionId, number]
+  | ['E', SessionId, number, EndedBy]
 
-function record (key: SessionId, entry: LiveEntry): SessionRecord {
-  const r: SessionRecord = { id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt }
-  if (entry.group !== undefined) r.group = entry.group
-  return r
+const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
+
+/** A live entry read from a snapshot, field by field; undefined if it is not one. */
+function liveEntryFrom (value: unknown): LiveEntry | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const v = value as Record<string, unknown>
+  const user = str(v.user)
+  const createdAt = num(v.createdAt)
+  const lastUsedAt = num(v.lastUsedAt)
+  if (user === undefined || createdAt === undefined || lastUsedAt === undefined) return undefined
+  const aliases = Array.isArray(v.aliases) && v.aliases.length > 0 ? v.aliases.filter((a): a is string => typeof a === 'string') : undefined
+  return compact({ user, createdAt, lastUsedAt, group: str(v.group), device: str(v.device), ip: str(v.ip), pendingUntil: num(v.pendingUntil), aliases })
 }
 
-/** The record of an admitted session (the group only when there is one: most sessions have none, and records are many). */
+function endedByFrom (value: unknown): EndedBy | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const v = value as Record<string, unknown>
+  const at = num(v.at)
+  return at === undefined ? undefined : compact({ at, device: str(v.device), ip: str(v.ip) })
+}
+
+function record (key: SessionId, entry: LiveEntry): SessionRecord {
+  return compact({ id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt, group: entry.group, device: entry.device, ip: entry.ip, pendingUntil: entry.pendingUntil })
+}
+
+/** The record of an admitted session (optional fields only when set: records are many). */
 function entryOf (a: LoginAttempt, createdAt: number): LiveEntry {
-  const e: LiveEntry = { user: a.user, createdAt, lastUsedAt: a.now }
-  if (a.group !== undefined) e.group = a.group
-  return e
+  return compact({ user: a.user, createdAt, lastUsedAt: a.now, group: a.group, device: a.meta?.device, ip: a.meta?.ip })
+}
+
+/** Who ended sessions while admitting a login: its device. */
+function byOf (a: LoginAttempt): Omit<EndedBy, 'at'> | undefined {
+  return a.meta === undefined ? undefined : { device: a.meta.device, ip: a.meta.ip }
+}
+
+/** The object without its undefined fields (they would cost memory in every record). */
+function compact<T extends object> (o: T): T {
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) Reflect.deleteProperty(o, k)
+  return o
 }

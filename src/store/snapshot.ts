@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { open, rename, unlink } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import type { MemoryStore, SnapshotRecord } from './memory-store.js'
+import type { MemoryStore } from './memory-store.js'
 import type { StoreEvents } from './store.js'
 
 const FORMAT = 'sessioncap-memory-snapshot'
@@ -61,7 +61,7 @@ export class SnapshotWriter {
           header = false
           continue
         }
-        this.#store.restore(parsed as SnapshotRecord, now)
+        this.#store.restore(parsed, now)
         count++
       }
     } catch (err) {

@@ -1,5 +1,5 @@
-import type { EndReason, SessionId, SessionRecord } from '../domain/session.js'
-import type { Policy } from '../domain/policy.js'
+import type { EndedBy, EndReason, SessionId, SessionMeta, SessionRecord } from '../domain/session.js'
+import type { DecidingPolicy, Policy } from '../domain/policy.js'
 
 /**
  * How many later cookie ids (rotations) of one session are remembered. An app
@@ -32,7 +32,9 @@ export const MAX_ALIASES_PER_SESSION = 256
 export type SessionState =
   | { state: 'live', user: string, slot: SessionId }
   | { state: 'idle', user: string, slot: SessionId, group?: string }
-  | { state: 'ended', reason: EndReason }
+  /** Admitted over the limit under policy ask: its user must choose (until `until`, then the fallback applies). */
+  | { state: 'pending', user: string, slot: SessionId, until: number, group?: string }
+  | { state: 'ended', reason: EndReason, by?: EndedBy }
   | { state: 'unknown' }
 
 export interface LoginAttempt {
@@ -40,6 +42,10 @@ export interface LoginAttempt {
   id: SessionId
   /** The user's group, kept with the session (for its limit if it goes idle and comes back). */
   group?: string
+  /** What the user is shown about this session (its device, where from), and about the sessions it ends. */
+  meta?: SessionMeta
+  /** Under policy ask: how long the new session may wait for its user's choice. */
+  askTimeout?: number
   now: number
   /** The user's limit; 0 is unlimited. */
   limit: number
@@ -54,8 +60,12 @@ export interface LoginAttempt {
 }
 
 export type AdmitResult =
-  /** Admitted; `ended` are the sessions that ended because of it (over the limit, or replaced on the device). */
-  | { admitted: true, ended: SessionRecord[] }
+  /**
+   * Admitted; `ended` are the sessions that ended because of it (over the
+   * limit, or replaced on the device). `pending` under policy ask: over the
+   * limit, nothing ended, the user must choose.
+   */
+  | { admitted: true, ended: SessionRecord[], pending?: true }
   /** Refused by `reject-new` (the new id is recorded as ended), or the id had already been ended. */
   | { admitted: false, reason: 'limit' | 'ended' }
 
@@ -66,6 +76,15 @@ export type RotateResult =
   | { rotated: false, ended: true }
   /** The old id is not tracked; nothing to do. */
   | { rotated: false, ended: false }
+
+export type SettleResult =
+  /** Now live (counting); `ended` are the sessions the policy ended for it. */
+  | { state: 'live', ended: SessionRecord[] }
+  /** Still over the limit under `ask`: still waiting. */
+  | { state: 'pending' }
+  /** Refused (reject-new), or not (any more) a pending session. */
+  | { state: 'ended' }
+  | { state: 'unknown' }
 
 export interface StoreStats {
   /** Tracked sessions (counting or idle). */
@@ -95,10 +114,17 @@ export interface SessionStore {
   /**
    * Ends sessions: every id given is refused from now on (an id the store did
    * not know is recorded too). Sessions already ended keep their first reason.
-   * Returns the sessions that were live and are now ended.
+   * `by` (the device that ended them) is kept for the page that tells the
+   * signed-out device why. Returns the sessions that were live and are now ended.
    */
-  end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]>
-  /** The user's tracked sessions, counting or idle, oldest login first. */
+  end (ids: readonly SessionId[], reason: EndReason, now: number, by?: EndedBy): Promise<SessionRecord[]>
+  /**
+   * Decides a pending session (policy ask) now: admits it under `policy` (a
+   * deciding policy: the fallback, or `ask` again after the user ended some
+   * sessions) and `limit`, ending what the policy ends.
+   */
+  settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult>
+  /** The user's tracked sessions, counting, idle or pending, oldest login first. */
   sessionsOf (user: string, now: number): Promise<SessionRecord[]>
   stats (now: number): Promise<StoreStats>
   close (): Promise<void>
@@ -109,4 +135,6 @@ export interface StoreEvents {
   warn: (message: string, details?: Record<string, unknown>) => void
   error?: (message: string, details?: Record<string, unknown>) => void
   info?: (message: string, details?: Record<string, unknown>) => void
+  /** Sessions ended by another gateway of the fleet (heard from Redis): their open connections here must close. */
+  endedElsewhere?: (ids: SessionId[]) => void
 }

@@ -26,7 +26,8 @@ t.test('a minimal file gets every default, and is frozen', async (t) => {
     limit: 1,
     policy: 'evict-idlest',
     sessions: { idleTimeout: 2 * 3_600_000, maxAge: 14 * 86_400_000 },
-    ended: { redirect: '/' },
+    ask: { timeout: 300_000, fallback: 'evict-idlest' },
+    pages: { prefix: '/.sessioncap/', sessions: true, title: 'Your account', accent: '#2563eb', ip: 'approximate' },
     store: { type: 'memory', maxSessions: 1_000_000 },
     login: { routes: [{ method: 'POST', maxBodyBytes: 65536, bodyTimeout: 10_000, caseInsensitive: false, unidentified: 'refuse' }], auto: false },
     unknownSessions: 'pass',
@@ -117,7 +118,7 @@ stor: {}
     /^sessioncap\.yaml:9:11 login\[0\]\.user: expected exactly one way to read the user: form, json, header, responseHeader, responseJson, jwt or whoami$/,
     /^sessioncap\.yaml:11:13 login\[1\]\.user\.from: unknown key \(did you mean form\?\)$/,
     /^sessioncap\.yaml:12:8 limit: expected a whole number of sessions \(0 for unlimited\), or one per scope such as \{ web: 1, api: 5 \}, got -1$/,
-    /^sessioncap\.yaml:13:9 policy: expected one of evict-idlest, evict-oldest, reject-new, got "evict-newest"$/,
+    /^sessioncap\.yaml:13:9 policy: expected one of evict-idlest, evict-oldest, reject-new, ask, got "evict-newest"$/,
     /^sessioncap\.yaml:14:26 sessions\.idleTimeout: expected a duration .*got "2 hours"$/,
     /^sessioncap\.yaml:16:14 overrides\[0\]\.match: not a valid regular expression/,
     /^sessioncap\.yaml:17:5 overrides\[1\]: expected users: \[\.\.\.\], match: "regex" or groups: \[\.\.\.\]/,
@@ -184,7 +185,7 @@ limit: 2
   t.equal(config.session.cookie, 'sessionid', 'from the preset')
   t.same(config.session.alsoClear, ['remember'], 'merged into the preset\'s session')
   t.equal(config.login.routes[0]?.path, '/admin/login/')
-  t.equal(config.ended.redirect, '/admin/login/?sessioncap=ended')
+  t.equal(config.ended.redirect, undefined, 'ended sessions go to the signed-out page')
   t.equal(config.limit, 2)
   const own = loadConfigText(`upstream: http://127.0.0.1:8000
 preset: django

@@ -258,4 +258,110 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.equal(states.filter((s) => s === 'live').length, 2)
     t.equal(states.filter((s) => s === 'ended').length, 48)
   })
+
+  const ask = async (store: SessionStore, user: string, id: string, now: number, limit = 1, meta?: { device?: string, ip?: string }) =>
+    await store.admit({ user, id, now, limit, policy: 'ask', askTimeout: 5 * MIN, replaces: [], ...(meta === undefined ? {} : { meta }) })
+
+  t.test(`${name}: a login keeps its device and address, shown in the user's list`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await store.admit({ user: 'alice', id: 's1', now: T0, limit: 2, policy: 'evict-idlest', replaces: [], meta: { device: 'Firefox 133 on Windows 10', ip: '203.0.113.x' } })
+    await admit(store, 'alice', 's2', T0 + 1, 2)
+    const list = await store.sessionsOf('alice', T0 + 2)
+    t.same(list.map((r) => [r.id, r.device, r.ip]), [['s1', 'Firefox 133 on Windows 10', '203.0.113.x'], ['s2', undefined, undefined]])
+  })
+
+  t.test(`${name}: a device and address of any characters come back unchanged`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    const device = 'Odd, "quoted" \\ ,, device 🙂 \u0000 end'
+    await store.admit({ user: 'alice', id: 's1', now: T0, limit: 1, policy: 'evict-idlest', replaces: [], meta: { device, ip: ',' } })
+    t.same((await store.sessionsOf('alice', T0 + 1)).map((r) => [r.device, r.ip]), [[device, ',']])
+    await store.admit({ user: 'alice', id: 's2', now: T0 + 2, limit: 1, policy: 'evict-idlest', replaces: [], meta: { device, ip: ',' } })
+    const s1 = await store.check('s1', T0 + 3)
+    t.same(s1, { state: 'ended', reason: 'concurrent_login_limit', by: { device, ip: ',', at: T0 + 2 } }, 'the ended session learns which device ended it')
+  })
+
+  t.test(`${name}: end() keeps who ended a session, for the signed-out device`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'a', T0, 2)
+    await admit(store, 'alice', 'b', T0 + 1, 2)
+    await store.end(['a'], 'ended_by_user', T0 + 2, { device: 'Safari 17 on iOS 17', ip: '198.51.100.x', at: T0 + 2 })
+    t.same(await store.check('a', T0 + 3), { state: 'ended', reason: 'ended_by_user', by: { device: 'Safari 17 on iOS 17', ip: '198.51.100.x', at: T0 + 2 } })
+    await store.end(['b'], 'ended_by_admin', T0 + 4)
+    t.same(await store.check('b', T0 + 5), { state: 'ended', reason: 'ended_by_admin' }, 'no device: no by')
+  })
+
+  t.test(`${name}: ask admits a login over the limit as pending, ending nothing`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    t.same(await ask(store, 'alice', 'first', T0), { admitted: true, ended: [] }, 'under the limit: an ordinary login')
+    t.same(await ask(store, 'alice', 'second', T0 + MIN, 1, { device: 'Chrome 131 on Android 14' }), { admitted: true, ended: [], pending: true })
+    t.same(await store.check('second', T0 + 2 * MIN), { state: 'pending', user: 'alice', slot: 'second', until: T0 + 6 * MIN })
+    t.equal((await store.check('first', T0 + 2 * MIN)).state, 'live', 'the others keep going meanwhile')
+    const list = await store.sessionsOf('alice', T0 + 2 * MIN)
+    t.same(list.map((r) => [r.id, r.pendingUntil]), [['first', undefined], ['second', T0 + 6 * MIN]])
+    t.same(await ask(store, 'alice', 'third', T0 + 3 * MIN), { admitted: true, ended: [], pending: true }, 'a pending session does not count: the next one is asked too')
+  })
+
+  t.test(`${name}: a pending session becomes live once the user has made room`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'second', T0 + MIN)
+    t.same(await store.settle('second', 'ask', 1, T0 + 2 * MIN), { state: 'pending' }, 'still over the limit')
+    await store.end(['first'], 'ended_by_user', T0 + 2 * MIN, { at: T0 + 2 * MIN, device: 'Chrome' })
+    t.same(await store.settle('second', 'ask', 1, T0 + 2 * MIN), { state: 'live', ended: [] })
+    t.same(await store.check('second', T0 + 3 * MIN), { state: 'live', user: 'alice', slot: 'second' })
+    t.same(await store.settle('second', 'ask', 1, T0 + 3 * MIN), { state: 'live', ended: [] }, 'settling a live session changes nothing')
+    t.equal((await store.sessionsOf('alice', T0 + 3 * MIN))[0]?.pendingUntil, undefined)
+  })
+
+  t.test(`${name}: the fallback settles a pending session: evicting for it, with its device as the reason`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'busy', T0, 2)
+    await ask(store, 'alice', 'idle', T0 + MIN, 2)
+    await store.check('busy', T0 + 2 * MIN)
+    await ask(store, 'alice', 'new', T0 + 3 * MIN, 2, { device: 'Firefox 133 on Linux', ip: '192.0.2.x' })
+    const r = await store.settle('new', 'evict-idlest', 2, T0 + 8 * MIN)
+    t.same(r.state === 'live' && r.ended.map((e) => e.id), ['idle'])
+    t.same(await store.check('idle', T0 + 9 * MIN), { state: 'ended', reason: 'concurrent_login_limit', by: { device: 'Firefox 133 on Linux', ip: '192.0.2.x', at: T0 + 8 * MIN } })
+    t.equal((await store.check('new', T0 + 9 * MIN)).state, 'live')
+    t.equal((await store.check('busy', T0 + 9 * MIN)).state, 'live')
+  })
+
+  t.test(`${name}: a reject-new fallback ends the pending session itself`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'second', T0 + MIN, 1, { device: 'Chrome 131 on Android 14', ip: '192.0.2.x' })
+    t.same(await store.settle('second', 'reject-new', 1, T0 + 7 * MIN), { state: 'ended' })
+    t.same(await store.check('second', T0 + 8 * MIN), { state: 'ended', reason: 'concurrent_login_limit' }, 'refused, not ended by a device: no by')
+    t.equal((await store.check('first', T0 + 8 * MIN)).state, 'live')
+    t.same(await store.settle('second', 'evict-idlest', 1, T0 + 9 * MIN), { state: 'ended' }, 'an ended session is never settled back in')
+  })
+
+  t.test(`${name}: settling what is not pending`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    t.same(await store.settle('nope', 'evict-idlest', 1, T0), { state: 'unknown' })
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'second', T0 + MIN)
+    await store.end(['second'], 'login_cancelled', T0 + 2 * MIN)
+    t.same(await store.settle('second', 'evict-idlest', 1, T0 + 3 * MIN), { state: 'ended' })
+    t.same(await store.check('second', T0 + 3 * MIN), { state: 'ended', reason: 'login_cancelled' })
+    t.equal((await store.check('first', T0 + 3 * MIN)).state, 'live', 'cancelling ends only the pending session')
+  })
+
+  t.test(`${name}: a pending session's rotated cookie is the same pending session`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'second', T0 + MIN)
+    t.same(await store.rotate('second', 'second-b', T0 + 2 * MIN), { rotated: true, user: 'alice' })
+    t.same(await store.check('second-b', T0 + 2 * MIN), { state: 'pending', user: 'alice', slot: 'second', until: T0 + 6 * MIN })
+  })
+
+  t.test(`${name}: concurrent settlements of two pending sessions leave exactly the limit`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'p1', T0 + 1)
+    await ask(store, 'alice', 'p2', T0 + 2)
+    await store.end(['first'], 'ended_by_user', T0 + 3)
+    const [a, b] = await Promise.all([store.settle('p1', 'ask', 1, T0 + 4), store.settle('p2', 'ask', 1, T0 + 4)])
+    t.same([a, b].map((r) => r.state).sort(), ['live', 'pending'], 'the first to settle takes the free slot; the other still waits')
+  })
 }

@@ -49,3 +49,23 @@ t.test('memory: an unlimited user with many sessions is handled without scanning
   t.equal((await store.end(['b5'], 'logged_out', T0 + 30_001)).length, 1)
   t.equal((await store.sessionsOf('bot', T0 + 30_002)).length, 19_999)
 })
+
+t.test('memory: a snapshot round trip keeps pending sessions, devices and who ended what; junk lines are skipped', async (t) => {
+  const T0 = Date.UTC(2026, 0, 1)
+  const store = new MemoryStore({ maxSessions: 100, timeouts: CONTRACT_TIMEOUTS })
+  await store.admit({ user: 'alice', id: 'a', now: T0, limit: 1, policy: 'ask', replaces: [], meta: { device: 'Firefox 133 on Linux', ip: '192.0.2.x' } })
+  await store.admit({ user: 'alice', id: 'b', now: T0 + 1, limit: 1, policy: 'ask', askTimeout: 300_000, replaces: [], meta: { device: 'Safari 17 on iOS 17' } })
+  await store.admit({ user: 'bob', id: 'c', now: T0 + 2, limit: 1, policy: 'evict-idlest', replaces: [] })
+  await store.end(['c'], 'ended_by_admin', T0 + 3, { at: T0 + 3, device: 'the console' })
+  await store.end(['d'], 'logged_out', T0 + 4)
+  const lines = [...store.records()].map((r) => JSON.parse(JSON.stringify(r)) as unknown)
+
+  const copy = new MemoryStore({ maxSessions: 100, timeouts: CONTRACT_TIMEOUTS })
+  for (const junk of [null, 5, 'x', [], ['s'], ['s', 'k', null], ['s', 'k', { user: 1 }], ['e', 'k', 'soon'], ['E', 'k', -1], ['a', 'k', 3], ['z', 'k']]) copy.restore(junk, T0 + 5)
+  for (const line of lines) copy.restore(line, T0 + 5)
+  t.same(await copy.sessionsOf('alice', T0 + 5), await store.sessionsOf('alice', T0 + 5))
+  t.same(await copy.check('b', T0 + 5), { state: 'pending', user: 'alice', slot: 'b', until: T0 + 1 + 300_000 })
+  t.same(await copy.check('c', T0 + 5), { state: 'ended', reason: 'ended_by_admin', by: { at: T0 + 3, device: 'the console' } })
+  t.same(await copy.check('d', T0 + 5), { state: 'ended', reason: 'logged_out' })
+  t.equal((await copy.stats(T0 + 5)).live, 2, 'nothing came from the junk')
+})

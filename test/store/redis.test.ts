@@ -38,6 +38,7 @@ storeContract(t, 'redis, two gateways', async (t, timeouts) => {
     admit: async (...a) => await next().admit(...a),
     rotate: async (...a) => await next().rotate(...a),
     end: async (...a) => await next().end(...a),
+    settle: async (...a) => await next().settle(...a),
     sessionsOf: async (...a) => await next().sessionsOf(...a),
     stats: async (...a) => await next().stats(...a),
     close: async () => {}

@@ -13,6 +13,7 @@ import type { SessionId } from '../../domain/session.js'
  *   {prefix}{u:TAG}:endedz      ZSET  session key by endedAt                 index to prune expired ended records
  *   {prefix}{u:TAG}:alias       HASH  later cookie id → "key,at"             cookies of rotated sessions
  *   {prefix}{u:TAG}:aliasz      ZSET  later cookie id by at                  index to prune expired aliases
+ *   {prefix}{u:TAG}:meta        HASH  session key → "device,ip"              what the user is shown about it
  *   {prefix}{u:TAG}:al:KEY      LIST  later cookie ids of one session         bounds them per session
  *   {prefix}{s:ID}              STRING "u,<user>" | "e,<endedAt>,<reason>"   a cookie id's user (or: ended, user unknown)
  *
@@ -25,6 +26,7 @@ export interface UserKeys {
   endedz: string
   alias: string
   aliasz: string
+  meta: string
 }
 
 export function userTag (user: string): string {
@@ -33,7 +35,7 @@ export function userTag (user: string): string {
 
 export function userKeys (prefix: string, user: string): UserKeys {
   const base = `${prefix}{u:${userTag(user)}}`
-  return { live: `${base}:live`, ended: `${base}:ended`, endedz: `${base}:endedz`, alias: `${base}:alias`, aliasz: `${base}:aliasz` }
+  return { live: `${base}:live`, ended: `${base}:ended`, endedz: `${base}:endedz`, alias: `${base}:alias`, aliasz: `${base}:aliasz`, meta: `${base}:meta` }
 }
 
 export function aliasListKey (prefix: string, user: string, key: SessionId): string {

@@ -1,12 +1,13 @@
 import { LRUCache } from 'lru-cache'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import type { Config } from '../../config/schema.js'
-import { END_REASONS, type EndReason, type SessionId, type SessionRecord, type Timeouts } from '../../domain/session.js'
+import { END_REASONS, type EndedBy, type EndReason, type SessionId, type SessionMeta, type SessionRecord, type Timeouts } from '../../domain/session.js'
+import type { DecidingPolicy } from '../../domain/policy.js'
 import { errors } from '../../errors.js'
-import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type StoreEvents, type StoreStats } from '../store.js'
+import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type SettleResult, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
 import { aliasListKey, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
-import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, STATS, TOUCH } from './scripts.js'
+import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH } from './scripts.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
 // server). Typed by augmenting RedisCommander, as ioredis's own example does.
@@ -22,17 +23,19 @@ declare module 'ioredis' {
     scStats: (...args: ScriptArg[]) => Result<unknown, Context>
     scSetPointer: (...args: ScriptArg[]) => Result<unknown, Context>
     scEndPointer: (...args: ScriptArg[]) => Result<unknown, Context>
+    scSettle: (...args: ScriptArg[]) => Result<unknown, Context>
   }
 }
 
 const SCRIPTS: Record<string, { lua: string, keys: number }> = {
-  scCheck: { lua: CHECK, keys: 5 },
-  scTouch: { lua: TOUCH, keys: 5 },
-  scAdmit: { lua: ADMIT, keys: 5 },
-  scRotate: { lua: ROTATE, keys: 6 },
-  scEnd: { lua: END, keys: 5 },
-  scSessions: { lua: SESSIONS, keys: 5 },
-  scStats: { lua: STATS, keys: 5 },
+  scCheck: { lua: CHECK, keys: 6 },
+  scTouch: { lua: TOUCH, keys: 6 },
+  scAdmit: { lua: ADMIT, keys: 6 },
+  scSettle: { lua: SETTLE, keys: 6 },
+  scRotate: { lua: ROTATE, keys: 7 },
+  scEnd: { lua: END, keys: 6 },
+  scSessions: { lua: SESSIONS, keys: 6 },
+  scStats: { lua: STATS, keys: 6 },
   scSetPointer: { lua: SET_POINTER, keys: 1 },
   scEndPointer: { lua: END_POINTER, keys: 1 }
 }
@@ -51,10 +54,6 @@ interface CacheEntry {
   at: number
   /** When this gateway last wrote a use of the session to Redis. */
   touchedAt: number
-}
-
-interface EndedRecord extends SessionRecord {
-  reason: EndReason
 }
 
 export interface RedisStoreOptions {
@@ -99,8 +98,8 @@ export class RedisStore implements SessionStore {
   readonly #cache = new LRUCache<SessionId, CacheEntry>({ max: LOCAL_ENTRIES })
   /** Cookie id → its user, as the id's pointer says (re-read when Redis no longer knows the id there). */
   readonly #users = new LRUCache<SessionId, string>({ max: LOCAL_ENTRIES })
-  /** Session keys this gateway knows are ended, with when: kept through outages. */
-  readonly #endedLocal = new LRUCache<SessionId, { reason: EndReason, at: number }>({ max: LOCAL_ENTRIES })
+  /** Session keys this gateway knows are ended, with when and by what device: kept through outages. */
+  readonly #endedLocal = new LRUCache<SessionId, { reason: EndReason, at: number, by?: EndedBy }>({ max: LOCAL_ENTRIES })
   readonly #pending: Array<() => Promise<void>> = []
   #healthy = true
   #listening = false
@@ -152,8 +151,8 @@ export class RedisStore implements SessionStore {
   async check (id: SessionId, now: number): Promise<SessionState> {
     const cached = this.#cache.get(id)
     const key = cached?.key ?? id
-    const known = this.#knownEnded(key, now) ?? this.#knownEnded(id, now)
-    if (known !== undefined) return { state: 'ended', reason: known }
+    const known = this.#knownEndedEntry(key, now) ?? this.#knownEndedEntry(id, now)
+    if (known !== undefined) return known.by === undefined ? { state: 'ended', reason: known.reason } : { state: 'ended', reason: known.reason, by: known.by }
     if (cached !== undefined && this.#listening && now - cached.at < this.#store.cacheTtl) {
       if (cached.state.state === 'live') this.#touchLater(cached, now)
       return cached.state
@@ -168,8 +167,8 @@ export class RedisStore implements SessionStore {
       if (cached !== undefined && (this.#store.onError === 'fail-open' || now - cached.at < this.#store.cacheTtl)) return cached.state
       throw err
     }
-    const slot = state.state === 'live' || state.state === 'idle' ? state.slot : id
-    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now })
+    const slot = state.state === 'live' || state.state === 'idle' || state.state === 'pending' ? state.slot : id
+    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now, by: state.by })
     this.#cache.set(id, { state, key: slot, at: now, touchedAt: now })
     return state
   }
@@ -202,24 +201,26 @@ export class RedisStore implements SessionStore {
         // The cookie's pointer, the device's sessions of other users, and the
         // admission itself go out together: one round trip.
         const pointer = this.#client.scSetPointer(pointerKey(this.#prefix, a.id), a.now, this.#t.maxAge, this.#ttl, a.user) as Promise<unknown[]>
+        const by = a.meta ?? {}
         const others = [...byUser].filter(([user]) => user !== a.user).map(async ([user, ids]) => {
           const keep = ids.filter((id) => id !== a.id)
-          return keep.length === 0 ? [] : parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', ...keep), user)
+          return keep.length === 0 ? [] : parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', field(by.device), field(by.ip), ...keep), user)
         })
         const same = byUser.get(a.user) ?? []
-        const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, encodeGroup(a.group), same.length, ...same) as Promise<unknown[]>
+        const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, field(a.group),
+          a.policy === 'ask' ? a.now + (a.askTimeout ?? 0) : '', field(by.device), field(by.ip), same.length, ...same) as Promise<unknown[]>
         const [pointerReply, reply, ...otherEnded] = await Promise.all([pointer, admission, ...others])
         const ended = otherEnded.flat()
 
         if (pointerReply[0] === 'ended') {
           // An id recorded as ended (for no known user) must stay ended.
-          if (reply[0] === 1) await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', a.id)
+          if (reply[0] === 1) await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', '', '', a.id)
           return { admitted: false, reason: 'ended' }
         }
         const previousUser = pointerReply[1]
         if (typeof previousUser === 'string' && previousUser !== '') {
           // The app handed this cookie to another user: it is not theirs any more.
-          await this.#client.scEnd(...this.#keyArgs(previousUser, a.now), '', a.id)
+          await this.#client.scEnd(...this.#keyArgs(previousUser, a.now), '', '', '', a.id)
         }
         this.#users.set(a.id, a.user)
         if (reply[0] !== 1) {
@@ -228,8 +229,12 @@ export class RedisStore implements SessionStore {
           this.#cache.delete(a.id)
           return { admitted: false, reason }
         }
-        ended.push(...parseRecords(reply.slice(1), a.user))
-        this.#announce(ended, a.now)
+        ended.push(...parseRecords(reply.slice(2), a.user))
+        this.#announce(ended.map((r) => ({ ...r, by: compactBy({ ...a.meta, at: a.now }) })), a.now)
+        if (reply[1] === 'pending') {
+          this.#cache.delete(a.id)
+          return { admitted: true, ended: ended.map(plain), pending: true }
+        }
         this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now })
         return { admitted: true, ended: ended.map(plain) }
       })
@@ -272,11 +277,29 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  async end (ids: readonly SessionId[], reason: EndReason, now: number): Promise<SessionRecord[]> {
+  async settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult> {
+    return await this.#run(async () => {
+      const user = await this.#userOf(key)
+      if (user === undefined) return { state: 'unknown' }
+      const reply = await this.#client.scSettle(...this.#keyArgs(user, now), key, policy, limit) as unknown[]
+      this.#cache.delete(key)
+      if (reply[0] === 'live') {
+        const by = compactBy({ device: unfield(reply[1]), ip: unfield(reply[2]), at: now })
+        const ended = parseRecords(reply.slice(3), user)
+        this.#announce(ended.map((r) => ({ ...r, by })), now)
+        return { state: 'live', ended: ended.map(plain) }
+      }
+      if (reply[0] === 'ended' && reply[1] === 'now') this.#announce([{ id: key, reason: 'concurrent_login_limit' }], now)
+      return { state: reply[0] === 'pending' ? 'pending' : reply[0] === 'ended' ? 'ended' : 'unknown' }
+    })
+  }
+
+  async end (ids: readonly SessionId[], reason: EndReason, now: number, endedBy?: EndedBy): Promise<SessionRecord[]> {
+    const by = endedBy === undefined ? undefined : compactBy({ ...endedBy, at: now })
     // Known here at once, whatever Redis does: this gateway refuses them from now on.
     for (const id of ids) {
       const key = this.#cache.get(id)?.key ?? id
-      if (this.#knownEnded(key, now) === undefined) this.#endedLocal.set(key, { reason, at: now })
+      if (this.#knownEnded(key, now) === undefined) this.#endedLocal.set(key, { reason, at: now, by })
     }
     const write = async (): Promise<SessionRecord[]> => {
       const ended: EndedRecord[] = []
@@ -284,16 +307,16 @@ export class RedisStore implements SessionStore {
       const users = await this.#usersOf(ids)
       for (const [id, user] of users) if (user === undefined) unknown.push(id)
       await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => {
-        ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, ...group), user))
+        ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, field(by?.device), field(by?.ip), ...group), user))
       }))
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
       const newlyEnded: SessionId[] = []
       await Promise.all(unknown.map(async (id) => {
         const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason) as unknown[]
         if (reply[0] === 'new') newlyEnded.push(id)
-        else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, id), String(reply[1])))
+        else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, field(by?.device), field(by?.ip), id), String(reply[1])))
       }))
-      this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))], now)
+      this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))].map((r) => ({ ...r, by })), now)
       return ended.map(plain)
     }
     try {
@@ -318,7 +341,7 @@ export class RedisStore implements SessionStore {
     for (const node of nodes) {
       for (const liveKey of await scanAll(node, `${this.#prefix}{u:*}:live`)) {
         const base = liveKey.slice(0, -':live'.length)
-        const keys = [`${base}:live`, `${base}:ended`, `${base}:endedz`, `${base}:alias`, `${base}:aliasz`]
+        const keys = [`${base}:live`, `${base}:ended`, `${base}:endedz`, `${base}:alias`, `${base}:aliasz`, `${base}:meta`]
         const [live, ended, aliases] = await this.#client.scStats(...keys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl) as number[]
         totals.live += live ?? 0
         totals.ended += ended ?? 0
@@ -347,12 +370,16 @@ export class RedisStore implements SessionStore {
 
   #keyArgs (user: string, now: number, ...extraKeys: string[]): ScriptArg[] {
     const k = userKeys(this.#prefix, user)
-    return [k.live, k.ended, k.endedz, k.alias, k.aliasz, ...extraKeys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl]
+    return [k.live, k.ended, k.endedz, k.alias, k.aliasz, k.meta, ...extraKeys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl]
+  }
+
+  #knownEndedEntry (key: SessionId, now: number): { reason: EndReason, at: number, by?: EndedBy } | undefined {
+    const known = this.#endedLocal.get(key)
+    return known !== undefined && now - known.at < this.#t.maxAge ? known : undefined
   }
 
   #knownEnded (key: SessionId, now: number): EndReason | undefined {
-    const known = this.#endedLocal.get(key)
-    return known !== undefined && now - known.at < this.#t.maxAge ? known.reason : undefined
+    return this.#knownEndedEntry(key, now)?.reason
   }
 
   /** The user a session id belongs to, from this gateway's memory or the id's pointer. */
@@ -393,13 +420,13 @@ export class RedisStore implements SessionStore {
    * keeps their pointers as long as the ended records (in the background:
    * the request does not wait for it).
    */
-  #announce (sessions: Array<{ id: SessionId, reason: EndReason }>, now: number): void {
+  #announce (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy }>, now: number): void {
     if (sessions.length === 0) return
-    const ended: Array<[SessionId, EndReason]> = []
-    for (const { id, reason } of sessions) {
+    const ended: Array<[SessionId, EndReason, EndedBy?]> = []
+    for (const { id, reason, by } of sessions) {
       if (ended.some(([k]) => k === id)) continue
-      ended.push([id, reason])
-      this.#endedLocal.set(id, { reason, at: now })
+      ended.push(by === undefined ? [id, reason] : [id, reason, by])
+      this.#endedLocal.set(id, { reason, at: now, by })
       this.#cache.delete(id)
     }
     const background = async (): Promise<void> => {
@@ -414,9 +441,15 @@ export class RedisStore implements SessionStore {
       const m = JSON.parse(message) as { ended?: unknown, at?: unknown }
       if (!Array.isArray(m.ended)) return
       const at = typeof m.at === 'number' ? m.at : this.#clock()
+      const ids: SessionId[] = []
       for (const item of m.ended as unknown[]) {
-        if (Array.isArray(item) && typeof item[0] === 'string') this.#endedLocal.set(item[0], { reason: asReason(item[1]), at })
+        if (Array.isArray(item) && typeof item[0] === 'string') {
+          const by = endedByFrom(item[2], at)
+          this.#endedLocal.set(item[0], { reason: asReason(item[1]), at, by })
+          ids.push(item[0])
+        }
       }
+      if (ids.length > 0) this.#events.endedElsewhere?.(ids)
     } catch {
       // Not ours, or garbled: the cache's short life covers it.
     }
@@ -516,37 +549,84 @@ function asReason (r: unknown): EndReason {
   return (END_REASONS as readonly unknown[]).includes(r) ? r as EndReason : 'concurrent_login_limit'
 }
 
-/** Groups are stored inside a comma-separated record: commas (and the escape) are escaped. */
-function encodeGroup (group: string | undefined): string {
-  return group === undefined ? '' : group.replaceAll('%', '%25').replaceAll(',', '%2C')
+/**
+ * A value stored inside a comma-separated record (a group, a device, an
+ * address): commas and the escape character are escaped.
+ */
+function field (value: string | undefined): string {
+  return value === undefined ? '' : value.replaceAll('%', '%25').replaceAll(',', '%2C')
 }
-function decodeGroup (stored: unknown): string | undefined {
+function unfield (stored: unknown): string | undefined {
   return typeof stored === 'string' && stored !== '' ? stored.replaceAll('%2C', ',').replaceAll('%25', '%') : undefined
 }
 
 function parseCheck (reply: unknown, user: string): SessionState {
-  const [state, value, group] = reply as [string, string | undefined, string | undefined]
+  const r = reply as Array<string | undefined>
+  const [state, value] = r
   if (state === 'idle') {
-    const g = decodeGroup(group)
+    const g = unfield(r[2])
     return g === undefined ? { state, user, slot: value as string } : { state, user, slot: value as string, group: g }
   }
+  if (state === 'pending') {
+    const g = unfield(r[3])
+    const s: SessionState = { state, user, slot: value as string, until: Number(r[2]) }
+    if (g !== undefined) s.group = g
+    return s
+  }
   if (state === 'live') return { state, user, slot: value as string }
-  if (state === 'ended') return { state, reason: asReason(value) }
+  if (state === 'ended') {
+    const by: EndedBy = { at: Number(r[4]) }
+    const device = unfield(r[2])
+    const ip = unfield(r[3])
+    if (device !== undefined) by.device = device
+    if (ip !== undefined) by.ip = ip
+    return device === undefined && ip === undefined ? { state, reason: asReason(value) } : { state, reason: asReason(value), by }
+  }
   return { state: 'unknown' }
 }
 
-/** The scripts answer sessions as flat (key, createdAt, lastUsedAt, reason) quadruples. */
+interface EndedRecord extends SessionRecord {
+  reason: EndReason
+}
+
+/** The scripts answer sessions as flat 7-tuples: key, createdAt, lastUsedAt, reason, device, ip, pendingUntil. */
 function parseRecords (reply: unknown, user: string): EndedRecord[] {
   const flat = reply as Array<string | number>
   const out: EndedRecord[] = []
-  for (let i = 0; i + 3 < flat.length; i += 4) {
-    out.push({ id: String(flat[i]), user, createdAt: Number(flat[i + 1]), lastUsedAt: Number(flat[i + 2]), reason: asReason(flat[i + 3]) })
+  for (let i = 0; i + 6 < flat.length; i += 7) {
+    const r: EndedRecord = { id: String(flat[i]), user, createdAt: Number(flat[i + 1]), lastUsedAt: Number(flat[i + 2]), reason: asReason(flat[i + 3]) }
+    const meta: SessionMeta = { device: unfield(flat[i + 4]), ip: unfield(flat[i + 5]) }
+    if (meta.device !== undefined) r.device = meta.device
+    if (meta.ip !== undefined) r.ip = meta.ip
+    if (flat[i + 6] !== '' && flat[i + 6] !== undefined) r.pendingUntil = Number(flat[i + 6])
+    out.push(r)
   }
   return out
 }
 
-function plain ({ id, user, createdAt, lastUsedAt }: EndedRecord): SessionRecord {
-  return { id, user, createdAt, lastUsedAt }
+/** Who ended a session, if anything is known of it (as the memory store keeps it: no empty fields). */
+function compactBy (by: EndedBy): EndedBy | undefined {
+  if (by.device === undefined && by.ip === undefined) return undefined
+  const out: EndedBy = { at: by.at }
+  if (by.device !== undefined) out.device = by.device
+  if (by.ip !== undefined) out.ip = by.ip
+  return out
+}
+
+/** An announcement's `by`, taken field by field: only strings reach a page. */
+function endedByFrom (value: unknown, at: number): EndedBy | undefined {
+  if (value === null || typeof value !== 'object') return undefined
+  const v = value as Record<string, unknown>
+  const by: EndedBy = { at: typeof v.at === 'number' ? v.at : at }
+  if (typeof v.device === 'string') by.device = v.device.slice(0, 200)
+  if (typeof v.ip === 'string') by.ip = v.ip.slice(0, 64)
+  return by
+}
+
+function plain (ended: EndedRecord): SessionRecord {
+  const { reason, ...record } = ended
+  void reason
+  return record
 }
 
 async function scanAll (node: RedisClient, match: string): Promise<string[]> {

@@ -6,17 +6,24 @@
  * of time. The contract suite (test/store/contract.ts) holds both stores to
  * the same behaviour.
  *
- * Every script is idempotent: ioredis re-sends a command whose answer was lost
- * when the connection dropped, so a script may run twice. Admitting a session
- * that is already live ends nothing more; ending an ended session changes
- * nothing; a rotation already recorded is recorded again to the same effect.
+ * Every script is idempotent: a script whose answer was lost or late may be
+ * run again. Admitting a session that is already live ends nothing more;
+ * ending an ended session changes nothing; a rotation already recorded is
+ * recorded again to the same effect.
  *
- * KEYS (all scripts): 1 live, 2 ended, 3 endedz, 4 alias, 5 aliasz (see keys.ts).
+ * KEYS (all scripts): 1 live, 2 ended, 3 endedz, 4 alias, 5 aliasz, 6 meta (see keys.ts).
  * ARGV (all scripts): 1 now, 2 maxAge, 3 idleTimeout, 4 key ttl (ms), then the script's own.
+ *
+ * Records (fields never hold a comma: the store escapes them):
+ *   live   "createdAt,lastUsedAt[,group[,pendingUntil]]"
+ *   ended  "endedAt,reason[,device,ip]"   (the device that ended it)
+ *   meta   "device,ip"                     (the session's own device)
+ * Sessions are answered as flat 7-tuples: key, createdAt, lastUsedAt, reason,
+ * device, ip, pendingUntil ('' where none).
  */
 
 const PRELUDE = `
-local L, E, EZ, A, AZ = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local L, E, EZ, A, AZ, M = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local nowS = ARGV[1]
 local now = tonumber(ARGV[1])
 local maxAge = tonumber(ARGV[2])
@@ -27,18 +34,19 @@ local function pair (v)
   local a, b = string.match(v, '^([^,]*),(.*)$')
   return a, b
 end
--- A live record: "createdAt,lastUsedAt" or "createdAt,lastUsedAt,group".
+-- A live record: createdAt, lastUsedAt, group ('' for none), pendingUntil ('' for none).
 local function rec (v)
-  local c, u, g = string.match(v, '^([^,]*),([^,]*),?(.*)$')
-  return c, u, g
+  local c, u, g, p = string.match(v, '^([^,]*),([^,]*),?([^,]*),?([^,]*)$')
+  return c, u, g or '', p or ''
 end
-local function val (c, u, g)
-  if g and g ~= '' then return c .. ',' .. u .. ',' .. g end
+local function val (c, u, g, p)
+  if p ~= nil and p ~= '' then return c .. ',' .. u .. ',' .. (g or '') .. ',' .. p end
+  if g ~= nil and g ~= '' then return c .. ',' .. u .. ',' .. g end
   return c .. ',' .. u
 end
 local function tooOld (createdAt) return now - tonumber(createdAt) >= maxAge end
 local function isIdle (lastUsed) return idle > 0 and now - tonumber(lastUsed) >= idle end
-local function counts (c, u) return not tooOld(c) and not isIdle(u) end
+local function counts (c, u, p) return not tooOld(c) and not isIdle(u) and (p == nil or p == '') end
 
 -- The key of the session an id belongs to: itself, or the session it is a later cookie of.
 local function resolve (id)
@@ -53,20 +61,41 @@ local function resolve (id)
   return key
 end
 
-local function endedReason (key)
+-- An ended record: endedAt, reason, and the device that ended it ('' where unknown).
+local function endedRec (key)
   local v = redis.call('HGET', E, key)
   if not v then return nil end
-  local at, reason = pair(v)
-  if now - tonumber(at) < maxAge then return reason end
+  local at, reason, d, ip = string.match(v, '^([^,]*),([^,]*),?([^,]*),?([^,]*)$')
+  if now - tonumber(at) < maxAge then return reason, d or '', ip or '', at end
   redis.call('HDEL', E, key)
   redis.call('ZREM', EZ, key)
   return nil
 end
+local function endedReason (key)
+  local reason = endedRec(key)
+  return reason
+end
 
-local function endSession (key, reason)
+local function endSession (key, reason, byDevice, byIp)
   redis.call('HDEL', L, key)
-  redis.call('HSET', E, key, nowS .. ',' .. reason)
+  redis.call('HDEL', M, key)
+  local v = nowS .. ',' .. reason
+  if (byDevice ~= nil and byDevice ~= '') or (byIp ~= nil and byIp ~= '') then v = v .. ',' .. (byDevice or '') .. ',' .. (byIp or '') end
+  redis.call('HSET', E, key, v)
   redis.call('ZADD', EZ, now, key)
+end
+
+-- One session as the 7-tuple answer: key, createdAt, lastUsedAt, reason, device, ip, pendingUntil.
+local function answer (out, key, c, u, reason, p)
+  local meta = redis.call('HGET', M, key) or ','
+  local d, ip = string.match(meta, '^([^,]*),(.*)$')
+  table.insert(out, key)
+  table.insert(out, c)
+  table.insert(out, u)
+  table.insert(out, reason)
+  table.insert(out, d or '')
+  table.insert(out, ip or '')
+  table.insert(out, p or '')
 end
 
 -- Every key of the user lives maxAge (plus a margin) after its last write.
@@ -76,6 +105,7 @@ local function keep ()
   redis.call('PEXPIRE', EZ, ttl)
   redis.call('PEXPIRE', A, ttl)
   redis.call('PEXPIRE', AZ, ttl)
+  redis.call('PEXPIRE', M, ttl)
 end
 
 -- Expired ended records and aliases leave by their time index, a bounded batch per call,
@@ -91,69 +121,96 @@ local function prune (batch)
     redis.call('ZREM', AZ, id)
   end
 end
+
+-- The user's live sessions that count now, pruning those past maxAge on the way.
+local function counting (exceptKey)
+  local out = {}
+  local all = redis.call('HGETALL', L)
+  for i = 1, #all, 2 do
+    local k = all[i]
+    local c, u, _, p = rec(all[i + 1])
+    if tooOld(c) then
+      redis.call('HDEL', L, k)
+      redis.call('HDEL', M, k)
+    elseif k ~= exceptKey and counts(c, u, p) then
+      table.insert(out, { k, tonumber(c), tonumber(u), c, u })
+    end
+  end
+  return out
+end
+
+-- evict-oldest: earliest login first; evict-idlest: least recently used first; ties by login, then key.
+-- (Lua compares strings byte by byte: keys are base64url, so it agrees with JavaScript.)
+local function byPolicy (policy)
+  return function (a, b)
+    if policy ~= 'evict-oldest' and a[3] ~= b[3] then return a[3] < b[3] end
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end
+end
 `
 
-/** ARGV 5 id, 6 touchEvery. Returns {'live', key} | {'idle', key} | {'ended', reason} | {'unknown'}. */
+/** ARGV 5 id, 6 touchEvery. Returns {'live', key} | {'idle', key, group} | {'pending', key, until, group} | {'ended', reason, device, ip, at} | {'unknown'}. */
 export const CHECK = `${PRELUDE}
 local key = resolve(ARGV[5])
-local reason = endedReason(key)
-if reason then return {'ended', reason} end
+local reason, d, ip, at = endedRec(key)
+if reason then return {'ended', reason, d, ip, at} end
 local v = redis.call('HGET', L, key)
 if not v then return {'unknown'} end
-local c, u, g = rec(v)
+local c, u, g, p = rec(v)
 if tooOld(c) then
   redis.call('HDEL', L, key)
+  redis.call('HDEL', M, key)
   return {'unknown'}
 end
+if p ~= '' then return {'pending', key, p, g} end
 if isIdle(u) then return {'idle', key, g} end
 if now - tonumber(u) >= tonumber(ARGV[6]) then
-  redis.call('HSET', L, key, val(c, nowS, g))
+  redis.call('HSET', L, key, val(c, nowS, g, p))
   keep()
 end
 return {'live', key}
 `
 
-/** ARGV 5 session key. Records a use (write-behind from a gateway's cache); never revives an idle or ended session. */
+/** ARGV 5 session key. Records a use (write-behind from a gateway's cache); never revives an idle, pending or ended session. */
 export const TOUCH = `${PRELUDE}
 local key = ARGV[5]
 local v = redis.call('HGET', L, key)
 if not v then return 0 end
-local c, u, g = rec(v)
-if isIdle(u) or tonumber(u) >= now then return 0 end
-redis.call('HSET', L, key, val(c, nowS, g))
+local c, u, g, p = rec(v)
+if p ~= '' or isIdle(u) or tonumber(u) >= now then return 0 end
+redis.call('HSET', L, key, val(c, nowS, g, p))
 keep()
 return 1
 `
 
 /**
- * ARGV 5 id, 6 limit, 7 policy, 8 group ('' for none), 9 n, 10.. the n sessions the device carried (same user).
- * (Lua's string comparison in the sort is byte order: keys are base64url, so
- * it agrees with JavaScript's.)
- * Returns {1, key, createdAt, lastUsedAt, reason, ...(each session it ended)} | {0, 'limit' | 'ended'}.
+ * ARGV 5 id, 6 limit, 7 policy, 8 group, 9 pending until (under ask), 10 device, 11 ip,
+ * 12 n, 13.. the n sessions the device carried (same user).
+ * Returns {1, flag, ...7-tuples of the sessions it ended} (flag 'pending' under ask, else '')
+ * | {0, 'limit' | 'ended'}.
  */
 export const ADMIT = `${PRELUDE}
 prune(100)
-local id, limit, policy, group, n = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], tonumber(ARGV[9])
+local id, limit, policy, group, pendingUntil = ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
+local device, ip, n = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local key = resolve(id)
 if endedReason(key) then return {0, 'ended'} end
 
 -- The answer is built in one table (no unpack: Lua's stack would cap how many sessions it can list).
-local ended = {1}
+local ended = {1, ''}
 local tookSlot = false
 -- The device's previous sessions end; one that still counted hands its slot over.
 local function endReplaced (skip)
   for i = 1, n do
-    local r = resolve(ARGV[9 + i])
+    local r = resolve(ARGV[12 + i])
     if r ~= skip and r ~= id and not endedReason(r) then
       local v = redis.call('HGET', L, r)
       if v then
-        local c, u = rec(v)
-        if counts(c, u) then tookSlot = true end
-        table.insert(ended, r)
-        table.insert(ended, c)
-        table.insert(ended, u)
-        table.insert(ended, 'replaced')
-        endSession(r, 'replaced')
+        local c, u, _, p = rec(v)
+        if counts(c, u, p) then tookSlot = true end
+        answer(ended, r, c, u, 'replaced', p)
+        endSession(r, 'replaced', device, ip)
       end
     end
   end
@@ -162,9 +219,9 @@ end
 -- Already admitted (the same answer seen twice, or re-sent after a reconnect): end nothing more.
 local existing = redis.call('HGET', L, key)
 if existing then
-  local c, u, g = rec(existing)
-  if counts(c, u) then
-    redis.call('HSET', L, key, val(c, nowS, g))
+  local c, u, g, p = rec(existing)
+  if counts(c, u, p) then
+    redis.call('HSET', L, key, val(c, nowS, g, p))
     endReplaced(key)
     keep()
     return ended
@@ -185,66 +242,88 @@ if stale then
   redis.call('HDEL', L, id)
 end
 
-local function admit ()
-  redis.call('HSET', L, id, val(createdAt, nowS, group))
+local function admit (pending)
+  redis.call('HSET', L, id, val(createdAt, nowS, group, pending))
+  if device ~= '' or ip ~= '' then redis.call('HSET', M, id, device .. ',' .. ip) end
   keep()
   return ended
 end
 
--- The user's live sessions, pruning those past maxAge on every path (an
--- unlimited user's index must not only grow either).
-local counting = {}
-local all = redis.call('HGETALL', L)
-for i = 1, #all, 2 do
-  local k = all[i]
-  local c, u = rec(all[i + 1])
-  if tooOld(c) then
-    redis.call('HDEL', L, k)
-  elseif not isIdle(u) then
-    table.insert(counting, { k, tonumber(c), tonumber(u), c, u })
-  end
-end
-if tookSlot or limit == 0 or #counting < limit then return admit() end
+local live = counting(id)
+if tookSlot or limit == 0 or #live < limit then return admit('') end
 if policy == 'reject-new' then
-  -- The app has already created this session; it must not be usable.
-  endSession(id, 'concurrent_login_limit')
+  -- The app has already created this session; it must not be usable. (Refused, not ended by another device: no 'by'.)
+  endSession(id, 'concurrent_login_limit', '', '')
   keep()
   return {0, 'limit'}
 end
--- evict-oldest: earliest login first; evict-idlest: least recently used first; ties by login, then key.
-table.sort(counting, function (a, b)
-  if policy ~= 'evict-oldest' and a[3] ~= b[3] then return a[3] < b[3] end
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
-for i = 1, #counting + 1 - limit do
-  local s = counting[i]
-  table.insert(ended, s[1])
-  table.insert(ended, s[4])
-  table.insert(ended, s[5])
-  table.insert(ended, 'concurrent_login_limit')
-  endSession(s[1], 'concurrent_login_limit')
+if policy == 'ask' then
+  ended[2] = 'pending'
+  return admit(pendingUntil)
 end
-return admit()
+table.sort(live, byPolicy(policy))
+for i = 1, #live + 1 - limit do
+  local s = live[i]
+  answer(ended, s[1], s[4], s[5], 'concurrent_login_limit', '')
+  endSession(s[1], 'concurrent_login_limit', device, ip)
+end
+return admit('')
 `
 
 /**
- * KEYS 6 the alias list of the session. ARGV 5 from (session key), 6 to, 7 aliases kept per session.
+ * Decides a pending session (policy ask). ARGV 5 key, 6 policy, 7 limit.
+ * Returns {'live', device, ip, ...7-tuples ended} (the session's own device
+ * and address: they ended the others) | {'pending'} | {'ended', 'now' or ''}
+ * ('now' when this call ended it) | {'unknown'}.
+ */
+export const SETTLE = `${PRELUDE}
+local key, policy, limit = ARGV[5], ARGV[6], tonumber(ARGV[7])
+if endedReason(key) then return {'ended', ''} end
+local v = redis.call('HGET', L, key)
+if not v then return {'unknown'} end
+local c, u, g, p = rec(v)
+if tooOld(c) then return {'unknown'} end
+local meta = redis.call('HGET', M, key) or ','
+local device, ip = string.match(meta, '^([^,]*),(.*)$')
+local out = {'live', device, ip}
+if p == '' then return out end
+local live = counting(key)
+if limit ~= 0 and #live >= limit then
+  if policy == 'reject-new' then
+    endSession(key, 'concurrent_login_limit', '', '')
+    keep()
+    return {'ended', 'now'}
+  end
+  if policy == 'ask' then return {'pending'} end
+  table.sort(live, byPolicy(policy))
+  for i = 1, #live + 1 - limit do
+    local s = live[i]
+    answer(out, s[1], s[4], s[5], 'concurrent_login_limit', '')
+    endSession(s[1], 'concurrent_login_limit', device, ip)
+  end
+end
+redis.call('HSET', L, key, val(c, nowS, g, ''))
+keep()
+return out
+`
+
+/**
+ * KEYS 7 the alias list of the session. ARGV 5 from (session key), 6 to, 7 aliases kept per session.
  * Returns {1, ''} | {0, 'ended'} | {0, ''}.
  */
 export const ROTATE = `${PRELUDE}
 local from, to, cap = ARGV[5], ARGV[6], tonumber(ARGV[7])
 local key = resolve(from)
-local reason = endedReason(key)
+local reason, d, ip = endedRec(key)
 if reason then
   -- Ended meanwhile: the new cookie is ended too, so it cannot slip in.
-  if not endedReason(to) then endSession(to, reason) end
+  if not endedReason(to) then endSession(to, reason, d, ip) end
   keep()
   return {0, 'ended'}
 end
 local v = redis.call('HGET', L, key)
 if not v then return {0, ''} end
-local c, _, g = rec(v)
+local c, _, g, p = rec(v)
 if tooOld(c) then return {0, ''} end
 local toKey = resolve(to)
 if toKey ~= key then
@@ -252,7 +331,7 @@ if toKey ~= key then
   redis.call('HDEL', L, to)
   redis.call('HSET', A, to, key .. ',' .. nowS)
   redis.call('ZADD', AZ, now, to)
-  local AL = KEYS[6]
+  local AL = KEYS[7]
   redis.call('RPUSH', AL, to)
   -- The newest cookies matter most (they are the ones in use); the oldest go first.
   while redis.call('LLEN', AL) > cap do
@@ -265,51 +344,48 @@ if toKey ~= key then
   end
   redis.call('PEXPIRE', AL, ttl)
 end
-redis.call('HSET', L, key, val(c, nowS, g))
+redis.call('HSET', L, key, val(c, nowS, g, p))
 keep()
 return {1, ''}
 `
 
 /**
- * ARGV 5 reason, 6.. ids. Returns {key, createdAt, lastUsedAt, reason, ...} of the live sessions it ended.
+ * ARGV 5 reason, 6 device and 7 ip of who ended them, 8.. ids.
+ * Returns the 7-tuples of the live sessions it ended.
  * Reason '' only takes the ids out of this user's sessions (their cookie now belongs to another user).
  */
 export const END = `${PRELUDE}
-local reason = ARGV[5]
+local reason, byDevice, byIp = ARGV[5], ARGV[6], ARGV[7]
 local out = {}
-for i = 6, #ARGV do
+for i = 8, #ARGV do
   local key = resolve(ARGV[i])
   if reason == '' then
     redis.call('HDEL', L, ARGV[i])
+    redis.call('HDEL', M, ARGV[i])
   elseif not endedReason(key) then
     local v = redis.call('HGET', L, key)
     if v then
-      local c, u = rec(v)
-      table.insert(out, key)
-      table.insert(out, c)
-      table.insert(out, u)
-      table.insert(out, reason)
+      local c, u, _, p = rec(v)
+      answer(out, key, c, u, reason, p)
     end
-    endSession(key, reason)
+    endSession(key, reason, byDevice, byIp)
   end
 end
 keep()
 return out
 `
 
-/** Returns {key, createdAt, lastUsedAt, '', ...} of the user's tracked sessions, pruning those past maxAge. */
+/** Returns the 7-tuples of the user's tracked sessions, pruning those past maxAge. */
 export const SESSIONS = `${PRELUDE}
 local out = {}
 local all = redis.call('HGETALL', L)
 for i = 1, #all, 2 do
-  local c, u = rec(all[i + 1])
+  local c, u, _, p = rec(all[i + 1])
   if tooOld(c) then
     redis.call('HDEL', L, all[i])
+    redis.call('HDEL', M, all[i])
   else
-    table.insert(out, all[i])
-    table.insert(out, c)
-    table.insert(out, u)
-    table.insert(out, '')
+    answer(out, all[i], c, u, '', p)
   end
 end
 return out
@@ -321,11 +397,7 @@ for _ = 1, 100 do
   if redis.call('ZCOUNT', EZ, '-inf', now - maxAge) == 0 and redis.call('ZCOUNT', AZ, '-inf', now - maxAge) == 0 then break end
   prune(1000)
 end
-local all = redis.call('HGETALL', L)
-for i = 1, #all, 2 do
-  local c = rec(all[i + 1])
-  if tooOld(c) then redis.call('HDEL', L, all[i]) end
-end
+counting('')
 return { redis.call('HLEN', L), redis.call('HLEN', E), redis.call('HLEN', A) }
 `
 
