@@ -42,18 +42,22 @@ const address = await gateway.listen()
 const url = address.replace('127.0.0.1', 'localhost')
 
 process.stdout.write(`
-  sessioncap demo: one session per account
-  -----------------------------------------
+  sessioncap demo: one session per account, you choose which
+  -----------------------------------------------------------
   the app (no gateway):    ${app.url}
   the app via sessioncap:  ${url}        <- use this one
 
   1. In browser A open ${url}/admin/login/ and sign in as "alice" (any password).
-  2. In browser B (another browser, or a private window) sign in as "alice" too.
-  3. Back in browser A, reload the page: it is signed out and sent to the sign-in
-     page ("signed out because this account signed in on another device").
-     Browser B stays signed in. Sign in as "bob" anywhere: alice is not affected.
+  2. In browser B (another browser, or a private window) sign in as "alice" too:
+     one session per account, so B is asked which device to sign out.
+  3. In browser B tick browser A's session and press "Sign out selected".
+  4. Back in browser A, reload the page: it is signed out, and told so, by which
+     device, from where and when. ${url}/.sessioncap/sessions lists
+     the sessions of whoever is signed in. Sign in as "bob" anywhere: alice is
+     not affected.
 
-  Or with curl (JSON clients get a 401 instead of a redirect):
+  Or with curl (scripts are not asked: the least recently used session ends, and
+  it gets a 401 instead of a page):
     curl -si -c a.txt -H 'content-type: application/json' -d '{"email":"alice","password":"x"}' ${url}/api/login
     curl -si -c b.txt -H 'content-type: application/json' -d '{"email":"alice","password":"x"}' ${url}/api/login
     curl -si -b a.txt ${url}/api/me      # 401 {"error":"session_ended",...}

@@ -17,10 +17,22 @@ export const errors = {
   LISTEN_FAILED: createError('SESSIONCAP_ERR_LISTEN_FAILED', 'cannot listen on %s:%s: %s', 500),
   /**
    * A request carried a session the gateway ended. Browsers get a 303 to
-   * `ended.redirect`; other clients get 401 with
+   * the signed-out page (or `ended.redirect`); other clients get 401 with
    * `{"error":"session_ended","reason":"…"}`.
    */
   SESSION_ENDED: createError('SESSIONCAP_ERR_SESSION_ENDED', 'session ended', 401),
+  /**
+   * Policy ask: a request of a session that waits for its user to choose
+   * which session to end. Browsers get a 303 to the chooser; other clients
+   * get 409 with `{"error":"session_pending","choose":"…"}`.
+   */
+  SESSION_PENDING: createError('SESSIONCAP_ERR_SESSION_PENDING', 'this sign-in is waiting for you to choose which session to end', 409),
+  /**
+   * Policy ask with `ask.fallback: reject-new`: a client that cannot be shown
+   * the chooser signed in over the limit; 409 with the sessions it would
+   * have to end.
+   */
+  TOO_MANY_SESSIONS: createError('SESSIONCAP_ERR_TOO_MANY_SESSIONS', 'this account is signed in on too many devices', 409),
   /** A login request's body is larger than the route's `maxBodyBytes`; it reached nothing. */
   LOGIN_BODY_TOO_LARGE: createError('SESSIONCAP_ERR_LOGIN_BODY_TOO_LARGE', 'login request body is larger than %s bytes', 413),
   /** A login request's body did not arrive within the route's `bodyTimeout`; it reached nothing. */

@@ -65,7 +65,8 @@ function checkPages (config: Raw, add: Add): void {
   if (timeout !== undefined && parseDuration(timeout) === 0) add(['ask', 'timeout'], 'expected a duration longer than 0s (the time a user has to choose)')
   const pages = obj(config.pages)
   const templates = str(pages.templates)
-  if (templates !== undefined) for (const problem of templateFolderProblems(templates)) add(['pages', 'templates'], problem)
+  const wrong = templates === undefined ? [] : templateFolderProblems(templates)
+  if (wrong.length > 0) add(['pages', 'templates'], wrong.join('; '))
   // The prefix is the gateway's: a route of the app under it would never be reached.
   const prefix = str(pages.prefix) ?? '/.sessioncap/'
   const under = (path: unknown): boolean => typeof path === 'string' && (normalizePath(path) + '/').startsWith(prefix)

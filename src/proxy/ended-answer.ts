@@ -12,6 +12,8 @@ export interface EndedAnswer {
 }
 
 const ENDED_CODE = new errors.SESSION_ENDED().code
+const PENDING = new errors.SESSION_PENDING()
+const TOO_MANY = new errors.TOO_MANY_SESSIONS()
 
 const BROWSER_TEXT: Record<EndReason, string> = {
   concurrent_login_limit: 'Your session has ended: this account signed in elsewhere.',
@@ -54,13 +56,12 @@ export function sendEnded (ctx: GatewayContext, request: FastifyRequest, reply: 
  * clients get a 409 saying where the choice is made.
  */
 export function sendPending (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const next = request.method === 'GET' || request.method === 'HEAD' ? request.url : undefined
-  const chooser = ctx.pages.links.chooser(next)
   void reply.header('cache-control', 'no-store')
   if (prefersHtml(request.headers)) {
-    return reply.code(303).header('location', chooser).type('text/plain; charset=utf-8').send('This sign-in is waiting for you to choose which session to end.\n')
+    const next = request.method === 'GET' || request.method === 'HEAD' ? request.url : undefined
+    return reply.code(303).header('location', ctx.pages.links.chooser(next)).type('text/plain; charset=utf-8').send(`${PENDING.message} (${PENDING.code})\n`)
   }
-  return reply.code(409).type('application/json; charset=utf-8').send(JSON.stringify({ error: 'session_pending', choose: chooser }))
+  return reply.code(PENDING.statusCode).type('application/json; charset=utf-8').send(JSON.stringify({ error: 'session_pending', code: PENDING.code, choose: ctx.pages.links.chooser(undefined) }))
 }
 
 /**
@@ -87,9 +88,11 @@ export function replaceWithChooser (ctx: GatewayContext, request: FastifyRequest
 export function replaceWithTooMany (ctx: GatewayContext, reply: FastifyReply, payload: unknown, limit: number, sessions: readonly SessionRecord[]): string {
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
-  reply.code(409).headers({ 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'set-cookie': ctx.scopes.clearAll() })
+  reply.code(TOO_MANY.statusCode).headers({ 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'set-cookie': ctx.scopes.clearAll() })
   return JSON.stringify({
     error: 'too_many_sessions',
+    code: TOO_MANY.code,
+    message: TOO_MANY.message,
     reason: 'concurrent_login_limit',
     limit,
     sessions: sessions.map((r) => ({

@@ -141,12 +141,18 @@ export class MemoryStore implements SessionStore {
     const { ended: replaced, tookSlot } = this.#endReplaced(a, a.id)
 
     let createdAt = a.now
+    let meta = a.meta
     const stale = this.#live.peek(a.id)
     if (stale !== undefined) {
-      // An idle session coming back keeps its login time (its maxAge runs from it).
-      if (stale.user === a.user && !isTooOld(stale.createdAt, a.now, this.#t)) createdAt = stale.createdAt
+      // An idle session coming back keeps its login time (its maxAge runs
+      // from it) and what is known of the device it signed in from.
+      if (stale.user === a.user && !isTooOld(stale.createdAt, a.now, this.#t)) {
+        createdAt = stale.createdAt
+        meta ??= { device: stale.device, ip: stale.ip }
+      }
       this.#forget(a.id, stale)
     }
+    a = meta === a.meta ? a : { ...a, meta }
 
     if (tookSlot || a.limit === 0) {
       this.#insert(a.id, entryOf(a, createdAt))
@@ -289,7 +295,8 @@ export class MemoryStore implements SessionStore {
       if (key === keep || key === a.id) continue
       const entry = this.#live.peek(key)
       if (entry === undefined) continue
-      if (entry.user === a.user && counts(entry, a.now, this.#t)) tookSlot = true
+      // A pending session holds no slot to hand over.
+      if (entry.user === a.user && entry.pendingUntil === undefined && counts(entry, a.now, this.#t)) tookSlot = true
       ended.push(record(key, entry))
       this.#end(key, 'replaced', a.now)
     }

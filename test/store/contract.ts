@@ -280,6 +280,15 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.same(s1, { state: 'ended', reason: 'concurrent_login_limit', by: { device, ip: ',', at: T0 + 2 } }, 'the ended session learns which device ended it')
   })
 
+  t.test(`${name}: an idle session coming back keeps its device and address`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await store.admit({ user: 'alice', id: 's1', now: T0, limit: 2, policy: 'evict-idlest', replaces: [], meta: { device: 'Firefox 133 on Linux', ip: '192.0.2.x' } })
+    const later = T0 + CONTRACT_TIMEOUTS.idleTimeout + MIN
+    t.equal((await store.check('s1', later)).state, 'idle')
+    await admit(store, 'alice', 's1', later, 2)
+    t.same((await store.sessionsOf('alice', later)).map((r) => [r.id, r.device, r.ip, r.createdAt]), [['s1', 'Firefox 133 on Linux', '192.0.2.x', T0]])
+  })
+
   t.test(`${name}: end() keeps who ended a session, for the signed-out device`, async (t) => {
     const store = await make(t, CONTRACT_TIMEOUTS)
     await admit(store, 'alice', 'a', T0, 2)
@@ -345,6 +354,17 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     t.same(await store.settle('second', 'evict-idlest', 1, T0 + 3 * MIN), { state: 'ended' })
     t.same(await store.check('second', T0 + 3 * MIN), { state: 'ended', reason: 'login_cancelled' })
     t.equal((await store.check('first', T0 + 3 * MIN)).state, 'live', 'cancelling ends only the pending session')
+  })
+
+  t.test(`${name}: signing in again on a waiting device replaces its pending session, and is asked again`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await ask(store, 'alice', 'first', T0)
+    await ask(store, 'alice', 'second', T0 + MIN)
+    const again = await store.admit({ user: 'alice', id: 'third', now: T0 + 2 * MIN, limit: 1, policy: 'ask', askTimeout: 5 * MIN, replaces: ['second'] })
+    t.same(again.admitted && again.pending, true, 'a pending session holds no slot to hand over')
+    t.same(await store.check('second', T0 + 3 * MIN), { state: 'ended', reason: 'replaced' })
+    t.equal((await store.check('third', T0 + 3 * MIN)).state, 'pending')
+    t.equal((await store.check('first', T0 + 3 * MIN)).state, 'live')
   })
 
   t.test(`${name}: a pending session's rotated cookie is the same pending session`, async (t) => {

@@ -233,12 +233,13 @@ if key ~= id then
 end
 endReplaced(id)
 
--- An idle session coming back keeps its login time (its maxAge runs from it).
+-- An idle session coming back keeps its login time (its maxAge runs from it)
+-- and what is known of its device (the meta field stays).
 local createdAt = nowS
 local stale = redis.call('HGET', L, id)
 if stale then
   local c = rec(stale)
-  if not tooOld(c) then createdAt = c end
+  if tooOld(c) then redis.call('HDEL', M, id) else createdAt = c end
   redis.call('HDEL', L, id)
 end
 
@@ -329,6 +330,7 @@ local toKey = resolve(to)
 if toKey ~= key then
   if endedReason(toKey) then return {0, 'ended'} end
   redis.call('HDEL', L, to)
+  redis.call('HDEL', M, to)
   redis.call('HSET', A, to, key .. ',' .. nowS)
   redis.call('ZADD', AZ, now, to)
   local AL = KEYS[7]
