@@ -172,3 +172,108 @@ t.test('a session ended from the chooser has its WebSockets closed', async (t) =
   await phone.send('/.sessioncap/choose', { form: { csrf, action: 'end-others' } })
   t.equal(await closed, 1008, 'closed with 1008 (policy violation)')
 })
+
+t.test('a waiting session reaches nothing beside a live cookie, nor with its id in the URL', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  const { laptop, phone } = await waiting(t, h)
+  const before = h.app.requests
+  // Some apps read the last of duplicate cookies: the live one first must not carry the waiting one in.
+  for (const cookie of [`sessionid=${laptop.sessionCookie ?? ''}; sessionid=${phone.sessionCookie ?? ''}`, `sessionid=${phone.sessionCookie ?? ''}; sessionid=${laptop.sessionCookie ?? ''}`]) {
+    const r = await h.device('browser').send('/api/me', { headers: { cookie } })
+    t.equal(r.status, 303, 'sent to the chooser')
+  }
+  const inUrl = await h.device('browser').send(`/api/me;sessionid=${phone.sessionCookie ?? ''}`)
+  t.equal(inUrl.status, 303)
+  t.equal(inUrl.headers.location, '/.sessioncap/choose', 'and its id does not end up in the chooser\'s link')
+  const inQuery = await h.device().send(`/api/me?sessionid=${phone.sessionCookie ?? ''}`)
+  t.equal(inQuery.status, 409)
+  t.equal(h.app.requests, before, 'none of it reached the app')
+  const page = await h.device('browser').send('/.sessioncap/choose', { headers: { cookie: `sessionid=${laptop.sessionCookie ?? ''}; sessionid=${phone.sessionCookie ?? ''}` } })
+  t.equal(page.status, 200, 'the chooser is about the waiting session')
+  t.match(page.text, /Sign out all other devices/)
+})
+
+t.test('after the timeout, a waiting device that signs out or signs in again ends nothing else', async (t) => {
+  const h = await startHarness(t, { yaml: `${ASK}ask: { timeout: 2m }\n` })
+  const { laptop, phone } = await waiting(t, h)
+  h.clock.advance(3 * 60_000)
+  const out = await phone.send('/admin/logout/', { method: 'POST' })
+  t.equal(out.status, 302)
+  t.equal(await laptop.whoami(), 'alice', 'the laptop is still signed in')
+  t.equal(await phone.whoami(), 401, 'the phone is signed out')
+
+  const tablet = h.device('browser')
+  await tablet.formLogin('alice')
+  h.clock.advance(3 * 60_000)
+  const again = await tablet.formLogin('alice')
+  t.match(again.headers.location, /^\/\.sessioncap\/choose/, 'signing in again is asked again, not decided by the fallback')
+  t.equal(await laptop.whoami(), 'alice')
+})
+
+t.test('a waiting session goes on by itself once room has freed up', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  const { laptop, phone } = await waiting(t, h)
+  await laptop.send('/admin/logout/', { method: 'POST' })
+  const page = await phone.send('/.sessioncap/choose?next=%2Freports')
+  t.equal(page.status, 303)
+  t.equal(page.headers.location, '/reports', 'nothing to choose any more')
+  t.equal(await phone.whoami(), 'alice')
+})
+
+t.test('the chooser\'s destination: printable ASCII paths of this site only, never one holding a session id', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  const signedIn = h.device('browser')
+  await signedIn.formLogin('bob')
+  const odd = await signedIn.send('/.sessioncap/choose?next=%2F%C4%80')
+  t.equal(odd.status, 303, 'not a 500')
+  t.equal(odd.headers.location, '/')
+  await h.device('browser').formLogin('alice')
+  const withId = await h.device('browser').send('/admin/login/', { form: { username: 'alice', password: 'x', next: '/x?sessionid=abc' } })
+  t.equal(withId.headers.location, '/.sessioncap/choose', 'the login\'s destination carried a session id: dropped')
+})
+
+t.test('a waiting login gets its session cookie, but not the remember-me cookie', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  await h.device('browser').formLogin('alice')
+  const phone = h.device('browser')
+  const r = await phone.send('/admin/login/', { form: { username: 'alice', password: 'x', remember: 'on' } })
+  t.equal(r.status, 303)
+  const set = [r.headers['set-cookie'] ?? []].flat().join('\n')
+  t.match(set, /sessionid=/)
+  t.notMatch(set, /remember_me=/, 'held back until the user has chosen')
+})
+
+t.test('a form with the right token, posted from another site, is refused', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  const { laptop, phone } = await waiting(t, h)
+  const chooser = await phone.send('/.sessioncap/choose')
+  const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)?.[1] ?? ''
+  const forged = await phone.send('/.sessioncap/choose', { form: { csrf, action: 'end-others' }, headers: { 'sec-fetch-site': 'cross-site' } })
+  t.equal(forged.status, 403)
+  t.equal(await laptop.whoami(), 'alice', 'nothing was ended')
+  const page = await laptop.send('/.sessioncap/sessions')
+  const token = /name="csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? ''
+  const other = await laptop.send('/.sessioncap/sessions', { form: { csrf: token, action: 'end-others' }, headers: { 'sec-fetch-site': 'cross-site' } })
+  t.equal(other.status, 403)
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 2, 'the sessions page ended nothing either')
+})
+
+t.test('the chooser ends only its own user\'s sessions', async (t) => {
+  const h = await startHarness(t, { yaml: ASK })
+  const bob = h.device('browser')
+  await bob.formLogin('bob')
+  const bobPage = await bob.send('/.sessioncap/sessions')
+  t.equal(bobPage.status, 200)
+  const bobSlot = h.gateway.context.hash(bob.sessionCookie ?? '')
+  const { phone } = await waiting(t, h)
+  const chooser = await phone.send('/.sessioncap/choose')
+  const csrf = /name="csrf" value="([^"]+)"/.exec(chooser.text)?.[1] ?? ''
+  const handles = [...chooser.text.matchAll(/name="end" value="([^"]+)"/g)].map((m) => m[1] ?? '')
+  t.equal(handles.length, 1)
+  // Whatever a handle is, bob's session's id (or anything else) is not one of alice's.
+  for (const end of [bobSlot, bobSlot.slice(0, 16), 'x']) {
+    const r = await phone.send('/.sessioncap/choose', { form: { csrf, action: 'end', end } })
+    t.not(r.status, 303, `posting ${end.slice(0, 6)}… ends nothing and does not let the phone through`)
+  }
+  t.equal(await bob.whoami(), 'bob', 'bob is untouched')
+})

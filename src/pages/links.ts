@@ -72,6 +72,7 @@ export function withReason (redirect: string, reason: EndReason): string {
  */
 export function safeNext (next: unknown): string | undefined {
   if (typeof next !== 'string' || next.length > MAX_NEXT || !next.startsWith('/')) return undefined
-  if (next.startsWith('//') || next.startsWith('/\\') || /[\u0000-\u001f\u007f]/.test(next)) return undefined
+  // Only printable ASCII: anything else cannot go into a Location header as it is.
+  if (next.startsWith('//') || next.startsWith('/\\') || /[^\x21-\x7e]/.test(next)) return undefined
   return next
 }

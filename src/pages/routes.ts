@@ -49,7 +49,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
   const page = (reply: FastifyReply, status: number, name: PageName, view: View & { heading: string }): FastifyReply =>
     reply.code(status).headers(securityHeaders).type('text/html; charset=utf-8').send(templates.render(name, { ...view, title: ctx.config.pages.title }))
   const redirectTo = (reply: FastifyReply, location: string): FastifyReply =>
-    reply.code(303).headers({ 'cache-control': 'no-store', location }).type('text/plain; charset=utf-8').send(`See ${location}\n`)
+    reply.code(303).headers({ ...securityHeaders, location }).type('text/plain; charset=utf-8').send(`See ${location}\n`)
 
   /** The request's session, as the check found it; the page answers the request itself. */
   const holderOf = (request: FastifyRequest): Holder | undefined => {
@@ -117,6 +117,10 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
       const holder = holderOf(request)
       const next = safeNext(request.query.next)
       if (holder?.pendingUntil === undefined) return redirectTo(reply, next ?? '/')
+      // Room may have freed up since the login (another device signed out):
+      // then there is nothing to choose, and the session goes on at once.
+      const settled = await ctx.store.settle(holder.slot, 'ask', limitOf(holder), ctx.now())
+      if (settled.state === 'live') return redirectTo(reply, next ?? '/')
       return page(reply, 200, 'choose', await chooserView(holder, next))
     })
 
@@ -200,7 +204,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
     // The prefix is the gateway's: nothing under it goes to the app.
     scope.all(`${prefix}*`, { config }, async (request, reply) => {
       holderOf(request)
-      return await reply.code(404).headers({ 'cache-control': 'no-store' }).type('text/plain; charset=utf-8').send('Not found\n')
+      return await reply.code(404).headers(securityHeaders).type('text/plain; charset=utf-8').send('Not found\n')
     })
   })
 }

@@ -64,6 +64,8 @@ export interface RequestState {
    * device". `owner` is the store's user (with its scope).
    */
   holder: Holder | undefined
+  /** A value the request carried (cookie or URL) is a session waiting for its user's choice. */
+  pendingSeen: boolean
   /** The gateway answered this request itself; the response watcher leaves it alone. */
   answered: boolean
 }

@@ -3,6 +3,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionRecord } from '../domain/session.js'
 import { errors } from '../errors.js'
 import { prefersHtml } from '../http/accept.js'
+import { urlSessionValues } from '../http/cookies.js'
+import { setCookieName } from '../http/set-cookie.js'
 import type { GatewayContext } from './context.js'
 
 export interface EndedAnswer {
@@ -58,7 +60,7 @@ export function sendEnded (ctx: GatewayContext, request: FastifyRequest, reply: 
 export function sendPending (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   void reply.header('cache-control', 'no-store')
   if (prefersHtml(request.headers)) {
-    const next = request.method === 'GET' || request.method === 'HEAD' ? request.url : undefined
+    const next = request.method === 'GET' || request.method === 'HEAD' ? withoutSessionId(ctx, request.url) : undefined
     return reply.code(303).header('location', ctx.pages.links.chooser(next)).type('text/plain; charset=utf-8').send(`${PENDING.message} (${PENDING.code})\n`)
   }
   return reply.code(PENDING.statusCode).type('application/json; charset=utf-8').send(JSON.stringify({ error: 'session_pending', code: PENDING.code, choose: ctx.pages.links.chooser(undefined) }))
@@ -71,12 +73,18 @@ export function sendPending (ctx: GatewayContext, request: FastifyRequest, reply
  * Location, if on this site) is where the chooser sends it after.
  */
 export function replaceWithChooser (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, payload: unknown): string {
-  const cookies = reply.getHeader('set-cookie')
-  const next = sameSitePath(reply.getHeader('location'), request.headers.host)
+  const header = reply.getHeader('set-cookie')
+  // The new session cookie goes out (it is the session that waits); the
+  // other cookies the gateway clears with a session (remember-me…) do not:
+  // a sign-in nobody approved yet must not leave a way to make new sessions.
+  const cookieName = ctx.config.session.cookie
+  const cookies = (header === undefined ? [] : Array.isArray(header) ? header.map(String) : [String(header)])
+    .filter((c) => { const name = setCookieName(c); return name === cookieName || !ctx.scopes.watches(name) })
+  const next = withoutSessionId(ctx, sameSitePath(reply.getHeader('location'), request.headers.host))
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
   reply.code(303).headers({ location: ctx.pages.links.chooser(next), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
-  if (cookies !== undefined) void reply.header('set-cookie', cookies)
+  if (cookies.length > 0) void reply.header('set-cookie', cookies)
   return 'Signed in. This account is signed in on too many devices: choose which to sign out.\n'
 }
 
@@ -105,6 +113,11 @@ export function replaceWithTooMany (ctx: GatewayContext, reply: FastifyReply, pa
 }
 
 /** The path (and query) of a Location header if it points at this site; undefined otherwise. */
+/** A destination that carries a session id in its URL is not one: it would end up in the chooser's link, and in logs. */
+function withoutSessionId (ctx: GatewayContext, url: string | undefined): string | undefined {
+  return url === undefined || urlSessionValues(url, ctx.config.session.cookie).length > 0 ? undefined : url
+}
+
 function sameSitePath (location: unknown, host: string | undefined): string | undefined {
   const value: unknown = Array.isArray(location) ? (location as unknown[])[0] : location
   if (typeof value !== 'string' || value === '') return undefined

@@ -59,6 +59,7 @@ export function sessionCheck (ctx: GatewayContext) {
       strip: undefined,
       clearStripped: false,
       holder: undefined,
+      pendingSeen: false,
       answered: false
     }
     request[kState] = state
@@ -91,7 +92,7 @@ export function sessionCheck (ctx: GatewayContext) {
     // A session waiting for its user's choice (policy ask) reaches the pages,
     // a login (the user can always sign in again from the device in hand) and
     // a logout, and nothing else.
-    if (state.holder?.pendingUntil !== undefined && !onPage && !onLoginPath && state.logout === undefined) {
+    if (state.pendingSeen && !onPage && !onLoginPath && state.logout === undefined) {
       state.answered = true
       return sendPending(ctx, request, reply)
     }
@@ -146,11 +147,21 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
       if (found.state === 'ended') {
         reason = found.reason
         by = found.by
-      } else if (found.state === 'pending' && !fromUrl) {
-        if (now < found.until) {
-          state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: found.until }
-          if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
-        } else {
+      } else if (found.state === 'pending') {
+        // Waiting for its user's choice: whatever else the request carries
+        // (a live cookie beside it, or the id in the URL), it reaches only the
+        // pages, a login or a logout. On a login or a logout path an overdue
+        // one is not decided now either: the logout ends it, the new login
+        // replaces it (and is asked again); deciding first could end another
+        // device of the user for a session about to go.
+        if (now < found.until || !revives || fromUrl) {
+          state.pendingSeen = true
+          if (!fromUrl) {
+            // The pages are about the waiting session, even beside a live one.
+            if (state.holder?.pendingUntil === undefined) state.holder = { slot: found.slot, owner: found.user, group: found.group, pendingUntil: found.until }
+            if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+          }
+        } else if (!fromUrl) {
           const settled = await settleLate(ctx, found.slot, found.user, found.group, now)
           if (settled === 'live') {
             state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: undefined }
