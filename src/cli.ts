@@ -1,65 +1,94 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
-import { loadConfigFile, type LoadedConfig } from './config/load.js'
-import { ConfigError, formatProblem } from './config/problem.js'
-import { createGateway } from './proxy/gateway.js'
+import type { LoadedConfig } from './config/load.js'
 import { PRESET_NAMES, PRESETS } from './config/presets.js'
 import { stringify } from 'yaml'
-
-/** Exit codes: 0 fine, 1 failed while running, 2 the configuration (or the command line) is wrong. */
-const EXIT_RUNTIME = 1
-const EXIT_CONFIG = 2
+import { runAdminCommand } from './cli/admin.js'
+import { ADMIN_COMMANDS } from './cli/admin-commands.js'
+import { readConfig, UnusableConfig } from './cli/config-file.js'
+import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 
 const USAGE = `usage:
   sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
+                                     SIGHUP reloads FILE (and reopens the audit file); SIGTERM stops gracefully
   sessioncap check --config FILE     validate the configuration and exit
   sessioncap presets [NAME]          show the framework presets and what each fills in
+
+  sessioncap sessions list --user NAME                 a user's sessions
+  sessioncap sessions end --user NAME [--keep N]       end a user's sessions (all but the newest N)
+  sessioncap sessions end --id SESSION [--user NAME]   end one session (with --user, the id's start is enough)
+  sessioncap sessions over-limit [--max N]             users with more sessions than N (or their limit)
+  sessioncap sweep [--max N] [--dry-run]               end every user's sessions beyond N (or their limit)
+    these talk to a running gateway's admin API, found by
+      --config FILE                  its admin: host, port and token (or SESSIONCAP_CONFIG)
+      --admin-url URL --token TOKEN  (or SESSIONCAP_ADMIN_URL, SESSIONCAP_ADMIN_TOKEN); these win over the file
+    --json prints the API's answer as it is, instead of a table
+
   sessioncap --version | --help
+
+exit codes: 0 done; 1 failed while running, or the admin API answered an error;
+            2 wrong configuration or command line; 3 the admin API cannot be reached
 `
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+  'admin-url': { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  user: { type: 'string' },
+  id: { type: 'string' },
+  keep: { type: 'string' },
+  max: { type: 'string' },
+  'dry-run': { type: 'boolean' }
+} as const
+
+/** Options of the admin commands, which the gateway's own commands refuse. */
+const ADMIN_ONLY = ['admin-url', 'token', 'json', 'user', 'id', 'keep', 'max', 'dry-run'] as const
+const ARG_OF = { json: 'json', user: 'user', id: 'id', keep: 'keep', max: 'max', dryRun: 'dry-run' } as const
 
 async function main (argv: string[]): Promise<number> {
   let parsed
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' }
-      }
-    })
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
   } catch (err) {
-    process.stderr.write(`sessioncap: ${(err as Error).message}\n${USAGE}`)
-    return EXIT_CONFIG
+    return usage((err as Error).message)
   }
   const { values, positionals } = parsed
   if (values.help === true) { process.stdout.write(USAGE); return 0 }
   if (values.version === true) { process.stdout.write(`${version()}\n`); return 0 }
 
-  const command = positionals[0] ?? 'run'
-  if (command === 'presets') return showPresets(positionals[1])
-  if (!['run', 'check'].includes(command) || positionals.length > 1) {
-    process.stderr.write(`sessioncap: unknown command ${JSON.stringify(positionals.join(' '))}\n${USAGE}`)
-    return EXIT_CONFIG
+  const command = positionals[0] === 'sessions' ? positionals.slice(0, 2).join(' ') : positionals[0] ?? 'run'
+  const given = ADMIN_ONLY.filter((o) => values[o] !== undefined)
+  const admin = ADMIN_COMMANDS[command]
+  if (admin !== undefined) {
+    if (positionals.length > command.split(' ').length) return usage(`unexpected ${JSON.stringify(positionals.slice(command.split(' ').length).join(' '))}`)
+    const takes = new Set<string>(['admin-url', 'token', 'json', ...admin.options.map((o) => ARG_OF[o])])
+    const wrong = given.filter((o) => !takes.has(o))
+    if (wrong.length > 0) return usage(`${command} does not take --${wrong.join(', --')}`)
+    return await runAdminCommand(command, {
+      user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json
+    }, { adminUrl: values['admin-url'], token: values.token, config: values.config })
   }
+
+  const known = ['run', 'check', 'presets'].includes(command) && positionals.length <= (command === 'presets' ? 2 : 1)
+  if (!known) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`)
+  if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`)
+  if (command === 'presets') return showPresets(positionals[1])
   const file = values.config ?? process.env.SESSIONCAP_CONFIG
   if (file === undefined || file === '') {
-    process.stderr.write(`sessioncap: no configuration file: pass --config FILE or set SESSIONCAP_CONFIG\n${USAGE}`)
-    return EXIT_CONFIG
+    return usage('no configuration file: pass --config FILE or set SESSIONCAP_CONFIG')
   }
 
   let loaded: LoadedConfig
   try {
-    loaded = loadConfigFile(file)
+    loaded = readConfig(file)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sessioncap: ${file} has ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}:\n`)
-      for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`)
-    } else {
-      process.stderr.write(`sessioncap: ${(err as Error).message}\n`)
-    }
+    if (!(err instanceof UnusableConfig)) throw err
+    const [summary, ...problems] = err.lines
+    process.stderr.write(`sessioncap: ${summary ?? ''}\n${problems.map((p) => `${p}\n`).join('')}`)
     return EXIT_CONFIG
   }
 
@@ -67,35 +96,18 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(`${file}: ok\n`)
     return 0
   }
-  return await run(loaded)
+  // Loaded only here: the gateway's modules are most of the CLI's start-up time, and the admin commands need none of them.
+  const { run } = await import('./cli/run.js')
+  const code = await run(loaded)
+  // Everything is saved and flushed by now. What may remain are the app-side
+  // connections of requests cut at shutdown, which would hold the process
+  // until proxy.timeout; they are of no use any more.
+  process.exit(code)
 }
 
-async function run (loaded: LoadedConfig): Promise<number> {
-  const gateway = await createGateway(loaded.config)
-  try {
-    const address = await gateway.listen()
-    gateway.app.log.info({ address, upstream: loaded.config.upstream }, 'sessioncap is listening')
-  } catch (err) {
-    const where = loaded.locate(['listen', 'port'])
-    process.stderr.write(`sessioncap: ${where.file}:${where.line}:${where.column}: listen.port: ${(err as Error).message}\n`)
-    await gateway.close()
-    return EXIT_CONFIG
-  }
-
-  return await new Promise<number>((resolve) => {
-    let closing = false
-    const stop = (signal: NodeJS.Signals): void => {
-      if (closing) return
-      closing = true
-      gateway.app.log.info({ signal }, 'stopping: finishing requests in flight')
-      gateway.close().then(() => { resolve(0) }, (err: unknown) => {
-        gateway.app.log.error({ err }, 'error while stopping')
-        resolve(EXIT_RUNTIME)
-      })
-    }
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
-  })
+function usage (message: string): number {
+  process.stderr.write(`sessioncap: ${message}\n${USAGE}`)
+  return EXIT_CONFIG
 }
 
 /** `sessioncap presets [NAME]`: each preset as the YAML it stands for. */
@@ -119,6 +131,12 @@ function version (): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
   return pkg.version
 }
+
+// A reader that stops early (`sessioncap sessions list … | head`) is not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw err
+})
 
 main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: unknown) => {
   process.stderr.write(`sessioncap: ${(err as Error).stack ?? String(err)}\n`)

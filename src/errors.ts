@@ -47,6 +47,12 @@ export const errors = {
   BAD_REQUEST_PATH: createError('SESSIONCAP_ERR_BAD_REQUEST_PATH', 'the request path cannot be forwarded', 400),
   /** A request carries more session cookie values than any browser would (each must be looked up). */
   TOO_MANY_SESSION_COOKIES: createError('SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES', 'the request carries too many session cookies', 400),
+  /** An admin API call without the right bearer token. */
+  ADMIN_UNAUTHORIZED: createError('SESSIONCAP_ERR_ADMIN_UNAUTHORIZED', 'a valid admin token is required (Authorization: Bearer ...)', 401),
+  /** An admin API call that would end sessions found none to end: nothing was done. */
+  NOTHING_ENDED: createError('SESSIONCAP_ERR_NOTHING_ENDED', '%s', 404),
+  /** An admin API call with a wrong parameter. */
+  ADMIN_BAD_REQUEST: createError('SESSIONCAP_ERR_ADMIN_BAD_REQUEST', '%s', 400),
   /** The session store failed while deciding about this request. */
   STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503)
 } as const

@@ -167,6 +167,18 @@ const Store = Type.Object({
   touchInterval: duration('5s')
 }, { additionalProperties: false, default: {} })
 
+/**
+ * `ended.upstreamLogout`: the request the app's own logout is made of. Header
+ * values may take the request's cookies: `{cookie:NAME}`.
+ */
+const UpstreamLogout = Type.Object({
+  method: method({ default: 'POST' }),
+  path: Path,
+  headers: Type.Record(Type.String({ pattern: TOKEN_PATTERN }), Type.String(), { default: {}, expected: 'a mapping of header names to values; {cookie:NAME} takes a cookie of the request' }),
+  body: Type.Optional(Type.String({ expected: 'a request body (form-encoded), {cookie:NAME} allowed' })),
+  timeout: duration('5s')
+}, { additionalProperties: false, expected: 'a mapping such as { method: POST, path: /admin/logout/ }' })
+
 const TrustProxy = Type.Union([
   Type.Boolean(),
   Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })
@@ -212,8 +224,25 @@ export const ConfigSchema = Type.Object({
     ip: oneOf(['approximate', 'full', 'hidden'], { default: 'approximate', expected: 'approximate, full or hidden' })
   }, { additionalProperties: false, default: {} }),
   ended: Type.Object({
-    redirect: Type.Optional(Type.String({ pattern: '^(/|https?://)', expected: 'a path starting with / or an http(s) URL' }))
+    redirect: Type.Optional(Type.String({ pattern: '^(/|https?://)', expected: 'a path starting with / or an http(s) URL' })),
+    upstreamLogout: Type.Optional(UpstreamLogout)
   }, { additionalProperties: false, default: {} }),
+  mode: oneOf(['enforce', 'observe'], { default: 'enforce', expected: 'enforce or observe' }),
+  admin: Type.Optional(Type.Object({
+    host: Type.String({ minLength: 1, default: '127.0.0.1', expected: 'a host name or IP address' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, expected: 'a port number (0-65535)' }),
+    // Empty (e.g. `${SESSIONCAP_ADMIN_TOKEN:-}` unset): the admin API does not start, and says why.
+    token: Type.Optional(Type.String({ pattern: '^(|[\\x21-\\x7e]{16,})$', expected: 'a bearer token of at least 16 printable characters, e.g. ${SESSIONCAP_ADMIN_TOKEN}' }))
+  }, { additionalProperties: false, expected: 'a mapping such as { host: 127.0.0.1, port: 9090, token: ${SESSIONCAP_ADMIN_TOKEN} }' })),
+  audit: Type.Object({
+    file: Type.Optional(Type.String({ minLength: 1, expected: 'a file to append JSON lines to, or - for stdout' })),
+    webhook: Type.Optional(Type.String({ pattern: '^https?://', expected: 'an http(s) URL that receives audit events' })),
+    webhookHeaders: Type.Record(Type.String({ pattern: TOKEN_PATTERN }), Type.String(), { default: {}, expected: 'a mapping of header names to values, e.g. { Authorization: Bearer ... }' }),
+    webhookTimeout: duration('5s'),
+    queue: Type.Integer({ minimum: 1, default: 10_000, expected: 'a positive number of events held for the webhook' })
+  }, { additionalProperties: false, default: {} }),
+  watch: Type.Boolean({ default: false, expected: 'true or false' }),
+  shutdownTimeout: duration('10s'),
   store: Store,
   proxy: Type.Object({
     trustProxy: TrustProxy,
@@ -238,6 +267,7 @@ export type WhoamiConfig = NonNullable<Config['whoami']>
 export type LimitConfig = Config['limit']
 export type LogoutRouteConfig = Config['logout'][number]
 export type UserSourceConfig = LoginRouteConfig['user']
+export type UpstreamLogoutConfig = NonNullable<Config['ended']['upstreamLogout']>
 
 /** Reads our `expected` annotation from any schema node. */
 export function expectedOf (schema: TSchema | undefined): string | undefined {

@@ -36,6 +36,20 @@ export function decide (counting: readonly SessionRecord[], limit: number, polic
   return { admit: true, end: [...counting].sort(order).slice(0, surplus) }
 }
 
+/**
+ * The sessions to end so that `keep` remain, in the policy's order: the
+ * retroactive sweep (after a limit was lowered) ends what the policy would
+ * have ended at login. `evict-oldest` ends the first logins, `evict-idlest`
+ * the least recently used; `reject-new`, which never ends a session at
+ * login, keeps the first ones and ends the later. (`ask` is decided by its
+ * fallback.)
+ */
+export function surplus (counting: readonly SessionRecord[], keep: number, policy: DecidingPolicy): SessionRecord[] {
+  if (counting.length <= keep) return []
+  const order = policy === 'evict-oldest' ? byLogin : policy === 'evict-idlest' ? byLastUse : (a: SessionRecord, b: SessionRecord) => byLogin(b, a)
+  return [...counting].sort(order).slice(0, counting.length - keep)
+}
+
 function byLogin (a: SessionRecord, b: SessionRecord): number {
   return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 }

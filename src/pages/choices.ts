@@ -22,7 +22,7 @@ export interface EndOutcome {
  * picked: a handle is looked up among their own sessions, so a form that
  * names another user's session (or the current one) ends nothing.
  */
-export async function endChosen (store: SessionStore, owner: string, choice: EndChoice): Promise<EndOutcome> {
+export async function endChosen (store: Pick<SessionStore, 'sessionsOf' | 'end'>, owner: string, choice: EndChoice): Promise<EndOutcome> {
   const mine = (await store.sessionsOf(owner, choice.now)).filter((r) => r.id !== choice.current)
   const picked = choice.handles === 'all-others' ? mine : mine.filter((r) => (choice.handles as ReadonlySet<string>).has(handleOf(r.id)))
   const unmatched = choice.handles === 'all-others' ? 0 : choice.handles.size - picked.length

@@ -5,6 +5,8 @@ import type { GatewayContext, Holder } from '../proxy/context.js'
 import { shortId } from '../proxy/context.js'
 import { sendEnded } from '../proxy/ended-answer.js'
 import { kState } from '../proxy/symbols.js'
+import { clientOf, endSessions, settleSession } from '../proxy/session-actions.js'
+import type { SessionStore } from '../store/store.js'
 import { endChosen } from './choices.js'
 import { safeNext } from './links.js'
 import type { PageName, View } from './templates.js'
@@ -50,6 +52,12 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
     reply.code(status).headers(securityHeaders).type('text/html; charset=utf-8').send(templates.render(name, { ...view, title: ctx.config.pages.title }))
   const redirectTo = (reply: FastifyReply, location: string): FastifyReply =>
     reply.code(303).headers({ ...securityHeaders, location }).type('text/plain; charset=utf-8').send(`See ${location}\n`)
+
+  /** Ending sessions a user picked: through the gateway's actions (WebSockets closed, audit trail). */
+  const userEnds = (request: FastifyRequest): Pick<SessionStore, 'sessionsOf' | 'end'> => ({
+    sessionsOf: async (owner, now) => await ctx.store.sessionsOf(owner, now),
+    end: async (ids, reason, _now, by) => await endSessions(ctx, ids, reason, { client: clientOf(request), by })
+  })
 
   /** The request's session, as the check found it; the page answers the request itself. */
   const holderOf = (request: FastifyRequest): Holder | undefined => {
@@ -119,7 +127,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
       if (holder?.pendingUntil === undefined) return redirectTo(reply, next ?? '/')
       // Room may have freed up since the login (another device signed out):
       // then there is nothing to choose, and the session goes on at once.
-      const settled = await ctx.store.settle(holder.slot, 'ask', limitOf(holder), ctx.now())
+      const settled = await settleSession(ctx, holder.slot, holder.owner, 'ask', limitOf(holder), clientOf(request))
       if (settled.state === 'live') return redirectTo(reply, next ?? '/')
       return page(reply, 200, 'choose', await chooserView(holder, next))
     })
@@ -137,8 +145,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
       const action = form.get('action')
       const { user } = ownerParts(holder.owner)
       if (action === 'cancel') {
-        await ctx.store.end([holder.slot], 'login_cancelled', now)
-        ctx.sockets.closeSessions([holder.slot])
+        await endSessions(ctx, [holder.slot], 'login_cancelled', { client: clientOf(request) })
         request.log.info({ user, session: shortId(holder.slot) }, 'chooser: sign-in cancelled')
         void reply.header('set-cookie', ctx.scopes.clearAll())
         return redirectTo(reply, links.ended('login_cancelled', undefined))
@@ -149,9 +156,8 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
         return page(reply, 422, 'choose', await chooserView(holder, next, 'Select at least one session to sign out, or sign out all other devices.'))
       }
       const records = await ctx.store.sessionsOf(holder.owner, now)
-      const { ended } = await endChosen(ctx.store, holder.owner, { handles, current: holder.slot, by: byOf(records, holder, now), now })
-      ctx.sockets.closeSessions(ended.map((r) => r.id))
-      const settled = await ctx.store.settle(holder.slot, 'ask', limitOf(holder), now)
+      const { ended } = await endChosen(userEnds(request), holder.owner, { handles, current: holder.slot, by: byOf(records, holder, now), now })
+      const settled = await settleSession(ctx, holder.slot, holder.owner, 'ask', limitOf(holder), clientOf(request))
       request.log.info({ user, session: shortId(holder.slot), ended: ended.map((r) => shortId(r.id)), state: settled.state }, 'chooser: the user ended sessions')
       if (settled.state === 'live') return redirectTo(reply, next ?? '/')
       if (settled.state === 'pending') {
@@ -186,8 +192,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
         const handles = form.get('action') === 'end-others' ? 'all-others' as const : new Set(form.getAll('end'))
         if (handles !== 'all-others' && handles.size === 0) return redirectTo(reply, `${prefix}sessions`)
         const records = await ctx.store.sessionsOf(holder.owner, now)
-        const { ended, unmatched } = await endChosen(ctx.store, holder.owner, { handles, current: holder.slot, by: byOf(records, holder, now), now })
-        ctx.sockets.closeSessions(ended.map((r) => r.id))
+        const { ended, unmatched } = await endChosen(userEnds(request), holder.owner, { handles, current: holder.slot, by: byOf(records, holder, now), now })
         request.log.info({ user: ownerParts(holder.owner).user, session: shortId(holder.slot), ended: ended.map((r) => shortId(r.id)), unmatched }, 'sessions page: the user ended sessions')
         return redirectTo(reply, unmatched > 0 && ended.length === 0 ? `${prefix}sessions?gone=1` : `${prefix}sessions?done=${ended.length}`)
       })

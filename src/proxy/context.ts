@@ -11,32 +11,44 @@ import type { LoginRoute, LogoutRoute, RouteTable } from './routes.js'
 import type { SocketRegistry } from './socket-registry.js'
 import type { Whoami } from '../identity/index.js'
 import type { LRUCache } from 'lru-cache'
+import type { EventSink } from '../ops/events.js'
+import type { HotCounters } from '../ops/metrics.js'
 
-/** Everything the hooks share, built once per gateway. */
+/**
+ * Everything the hooks share, built once per gateway. The fields that are
+ * not readonly are rebuilt when the configuration is reloaded (SIGHUP); the
+ * hooks read them per request, never keep them.
+ */
 export interface GatewayContext {
-  readonly config: Config
+  config: Config
   readonly store: SessionStore
   readonly hash: SessionHasher
-  readonly limitFor: LimitFor
-  readonly routes: RouteTable
+  limitFor: LimitFor
+  routes: RouteTable
   readonly scopes: CookieScopes
   readonly sockets: SocketRegistry
   readonly now: () => number
   readonly log: FastifyBaseLogger
   /** The top-level whoami (for `login: auto` and `unknownSessions: adopt`), if configured. */
-  readonly whoami: Whoami | undefined
+  whoami: Whoami | undefined
   /** Cookie ids whoami found nobody signed in with, and when (asked again after a while). */
   readonly anonymous: LRUCache<SessionId, number>
   /** whoami questions under way for sessions met for the first time, so parallel requests ask once. */
   readonly adopting: Map<SessionId, Promise<AdoptResult>>
   /** The policy that decides at once: `policy`, or under `ask` its fallback (for clients that cannot be asked, idle sessions coming back, sessions met for the first time). */
-  readonly decidingPolicy: DecidingPolicy
+  decidingPolicy: DecidingPolicy
   /** What is kept with a new session about its device and address. */
   readonly meta: (request: FastifyRequest) => SessionMeta
   /** The gateway's own pages: the chooser, the sessions page, the signed-out page. */
   readonly pages: Pages
+  /** What the gateway does, for the audit trail and the metrics. */
+  readonly events: EventSink
+  /** Per-request counts kept as plain numbers (read by the metrics). */
+  readonly counters: HotCounters
   /** Logs a warning at most once a minute per key (for things that may repeat on every request). */
   readonly warnEveryMinute: (key: string, details: Record<string, unknown>, message: string) => void
+  /** `ended.upstreamLogout`: the ended sessions already logged out of the app (their ids, never a cookie). */
+  readonly logoutReplays?: import('./upstream-logout.js').LogoutReplays
 }
 
 /** A session met for the first time (unknownSessions: adopt): now tracked, refused, or nobody's. */

@@ -22,6 +22,13 @@ import { registerUpstream } from './upstream.js'
 import { logOptions } from './log.js'
 import { createPages, registerPages } from '../pages/index.js'
 import { sessionMeta } from '../pages/device.js'
+import { EventBus } from '../ops/events.js'
+import { AuditTrail } from '../ops/audit.js'
+import { Metrics, type HotCounters } from '../ops/metrics.js'
+import { meteredStore } from '../ops/metered-store.js'
+import { createAdminServer } from '../admin/server.js'
+import { applyReload, type ReloadOutcome } from './reload.js'
+import { LogoutReplays } from './upstream-logout.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
@@ -39,8 +46,15 @@ export interface Gateway {
   readonly app: FastifyInstance
   readonly store: SessionStore
   readonly context: GatewayContext
-  /** Starts listening; resolves to the address, e.g. `http://127.0.0.1:8080`. */
+  /** The admin API's listener, if it runs (admin configured with a token). */
+  readonly admin: FastifyInstance | undefined
+  readonly audit: AuditTrail
+  /** Starts listening (the admin API too); resolves to the proxy's address, e.g. `http://127.0.0.1:8080`. */
   listen (): Promise<string>
+  /** The admin API's address once listening, e.g. `http://127.0.0.1:9090`. */
+  adminAddress (): string | undefined
+  /** Applies a new configuration to what can change without a restart; says what changed and what needs a restart. */
+  reload (config: Config): ReloadOutcome
   close (): Promise<void>
 }
 
@@ -74,7 +88,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
 
   const now = opts.now ?? Date.now
   const sockets = new SocketRegistry()
-  const events = {
+  const storeEvents = {
     // Another gateway ended sessions (Redis): their WebSockets open here close too.
     endedElsewhere: (ids: string[]) => { sockets.closeSessions(ids) },
     warn: (message: string, details?: Record<string, unknown>) => { app.log.warn(details ?? {}, message) },
@@ -83,8 +97,22 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   }
   const opened = opts.store !== undefined
     ? { store: opts.store, shutdown: async () => { await opts.store?.close() } }
-    : await openStore(config, events, now)
-  const store = opened.store
+    : await openStore(config, storeEvents, now)
+  const rawStore = opened.store
+  const events = new EventBus((err) => { app.log.error({ err }, 'an event listener failed') })
+  const audit = new AuditTrail(config, { warn: (d, m) => { app.log.warn(d, m) }, info: (d, m) => { app.log.info(d, m) } }, now)
+  if (audit.enabled) events.add(audit)
+  const counters: HotCounters = { proxied: 0, upstreamErrors: 0 }
+  const adminToken = config.admin?.token
+  if (config.admin !== undefined && (adminToken === undefined || adminToken === '')) {
+    app.log.warn({ admin: `${config.admin.host}:${config.admin.port}` }, 'the admin API is not started: admin.token is not set (e.g. token: ${SESSIONCAP_ADMIN_TOKEN} with that variable set)')
+  }
+  // The metrics are served by the admin API only; without it nothing is measured (the hot path stays bare).
+  const metrics = adminToken === undefined || adminToken === ''
+    ? undefined
+    : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats })
+  if (metrics !== undefined) events.add(metrics)
+  const store = metrics === undefined ? rawStore : meteredStore(rawStore, metrics.storeSeconds, metrics.storeErrors)
   const secret = config.secret ?? ephemeralSecret()
   if (config.secret === undefined) {
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
@@ -108,7 +136,10 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     adopting: new Map(),
     decidingPolicy: config.policy === 'ask' ? config.ask.fallback : config.policy,
     meta: (request) => sessionMeta(request.headers['user-agent'], request.ip, config.pages.ip),
-    pages: createPages(config, secret)
+    pages: createPages(config, secret),
+    events,
+    counters,
+    logoutReplays: new LogoutReplays(config.upstream)
   }
 
   app.decorateRequest(kState, null)
@@ -136,22 +167,44 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   await registerPages(app, ctx)
   await registerUpstream(app, ctx, loginBody())
   await app.ready()
+  const admin = metrics === undefined ? undefined : await createAdminServer(ctx, { token: adminToken as string, metrics })
+  let adminAddress: string | undefined
 
   return {
     app,
-    store,
+    store: rawStore,
     context: ctx,
+    admin,
+    audit,
     async listen () {
-      try {
-        return await app.listen({ host: config.listen.host, port: config.listen.port })
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException
-        throw new errors.LISTEN_FAILED(config.listen.host, config.listen.port, e.code === 'EADDRINUSE' ? 'the port is already in use' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.message)
+      const address = await listenOn(app, config.listen.host, config.listen.port)
+      if (admin !== undefined && config.admin !== undefined) {
+        try {
+          adminAddress = await listenOn(admin, config.admin.host, config.admin.port)
+        } catch (err) {
+          await app.close()
+          throw err
+        }
+        app.log.info({ address: adminAddress }, 'the admin API is listening')
       }
+      return address
     },
+    adminAddress: () => adminAddress,
+    reload: (next) => applyReload(ctx, audit, next, ask),
     async close () {
-      await app.close()
+      // Both stop accepting at once; each finishes what it is answering.
+      await Promise.all([admin?.close(), app.close()])
+      await audit.close()
       await opened.shutdown()
     }
+  }
+}
+
+async function listenOn (server: FastifyInstance, host: string, port: number): Promise<string> {
+  try {
+    return await server.listen({ host, port })
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new errors.LISTEN_FAILED(host, port, e.code === 'EADDRINUSE' ? 'the port is already in use' : e.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : e.message)
   }
 }

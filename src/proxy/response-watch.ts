@@ -13,6 +13,7 @@ import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWit
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
+import { admitSession, clientOf, endSessions, isObserving } from './session-actions.js'
 
 /** Largest login answer read for `responseJson`; a larger one names nobody. */
 const MAX_ANSWER_BYTES = 1024 * 1024
@@ -144,8 +145,7 @@ async function applyAnswer (
     if (state.carried.length > 0) {
       // Ended, not forgotten: an app may still accept the old cookie (a
       // stateless cookie store cannot revoke it), and it must not come back.
-      const ended = await ctx.store.end(state.carried, 'logged_out', now)
-      ctx.sockets.closeSessions(state.carried)
+      const ended = await endSessions(ctx, state.carried, 'logged_out', { client: clientOf(request) })
       request.log.info({ sessions: state.carried.map(shortId), ended: ended.length }, 'logout: session ended')
     }
     return undefined
@@ -159,6 +159,10 @@ async function applyAnswer (
     const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
     if (login === 'nobody') return undefined
     if (login !== undefined) return await admitLogin(ctx, request, reply, answer.payload, state, login, id, now)
+    if (route.config.unidentified === 'refuse' && isObserving(ctx)) {
+      request.log.info({ route: route.config.path, from: route.identity.describe, session: shortId(id) }, 'observe: would refuse this login (the user could not be read)')
+      return undefined
+    }
     if (route.config.unidentified === 'refuse') {
       await ctx.store.end([id], 'login_not_identified', now)
       request.log.warn({ route: route.config.path, from: route.identity.describe, session: shortId(id) },
@@ -344,12 +348,11 @@ async function admitLogin (
   // Policy ask asks browsers; a client that cannot be shown the chooser gets the fallback at once.
   const asks = ctx.config.policy === 'ask' && prefersHtml(request.headers)
   const policy = asks ? 'ask' : ctx.decidingPolicy
-  const result = await ctx.store.admit({
+  const result = await admitSession(ctx, {
     user: owner, id, now, limit, policy, replaces: state.carried, group: login.group, meta: ctx.meta(request), askTimeout: ctx.config.ask.timeout
-  })
+  }, login.via, clientOf(request))
   const about = { user: login.user, scope: login.scope, group: login.group, via: login.via, session: shortId(id) }
   if (result.admitted) {
-    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
     if (result.pending === true) {
       request.log.info({ ...about, ended: result.ended.map((r) => shortId(r.id)) }, 'login over the limit: waiting for the user to choose (ask)')
       return replaceWithChooser(ctx, request, reply, payload)

@@ -10,7 +10,9 @@ import { normalizePath } from '../http/path.js'
 import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded, sendPending } from './ended-answer.js'
+import { admitSession, clientOf, isObserving, noteRefused, observedOnly, settleSession } from './session-actions.js'
 import { kState } from './symbols.js'
+import { replayUpstreamLogouts } from './upstream-logout.js'
 
 /**
  * More distinct session cookie values than this in one request is not a
@@ -88,11 +90,14 @@ export function sessionCheck (ctx: GatewayContext) {
       if (!isStoreUnavailable(err)) request.log.error({ err }, 'session check failed')
       throw isStoreUnavailable(err) ? err : new errors.STORE_UNAVAILABLE({ cause: err })
     }
+    // ended.upstreamLogout: the app's own session goes too (in the background; observe mode aside).
+    replayUpstreamLogouts(ctx, request, ended)
 
     // A session waiting for its user's choice (policy ask) reaches the pages,
     // a login (the user can always sign in again from the device in hand) and
     // a logout, and nothing else.
-    if (state.pendingSeen && !onPage && !onLoginPath && state.logout === undefined) {
+    if (isObserving(ctx)) ended = letObservedThrough(ctx, request, ended)
+    if (state.pendingSeen && !onPage && !onLoginPath && state.logout === undefined && !isObserving(ctx)) {
       state.answered = true
       return sendPending(ctx, request, reply)
     }
@@ -112,9 +117,33 @@ export function sessionCheck (ctx: GatewayContext) {
     state.answered = true
     const first = refuse.find((e) => deviceStillHoldsCookie(e.reason)) ?? refuse[0]
     const reason = first?.reason ?? 'concurrent_login_limit'
+    const refusedIds = new Set(refuse.map((e) => ctx.hash(e.value)))
+    for (const e of refuse) {
+      const id = ctx.hash(e.value)
+      if (refusedIds.delete(id)) noteRefused(ctx, request, id, e.reason, true)
+    }
     request.log.info({ sessions: refuse.map((e) => shortId(ctx.hash(e.value))), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason, first?.by)
   }
+}
+
+/**
+ * Observe mode: an ended session is let through as it is (not refused, not
+ * taken out of the request), and what enforce would have done is reported.
+ * Sessions a person ended (a user on the pages, an administrator) are still
+ * refused: that is not the gateway's decision.
+ */
+function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended: EndedValue[]): EndedValue[] {
+  const reported = new Set<SessionId>()
+  for (const e of ended) {
+    if (!observedOnly(ctx, e.reason)) continue
+    const id = ctx.hash(e.value)
+    if (reported.has(id)) continue
+    reported.add(id)
+    noteRefused(ctx, request, id, e.reason, false)
+    request.log.info({ session: shortId(id), reason: e.reason }, 'observe: would refuse this request (ended session)')
+  }
+  return ended.filter((e) => !observedOnly(ctx, e.reason))
 }
 
 /**
@@ -162,7 +191,7 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
             if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
           }
         } else if (!fromUrl) {
-          const settled = await settleLate(ctx, found.slot, found.user, found.group, now)
+          const settled = await settleLate(ctx, request, found.slot, found.user, found.group)
           if (settled === 'live') {
             state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: undefined }
             if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
@@ -180,7 +209,7 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
       } else if ((found.state === 'live' || found.state === 'idle') && !fromUrl) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
-        const live = found.state === 'live' || !revives || await revive(ctx, found.slot, found.user, found.group, now)
+        const live = found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now)
         if (!live) reason = 'concurrent_login_limit'
         else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
         if (live) state.holder ??= { slot: found.slot, owner: found.user, group: found.state === 'idle' ? found.group : undefined, pendingUntil: undefined }
@@ -223,14 +252,13 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
       return { state: 'anonymous' }
     }
     const user = { user: found.user }
-    const result = await ctx.store.admit({
+    const result = await admitSession(ctx, {
       user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.decidingPolicy, replaces: [], group: found.group, meta: ctx.meta(request)
-    })
+    }, 'unknownSessions: adopt', clientOf(request))
     if (!result.admitted) {
       ctx.log.info({ user: user.user, session: shortId(id) }, 'session met for the first time: over the limit, ended')
       return { state: 'ended' }
     }
-    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
     ctx.log.info({ user: user.user, group: found.group, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
     return { state: 'live', slot: id, owner: user.user, group: found.group }
   })()
@@ -252,13 +280,12 @@ function withOnlySessionValue (header: string, name: string, value: string): str
   return [...others, `${name}=${value}`].join('; ')
 }
 
-async function revive (ctx: GatewayContext, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {
+async function revive (ctx: GatewayContext, request: FastifyRequest, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {
   // The same limit as at its login: its user's, in its scope, for its group.
   const { user, scope } = ownerParts(owner)
-  const result = await ctx.store.admit({ user: owner, id: key, now, limit: ctx.limitFor(user, { scope, group }), policy: ctx.decidingPolicy, replaces: [], group })
+  const result = await admitSession(ctx, { user: owner, id: key, now, limit: ctx.limitFor(user, { scope, group }), policy: ctx.decidingPolicy, replaces: [], group }, 'idle session used again', clientOf(request))
   if (result.admitted) {
     if (result.ended.length > 0) {
-      ctx.sockets.closeSessions(result.ended.map((r) => r.id))
       ctx.log.info({ user, session: shortId(key), ended: result.ended.map((r) => shortId(r.id)) }, 'idle session used again: admitted, ended others')
     }
     return true
@@ -272,11 +299,10 @@ async function revive (ctx: GatewayContext, key: SessionId, owner: string, group
  * fallback policy decides now, the first time the session is seen after its
  * deadline.
  */
-async function settleLate (ctx: GatewayContext, key: SessionId, owner: string, group: string | undefined, now: number): Promise<SettleResult['state']> {
+async function settleLate (ctx: GatewayContext, request: FastifyRequest, key: SessionId, owner: string, group: string | undefined): Promise<SettleResult['state']> {
   const { user, scope } = ownerParts(owner)
-  const result = await ctx.store.settle(key, ctx.config.ask.fallback, ctx.limitFor(user, { scope, group }), now)
+  const result = await settleSession(ctx, key, owner, ctx.config.ask.fallback, ctx.limitFor(user, { scope, group }), clientOf(request))
   if (result.state === 'live') {
-    ctx.sockets.closeSessions(result.ended.map((r) => r.id))
     ctx.log.info({ user, session: shortId(key), policy: ctx.config.ask.fallback, ended: result.ended.map((r) => shortId(r.id)) }, 'no choice made in time: the fallback policy decided')
   } else if (result.state === 'ended') {
     ctx.log.info({ user, session: shortId(key), policy: ctx.config.ask.fallback }, 'no choice made in time: the fallback policy refused the sign-in')

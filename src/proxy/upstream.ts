@@ -67,9 +67,13 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
         retryDelay: () => null,
         // The plugin types these for any server (HTTP/2 too); the gateway serves HTTP/1.
         rewriteHeaders: (headers) => withoutHopByHop(headers),
-        rewriteRequestHeaders: (request, headers) => forwardHeaders(ctx, request as FastifyRequest, headers),
+        rewriteRequestHeaders: (request, headers) => {
+          ctx.counters.proxied++
+          return forwardHeaders(ctx, request as FastifyRequest, headers)
+        },
         onError: (anyReply, { error }: { error: Error & { statusCode?: number } }) => {
           const reply = anyReply as FastifyReply
+          ctx.counters.upstreamErrors++
           const state = reply.request[kState]
           if (state != null) state.answered = true
           const timeout = error.statusCode === 504 || /timeout/i.test(error.name + String((error.cause as Error | undefined)?.name))

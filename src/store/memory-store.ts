@@ -228,6 +228,15 @@ export class MemoryStore implements SessionStore {
     return this.#recordsOf(user, now).sort((a, b) => a.createdAt - b.createdAt)
   }
 
+  async * users (now: number): AsyncIterable<string> {
+    // A copy: the caller may end sessions (and so change the index) between users.
+    for (const user of [...this.#byUser.keys()]) {
+      if (this.#recordsOf(user, now).length > 0) yield user
+    }
+  }
+
+  async ping (): Promise<void> {}
+
   async stats (now: number): Promise<StoreStats> {
     this.#purge(now, Infinity)
     return { live: this.#live.size, ended: this.#ended.size, aliases: this.#aliases.size }

@@ -126,6 +126,14 @@ export interface SessionStore {
   settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult>
   /** The user's tracked sessions, counting, idle or pending, oldest login first. */
   sessionsOf (user: string, now: number): Promise<SessionRecord[]>
+  /**
+   * Every user (owner) with at least one tracked session, each once, in no
+   * order: for the admin API's over-limit list and the sweep, not for the
+   * request path (Redis scans its keys for it).
+   */
+  users (now: number): AsyncIterable<string>
+  /** Resolves when the store can be used; throws the store's unavailable error otherwise (readiness). */
+  ping (): Promise<void>
   stats (now: number): Promise<StoreStats>
   close (): Promise<void>
 }

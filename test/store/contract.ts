@@ -384,4 +384,19 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     const [a, b] = await Promise.all([store.settle('p1', 'ask', 1, T0 + 4), store.settle('p2', 'ask', 1, T0 + 4)])
     t.same([a, b].map((r) => r.state).sort(), ['live', 'pending'], 'the first to settle takes the free slot; the other still waits')
   })
+
+  t.test(`${name}: users lists each user with a tracked session once, and none whose sessions all ended`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await store.ping()
+    for (const [user, id] of [['alice', 'a1'], ['alice', 'a2'], ['bob{x}', 'b1'], ['web:carol', 'c1'], ['dave', 'd1']] as const) {
+      await store.admit({ user, id, now: T0, limit: 0, policy: 'evict-idlest', replaces: [] })
+    }
+    await store.end(['d1'], 'ended_by_admin', T0 + 1)
+    const users: string[] = []
+    for await (const u of store.users(T0 + 2)) users.push(u)
+    t.same(users.sort(), ['alice', 'bob{x}', 'web:carol'])
+    const later: string[] = []
+    for await (const u of store.users(T0 + CONTRACT_TIMEOUTS.maxAge + 1)) later.push(u)
+    t.same(later, [], 'none once every session is older than maxAge')
+  })
 }

@@ -334,6 +334,25 @@ export class RedisStore implements SessionStore {
     })
   }
 
+  async * users (now: number): AsyncIterable<string> {
+    // A user's keys do not hold the name; any of their sessions' pointers does.
+    const nodes = 'nodes' in this.#client ? this.#client.nodes('master') : [this.#client]
+    for (const node of nodes) {
+      for (const liveKey of await scanAll(node, `${this.#prefix}{u:*}:live`)) {
+        const [, fields] = await this.#run(async () => await (node).hscan(liveKey, '0', 'COUNT', 10))
+        const key = fields[0]
+        if (key === undefined) continue
+        const pointer = decodePointer(await this.#run(async () => await this.#client.get(pointerKey(this.#prefix, key))))
+        if (pointer?.kind !== 'user') continue
+        if ((await this.sessionsOf(pointer.user, now)).length > 0) yield pointer.user
+      }
+    }
+  }
+
+  async ping (): Promise<void> {
+    await this.#run(async () => { await this.#client.ping() })
+  }
+
   /** Counts by scanning every user's keys: for tests and operators, not for the request path. */
   async stats (now: number): Promise<StoreStats> {
     const totals = { live: 0, ended: 0, aliases: 0 }
