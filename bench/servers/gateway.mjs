@@ -1,0 +1,12 @@
+// sessioncap itself, built from dist/ with a configuration given as YAML in
+// argv[2] (the bench writes it), listening on a free loopback port.
+import { loadConfigText } from '../../dist/config/load.js'
+import { createGateway } from '../../dist/proxy/gateway.js'
+import { profilingOnIpc } from './profiling.mjs'
+
+const { config } = loadConfigText(process.argv[2], 'bench.yaml', {})
+const gateway = await createGateway(config)
+const url = await gateway.listen()
+process.send?.({ ready: true, url, store: gateway.store.kind })
+if (process.env.BENCH_PROFILE === '1') profilingOnIpc()
+process.on('disconnect', () => { void gateway.close().then(() => process.exit(0)) })
