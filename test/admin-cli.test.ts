@@ -131,19 +131,19 @@ t.test('sessions end --id: the whole id, or its start with --user', async (t) =>
   const [first, second, third] = await signIn(h, 'alice', 3) as [Device, Device, Device]
   const [id1, id2] = idsOf(await adminGet(h, '/users/alice/sessions')) as [string, string]
 
-  const byId = await cli(['sessions', 'end', '--id', id1, '--json', ...h.admin])
+  const byId = await cli(['sessions', 'end', `--id=${id1}`, '--json', ...h.admin])
   t.equal(byId.code, 0, byId.stderr)
   const answer = JSON.parse(byId.stdout) as { ended: Array<{ id: string }> }
   t.same(answer.ended.map((s) => s.id), [id1])
   t.equal(await first.whoami(), 401)
 
-  const byStart = await cli(['sessions', 'end', '--id', id2.slice(0, 12), '--user', 'alice', ...h.admin])
+  const byStart = await cli(['sessions', 'end', `--id=${id2.slice(0, 12)}`, '--user', 'alice', ...h.admin])
   t.equal(byStart.code, 0, byStart.stderr)
   t.match(byStart.stdout, /^Ended 1 session:\n/)
   t.equal(await second.whoami(), 401)
   t.equal(await third.whoami(), 'alice')
 
-  const gone = await cli(['sessions', 'end', '--id', id1, ...h.admin])
+  const gone = await cli(['sessions', 'end', `--id=${id1}`, ...h.admin])
   t.equal(gone.code, 1)
   t.match(gone.stderr, /nothing was ended \(SESSIONCAP_ERR_NOTHING_ENDED\)/)
   const noMatch = await cli(['sessions', 'end', '--id', 'zzzzzz', '--user', 'alice', ...h.admin])

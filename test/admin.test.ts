@@ -48,7 +48,10 @@ t.test('every call needs the token; the proxied port has no admin API', async (t
   await basic.body.dump()
   t.same((await call(h, 'GET', '/healthz')).json(), { status: 'ok' })
   const onProxy = await h.device().send('/users/alice/sessions', { headers: { authorization: `Bearer ${TOKEN}` } })
-  t.not(onProxy.text, /"scopes"/, 'the proxied port forwards to the app as always')
+  t.notMatch(onProxy.text, /"scopes"/, 'the proxied port forwards to the app as always')
+  for (const [method, path] of [['DELETE', '/users/alice/sessions'], ['DELETE', '/sessions/x'], ['POST', '/sweep'], ['GET', '/metrics']]) {
+    t.equal((await call(h, method as string, path as string, { token: 'wrong-token-wrong-token' })).status, 401, `${String(method)} ${String(path)} needs the token too`)
+  }
   t.match(h.logs.join('\n'), /admin API: call without a valid token refused/)
 })
 
@@ -136,14 +139,16 @@ t.test('users over their limit after it was lowered, and the sweep that ends exa
   t.equal((await call(h, 'GET', '/sessions?over-limit=true&max=0')).status, 400)
 })
 
-t.test('sweep --max N under evict-idlest keeps the most recently used', async (t) => {
-  const h = await admin(t, 'limit: 0\n')
+t.test('sweep --max N under evict-idlest keeps the most recently used; unlimited users are left alone', async (t) => {
+  const h = await admin(t, 'limit: 5\noverrides:\n  - { users: [ops-bot], limit: 0 }\n')
+  const bot = await signedIn(h, 'ops-bot', 3)
   const [first, second, third] = await signedIn(h, 'alice', 3) as [Device, Device, Device]
   h.clock.advance(10_000)
   await first.whoami()
   const swept = await call(h, 'POST', '/sweep', { body: { max: 1 } })
   t.equal(swept.json().ended, 2)
   t.same([await first.whoami(), await second.whoami(), await third.whoami()], ['alice', 401, 401])
+  t.same(await Promise.all(bot.map(async (d) => await d.whoami())), ['ops-bot', 'ops-bot', 'ops-bot'], 'an unlimited user is never over a max')
 })
 
 t.test('readyz: the store and the app both reachable', async (t) => {

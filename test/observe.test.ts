@@ -47,20 +47,32 @@ t.test('reject-new and ask: the login goes through, the refusal or the question 
   }
 })
 
-t.test('a logged-out cookie coming back is let through, and reported once', async (t) => {
-  const file = auditFile()
-  const h = await startHarness(t, { yaml: `${APP_ROUTES}mode: observe\naudit: { file: ${file} }\n` })
+t.test('a logged-out cookie is still taken out: that is the app\'s decision, not the limit\'s', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}mode: observe\n` })
   const d = h.device('browser')
   await d.formLogin('alice')
   const cookie = d.sessionCookie ?? ''
   await d.send('/admin/logout/', { method: 'POST' })
+  const echo = await h.device().send('/echo', { headers: { cookie: `sessionid=${cookie}` } })
+  t.equal((echo.json() as { headers: { cookie?: string } }).headers.cookie, undefined, 'an app that cannot revoke cookies is covered during the roll-out too')
+})
+
+t.test('a session the limit ended before the switch to observe is let through, and reported once', async (t) => {
+  const file = auditFile()
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}audit: { file: ${file} }\n` })
+  const laptop = h.device('browser')
+  await laptop.formLogin('alice')
+  const cookie = laptop.sessionCookie ?? ''
+  await h.device('browser').formLogin('alice')
+  h.gateway.reload({ ...h.gateway.context.config, mode: 'observe' })
   for (let i = 0; i < 3; i++) {
     const echo = await h.device().send('/echo', { headers: { cookie: `sessionid=${cookie}` } })
     t.equal((echo.json() as { headers: { cookie?: string } }).headers.cookie, `sessionid=${cookie}`, 'forwarded as it came')
   }
   await h.gateway.audit.close()
   const refused = lines(file).filter((l) => l.type === 'request_refused')
-  t.match(refused, [{ reason: 'logged_out', enforced: false }], 'written down once, not per request')
+  t.match(refused, [{ reason: 'concurrent_login_limit', enforced: false, mode: 'observe' }], 'written down once, not per request')
+  t.equal(refused.length, 1)
 })
 
 t.test('an administrator\'s decision is enforced in observe mode too', async (t) => {

@@ -2,8 +2,11 @@
 // argv[2] (the bench writes it), listening on a free loopback port.
 import { loadConfigText } from '../../dist/config/load.js'
 import { createGateway } from '../../dist/proxy/gateway.js'
+import { tuneV8ForProxying } from '../../dist/cli/run.js'
 import { profilingOnIpc } from './profiling.mjs'
 
+// As `sessioncap run` does (see src/cli/run.ts): the gateway measured is the one users run.
+tuneV8ForProxying()
 const { config } = loadConfigText(process.argv[2], 'bench.yaml', {})
 const gateway = await createGateway(config)
 const url = await gateway.listen()

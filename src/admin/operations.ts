@@ -77,7 +77,8 @@ export async function overLimit (ctx: GatewayContext, max: number | undefined, c
   const users: UserSessions[] = []
   for await (const owner of ctx.store.users(ctx.now())) {
     const listed = await ownerSessions(ctx, owner)
-    const allowed = max ?? listed.limit
+    // A user the configuration leaves unlimited (a service account) is never over a limit, not even `max`.
+    const allowed = listed.limit === 0 ? 0 : max ?? listed.limit
     if (allowed !== 0 && listed.counting > allowed) {
       if (users.length === cap) return { users, truncated: true }
       users.push(listed)
@@ -131,8 +132,10 @@ export async function sweep (ctx: GatewayContext, max: number | undefined, dryRu
   for await (const owner of ctx.store.users(now)) {
     const records = await ctx.store.sessionsOf(owner, now)
     const { user, scope } = ownerParts(owner)
-    const limit = max ?? ctx.limitFor(user, { scope, group: records[records.length - 1]?.group })
-    if (limit === 0) continue
+    const own = ctx.limitFor(user, { scope, group: records[records.length - 1]?.group })
+    // Unlimited users (service accounts, an unlimited scope) are left alone, also with `max`.
+    if (own === 0) continue
+    const limit = max ?? own
     const counting = records.filter((r) => r.pendingUntil === undefined && counts(r, now, ctx.config.sessions))
     const doomed = surplus(counting, limit, ctx.decidingPolicy)
     if (doomed.length === 0) continue

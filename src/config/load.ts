@@ -195,7 +195,13 @@ function describe (error: ValueError, segments: (string | number)[]): string {
     return special(error, segments)
   }
   const expected = expectedOf(error.schema) ?? fallbackExpected(error.schema)
-  return `expected ${expected}, got ${show(error.value)}`
+  return `expected ${expected}, got ${isSecret(segments) ? 'a value not shown (it is a secret)' : show(error.value)}`
+}
+
+/** Values never repeated in a message (they end up in logs on a reload): tokens, secrets, URLs and headers that may carry credentials. */
+function isSecret (segments: (string | number)[]): boolean {
+  const path = segments.join('.')
+  return /^(secret|admin\.token|store\.password|store\.url|audit\.webhook|audit\.webhookHeaders|ended\.upstreamLogout\.headers)(\.|$)/.test(path)
 }
 
 function unknownKey (error: ValueError, segments: (string | number)[]): string {

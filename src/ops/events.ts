@@ -18,7 +18,12 @@ export interface Client {
 export type GatewayEvent =
   | {
     type: 'login'
-    outcome: 'admitted' | 'rejected' | 'pending'
+    /**
+     * `pending` (policy ask) is followed by `settled` (the user chose, or the
+     * fallback admitted it) or `refused_after_wait` (a reject-new fallback),
+     * so each login is counted once as admitted, rejected or pending.
+     */
+    outcome: 'admitted' | 'rejected' | 'pending' | 'settled' | 'refused_after_wait'
     user: string
     session: SessionId
     group?: string

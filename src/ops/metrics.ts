@@ -23,6 +23,7 @@ export interface MetricsSources {
 export class Metrics implements EventSink {
   readonly registry = new Registry()
   readonly #logins: Counter<'outcome'>
+  readonly #settled: Counter<'outcome'>
   readonly #ended: Counter<'reason'>
   readonly #refused: Counter<'reason'>
   readonly #observed: Counter<'action'>
@@ -46,6 +47,7 @@ export class Metrics implements EventSink {
       collect () { this.reset(); this.inc(sources.counters.upstreamErrors) }
     })
     this.#logins = new Counter({ name: 'sessioncap_logins_total', help: 'Logins by outcome: admitted, rejected (over the limit), pending (asked to choose).', labelNames: ['outcome'], registers })
+    this.#settled = new Counter({ name: 'sessioncap_pending_settled_total', help: 'Pending logins (policy ask) settled: by the user\'s choice or the fallback (settled), or refused by a reject-new fallback (refused_after_wait).', labelNames: ['outcome'], registers })
     this.#ended = new Counter({ name: 'sessioncap_sessions_ended_total', help: 'Sessions ended, by reason.', labelNames: ['reason'], registers })
     this.#refused = new Counter({ name: 'sessioncap_requests_refused_total', help: 'Requests refused because they carried an ended session, by the reason it ended.', labelNames: ['reason'], registers })
     this.#observed = new Counter({ name: 'sessioncap_observed_total', help: 'Observe mode: what enforce would have done (end_session, reject_login, ask, refuse_request).', labelNames: ['action'], registers })
@@ -80,7 +82,8 @@ export class Metrics implements EventSink {
   emit (event: GatewayEvent): void {
     switch (event.type) {
       case 'login':
-        if (event.enforced) this.#logins.inc({ outcome: event.outcome })
+        if (event.outcome === 'settled' || event.outcome === 'refused_after_wait') this.#settled.inc({ outcome: event.outcome })
+        else if (event.enforced) this.#logins.inc({ outcome: event.outcome })
         else this.#observed.inc({ action: event.outcome === 'rejected' ? 'reject_login' : 'ask' })
         break
       case 'session_ended':

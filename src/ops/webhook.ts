@@ -90,14 +90,19 @@ export class WebhookQueue {
       // Only what was sent goes; events dropped meanwhile shifted the queue.
       this.#queue.splice(0, Math.min(batch.length, this.#queue.indexOf(batch[batch.length - 1]) + 1))
       this.delivered += batch.length
-      if (this.#delay > 0) this.#log.info({ url: this.#opts.url }, 'audit webhook: delivering again')
+      if (this.#delay > 0) this.#log.info({ webhook: originOf(this.#opts.url) }, 'audit webhook: delivering again')
       this.#delay = 0
     } catch (err) {
       this.failures++
-      if (this.#delay === 0) this.#log.warn({ url: this.#opts.url, err: (err as Error).message }, 'audit webhook: delivery failed; retrying with back-off')
+      if (this.#delay === 0) this.#log.warn({ webhook: originOf(this.#opts.url), err: (err as Error).message }, 'audit webhook: delivery failed; retrying with back-off')
       this.#delay = this.#delay === 0 ? FIRST_RETRY_MS : Math.min(this.#delay * 2, LAST_RETRY_MS)
     } finally {
       this.#sending = false
     }
   }
+}
+
+/** Only the webhook's origin is logged: its path or query may hold a secret. */
+function originOf (url: string): string {
+  return new URL(url).origin
 }

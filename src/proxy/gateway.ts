@@ -77,6 +77,9 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     }
   }
   fastifyOptions.logger = logOptions(config, opts.logStream)
+  // Without request logging, a child logger per request (for its reqId) costs
+  // more than the few session lines it would label: they use the root logger.
+  if (!config.log.requests) fastifyOptions.childLoggerFactory = (logger) => logger
   const app = Fastify(fastifyOptions)
   // "All methods": WebDAV and the other methods Node parses, not only Fastify's defaults.
   for (const method of EXTRA_METHODS) {

@@ -12,8 +12,14 @@ import type { GatewayContext } from './context.js'
  * reported, and nothing is enforced.
  */
 
-/** Reasons that are a person's explicit act (a user on the pages, an administrator): enforced in observe mode too. */
-const EXPLICIT: ReadonlySet<EndReason> = new Set(['ended_by_user', 'ended_by_admin', 'login_cancelled'])
+/**
+ * The reasons that are the limit's own decisions: observe mode lets such a
+ * session through. The others stay enforced: a person's explicit act (a user
+ * on the pages, an administrator), and the app's (its logout, a new login on
+ * the device), whose old cookie must not come back — an app with a stateless
+ * cookie store cannot revoke it itself.
+ */
+const OBSERVED: ReadonlySet<EndReason> = new Set(['concurrent_login_limit', 'login_not_identified'])
 
 export function isObserving (ctx: GatewayContext): boolean {
   return ctx.config.mode === 'observe'
@@ -21,7 +27,7 @@ export function isObserving (ctx: GatewayContext): boolean {
 
 /** Does observe mode let a session ended for this reason through? (Only the gateway's own decisions are observed.) */
 export function observedOnly (ctx: GatewayContext, reason: EndReason): boolean {
-  return isObserving(ctx) && !EXPLICIT.has(reason)
+  return isObserving(ctx) && OBSERVED.has(reason)
 }
 
 export function clientOf (request: FastifyRequest | undefined): Client | undefined {
@@ -107,10 +113,11 @@ export async function settleSession (
 ): Promise<SettleResult> {
   const result = await ctx.store.settle(key, policy, isObserving(ctx) ? 0 : limit, ctx.now())
   if (result.state === 'live') {
-    ctx.events.emit({ type: 'login', outcome: 'admitted', user: owner, session: key, via: policy === 'ask' ? 'chosen' : `ask.fallback (${policy})`, client, enforced: true })
+    // The same login, counted once as pending: now it is settled.
+    ctx.events.emit({ type: 'login', outcome: 'settled', user: owner, session: key, via: policy === 'ask' ? 'chosen' : `ask.fallback (${policy})`, client, enforced: true })
     reportEnded(ctx, owner, result.ended, [], key, client)
   } else if (result.state === 'ended' && policy !== 'ask') {
-    ctx.events.emit({ type: 'login', outcome: 'rejected', user: owner, session: key, via: `ask.fallback (${policy})`, client, enforced: true })
+    ctx.events.emit({ type: 'login', outcome: 'refused_after_wait', user: owner, session: key, via: `ask.fallback (${policy})`, client, enforced: true })
   }
   return result
 }

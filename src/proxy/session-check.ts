@@ -3,7 +3,7 @@ import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } 
 import { errors, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName, cookieValues, urlSessionValues } from '../http/cookies.js'
 import type { Whoami } from '../identity/index.js'
-import type { SettleResult } from '../store/store.js'
+import type { SessionState, SettleResult } from '../store/store.js'
 import { whoamiContext } from './upstream.js'
 import { ownerParts } from '../domain/limits.js'
 import { normalizePath } from '../http/path.js'
@@ -81,7 +81,30 @@ export function sessionCheck (ctx: GatewayContext) {
     const revives = !onLoginPath && state.logout === undefined
     let ended: EndedValue[]
     try {
-      ended = await judge(ctx, request, state, values, inUrl, revives)
+      // The common case, made cheap (it is every request of a signed-in
+      // user): one cookie, nothing in the URL, a live session. Anything else
+      // is judged in full, with the store's answer already in hand.
+      let first: FirstAnswer | undefined
+      if (values.length === 1 && inUrl.length === 0) {
+        const id = ctx.hash(values[0] as string)
+        let found: SessionState
+        try {
+          found = await ctx.store.check(id, ctx.now())
+        } catch (error) {
+          // Judged below like any failure (store.onError decides).
+          found = { state: 'unknown' }
+          first = { id, error }
+        }
+        if (found.state === 'live') {
+          state.carriedIds.add(id)
+          state.carried.push(found.slot)
+          state.holder = { slot: found.slot, owner: found.user, group: undefined, pendingUntil: undefined }
+          if (request.headers.upgrade !== undefined) ctx.sockets.noteUpgrade(request.raw.socket, state.carried)
+          return undefined
+        }
+        first ??= { id, found }
+      }
+      ended = await judge(ctx, request, state, values, inUrl, revives, first)
     } catch (err) {
       // fail-closed (or a failure that is not the store being away): the
       // gateway cannot vouch for this session, so it refuses rather than let
@@ -151,7 +174,17 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
  * sessions the request carries. Returns the values of ended sessions, every
  * spelling of each.
  */
-async function judge (ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean): Promise<EndedValue[]> {
+/** The store's answer about the first value, when the caller already asked. */
+type FirstAnswer = { id: SessionId, found: SessionState } | { id: SessionId, error: unknown }
+
+function answerOf (first: FirstAnswer): SessionState {
+  if ('error' in first) throw first.error
+  return first.found
+}
+
+async function judge (
+  ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean, first?: FirstAnswer
+): Promise<EndedValue[]> {
   const now = ctx.now()
   const ended: EndedValue[] = []
   const seen = new Map<SessionId, { reason: EndReason, by?: EndedBy } | undefined>()
@@ -172,7 +205,7 @@ async function judge (ctx: GatewayContext, request: FastifyRequest, state: Reque
     let by: EndedBy | undefined
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
-      const found = await ctx.store.check(id, now)
+      const found = first?.id !== id ? await ctx.store.check(id, now) : answerOf(first)
       if (found.state === 'ended') {
         reason = found.reason
         by = found.by

@@ -339,14 +339,25 @@ export class RedisStore implements SessionStore {
     const nodes = 'nodes' in this.#client ? this.#client.nodes('master') : [this.#client]
     for (const node of nodes) {
       for (const liveKey of await scanAll(node, `${this.#prefix}{u:*}:live`)) {
-        const [, fields] = await this.#run(async () => await (node).hscan(liveKey, '0', 'COUNT', 10))
-        const key = fields[0]
-        if (key === undefined) continue
-        const pointer = decodePointer(await this.#run(async () => await this.#client.get(pointerKey(this.#prefix, key))))
-        if (pointer?.kind !== 'user') continue
-        if ((await this.sessionsOf(pointer.user, now)).length > 0) yield pointer.user
+        const user = await this.#ownerOf(node, liveKey)
+        if (user !== undefined && (await this.sessionsOf(user, now)).length > 0) yield user
       }
     }
+  }
+
+  /** Whose live hash this is: the pointer of any of its sessions names the user (a pointer may have expired: the next is asked). */
+  async #ownerOf (node: RedisClient, liveKey: string): Promise<string | undefined> {
+    let cursor = '0'
+    do {
+      const [next, fields] = await this.#run(async () => await (node as Redis).hscan(liveKey, cursor, 'COUNT', 100))
+      cursor = next
+      // HSCAN answers field, value, field, value…
+      for (let i = 0; i < fields.length; i += 2) {
+        const pointer = decodePointer(await this.#run(async () => await this.#client.get(pointerKey(this.#prefix, fields[i] as string))))
+        if (pointer?.kind === 'user') return pointer.user
+      }
+    } while (cursor !== '0')
+    return undefined
   }
 
   async ping (): Promise<void> {
