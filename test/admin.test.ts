@@ -183,7 +183,7 @@ t.test('metrics move as traffic flows', async (t) => {
   await laptop.whoami()
   t.equal(await metric('sessioncap_requests_refused_total{reason="concurrent_login_limit"}'), 2, 'every refused request counted')
   const text = (await call(h, 'GET', '/metrics')).text
-  t.match(text, /sessioncap_store_duration_seconds_count\{operation="check"\} [1-9]/, 'store latency measured')
+  t.match(text, /sessioncap_store_duration_seconds_count\{operation="admit"\} [1-9]/, 'store latency measured')
   t.match(text, /sessioncap_process_resident_memory_bytes/)
   t.match(text, /# TYPE sessioncap_upstream_errors_total counter/)
   await h.app.close()

@@ -7,6 +7,11 @@ import { errors } from '../src/errors.js'
 /** A real memory store that can be made to fail, as a broken store would. */
 class FailingStore extends MemoryStore {
   failing = false
+  // A failing store answers nothing from memory either: the gateway must ask, and hear the failure.
+  override checkCached (id: string, now: number): SessionState | undefined {
+    return this.failing ? undefined : super.checkCached(id, now)
+  }
+
   override async check (id: string, now: number): Promise<SessionState> {
     if (this.failing) throw new errors.STORE_UNAVAILABLE({ cause: new Error('store is down') })
     return await super.check(id, now)

@@ -16,6 +16,16 @@ import { kState } from './symbols.js'
  * hand instead breaks the forwarded Content-Length: fastify/help#906).
  */
 export function loginBody () {
+  const read = readLoginBody()
+  // A callback hook: requests that are not logins (nearly all) pass without a promise.
+  return function readLogin (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    const state = request[kState]
+    if (state?.login == null) { done(); return }
+    read(request, reply).then(() => { done() }, done)
+  }
+}
+
+function readLoginBody () {
   return async function readLogin (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const state = request[kState]
     const route = state?.login

@@ -58,10 +58,23 @@ interface Login {
  * gateway cannot know which one the app acted on.
  */
 export function responseWatch (ctx: GatewayContext) {
-  const cookieName = ctx.config.session.cookie
-  return async function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
+  const watch = watchAnswer(ctx)
+  // A callback hook: an answer that sets no cookie, to a request that is no
+  // logout and had nothing to clear (nearly every answer), passes at once,
+  // without a promise.
+  return function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void): void {
     const state = request[kState]
-    if (state == null || state.answered) return payload
+    if (state == null || state.answered || (state.logout === undefined && !state.clearStripped && !reply.hasHeader('set-cookie'))) {
+      done(null, payload)
+      return
+    }
+    watch(request, reply, payload, state).then((value) => { done(null, value) }, (err: Error) => { done(err) })
+  }
+}
+
+function watchAnswer (ctx: GatewayContext) {
+  const cookieName = ctx.config.session.cookie
+  return async function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: RequestState): Promise<unknown> {
     const now = ctx.now()
     const change = sessionCookieChange(ctx, reply, cookieName, now)
     const answer = { payload }

@@ -47,7 +47,11 @@ interface EndedValue {
  */
 export function sessionCheck (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
-  return async function checkSession (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  const judgeRequest = judgeAndAnswer(ctx)
+  // A callback hook, not an async one: the requests of signed-in users (and
+  // those without a session) pass without a single promise. Anything else
+  // is judged in full; a request answered here never calls `done`.
+  return function checkSession (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
     const path = normalizePath(request.url)
     // HEAD is answered like GET by apps, including the session cookie a GET login route sets.
     const method = request.method === 'HEAD' ? 'GET' : request.method
@@ -67,8 +71,31 @@ export function sessionCheck (ctx: GatewayContext) {
     request[kState] = state
     const values = cookieValues(request.headers.cookie, cookieName)
     const inUrl = urlSessionValues(request.url, cookieName)
-    if (values.length === 0 && inUrl.length === 0) return undefined
+    if (values.length === 0 && inUrl.length === 0) { done(); return }
+    // The common case: one cookie, nothing in the URL, a live session the store knows without waiting.
+    let first: FirstAnswer | undefined
+    if (values.length === 1 && inUrl.length === 0) {
+      const id = ctx.hash(values[0] as string)
+      const found = ctx.store.checkCached?.(id, ctx.now())
+      if (found?.state === 'live') {
+        state.carriedIds.add(id)
+        state.carried.push(found.slot)
+        state.holder = { slot: found.slot, owner: found.user, group: undefined, pendingUntil: undefined }
+        if (request.headers.upgrade !== undefined) ctx.sockets.noteUpgrade(request.raw.socket, state.carried)
+        done()
+        return
+      }
+      if (found !== undefined) first = { id, found }
+    }
+    judgeRequest(request, reply, state, path, values, inUrl, first).then((answered) => { if (answered === undefined) done() }, done)
+  }
+}
 
+/** The full judgement of a request's session values, and the gateway's answer when it must refuse. */
+function judgeAndAnswer (ctx: GatewayContext) {
+  return async function judgeRequest (
+    request: FastifyRequest, reply: FastifyReply, state: RequestState, path: string, values: string[], inUrl: string[], cachedFirst: FirstAnswer | undefined
+  ): Promise<FastifyReply | undefined> {
     if (new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES) {
       state.answered = true
       throw new errors.TOO_MANY_SESSION_COOKIES()
@@ -81,11 +108,10 @@ export function sessionCheck (ctx: GatewayContext) {
     const revives = !onLoginPath && state.logout === undefined
     let ended: EndedValue[]
     try {
-      // The common case, made cheap (it is every request of a signed-in
-      // user): one cookie, nothing in the URL, a live session. Anything else
-      // is judged in full, with the store's answer already in hand.
-      let first: FirstAnswer | undefined
-      if (values.length === 1 && inUrl.length === 0) {
+      // One cookie the store could not answer about from memory: asked once
+      // here; anything but a live session is judged in full with the answer.
+      let first = cachedFirst
+      if (first === undefined && values.length === 1 && inUrl.length === 0) {
         const id = ctx.hash(values[0] as string)
         let found: SessionState
         try {

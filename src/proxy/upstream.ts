@@ -21,7 +21,7 @@ const WS_OWN_HEADERS = new Set([
  * so no body is ever parsed or buffered by Fastify (its default `text/plain`
  * and JSON parsers would buffer up to `bodyLimit` and refuse the rest).
  */
-export async function registerUpstream (app: FastifyInstance, ctx: GatewayContext, preHandler: (req: FastifyRequest, reply: FastifyReply) => Promise<void>): Promise<void> {
+export async function registerUpstream (app: FastifyInstance, ctx: GatewayContext, preHandler: (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void): Promise<void> {
   const { config } = ctx
   await app.register(async function upstreamContext (instance) {
     instance.removeAllContentTypeParsers()

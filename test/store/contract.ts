@@ -399,4 +399,16 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
     for await (const u of store.users(T0 + CONTRACT_TIMEOUTS.maxAge + 1)) later.push(u)
     t.same(later, [], 'none once every session is older than maxAge')
   })
+
+  t.test(`${name}: checkCached, when it answers, answers as check does`, async (t) => {
+    const store = await make(t, CONTRACT_TIMEOUTS)
+    await store.admit({ user: 'alice', id: 'a1', now: T0, limit: 1, policy: 'evict-idlest', replaces: [] })
+    await store.admit({ user: 'alice', id: 'a2', now: T0 + 1, limit: 1, policy: 'evict-idlest', replaces: [] })
+    for (const id of ['a1', 'a2', 'nobody']) {
+      const checked = await store.check(id, T0 + 2)
+      const cached = store.checkCached?.(id, T0 + 3)
+      if (cached !== undefined) t.same(cached, checked, `${id}: the same answer`)
+    }
+    t.equal((await store.check('a1', T0 + 4)).state, 'ended')
+  })
 }

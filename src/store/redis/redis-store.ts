@@ -148,7 +148,7 @@ export class RedisStore implements SessionStore {
     return store
   }
 
-  async check (id: SessionId, now: number): Promise<SessionState> {
+  checkCached (id: SessionId, now: number): SessionState | undefined {
     const cached = this.#cache.get(id)
     const key = cached?.key ?? id
     const known = this.#knownEndedEntry(key, now) ?? this.#knownEndedEntry(id, now)
@@ -157,6 +157,13 @@ export class RedisStore implements SessionStore {
       if (cached.state.state === 'live') this.#touchLater(cached, now)
       return cached.state
     }
+    return undefined
+  }
+
+  async check (id: SessionId, now: number): Promise<SessionState> {
+    const answered = this.checkCached(id, now)
+    if (answered !== undefined) return answered
+    const cached = this.#cache.get(id)
     let state: SessionState
     try {
       state = await this.#lookup(id, now)
