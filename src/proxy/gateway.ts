@@ -19,7 +19,7 @@ import { RouteTable } from './routes.js'
 import { sessionCheck } from './session-check.js'
 import { kState } from './symbols.js'
 import { registerUpstream } from './upstream.js'
-import { logOptions } from './log.js'
+import { logOptions, stdoutLog } from './log.js'
 import { createPages, registerPages } from '../pages/index.js'
 import { sessionMeta } from '../pages/device.js'
 import { EventBus } from '../ops/events.js'
@@ -76,7 +76,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
       void (reply as FastifyReply).code(400).type('text/plain; charset=utf-8').send(`${bad.message} (${bad.code})\n`)
     }
   }
-  fastifyOptions.logger = logOptions(config, opts.logStream)
+  const stdout = opts.logStream === undefined ? stdoutLog() : undefined
+  fastifyOptions.logger = logOptions(config, opts.logStream ?? stdout?.stream)
   // Without request logging, a child logger per request (for its reqId) costs
   // more than the few session lines it would label: they use the root logger.
   if (!config.log.requests) fastifyOptions.childLoggerFactory = (logger) => logger
@@ -199,6 +200,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
       await Promise.all([admin?.close(), app.close()])
       await audit.close()
       await opened.shutdown()
+      stdout?.flush()
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { FastifyServerOptions } from 'fastify'
+import { pino } from 'pino'
 import type { Config } from '../config/schema.js'
 import { canonicalCookieName } from '../http/cookies.js'
 
@@ -15,6 +16,38 @@ export const REDACT_PATHS = [
   'headers.authorization',
   'headers["set-cookie"]'
 ]
+
+/**
+ * Where log lines go when no stream is given: stdout, in batches. pino's
+ * default writes each line with its own blocking write(2), which cost ~25 us
+ * per login (one line each) in the benchmark. Lines are written once 4 KiB
+ * are pending, and at least every second, so a line is at most a second late;
+ * on exit (and shutdown) whatever is pending is written at once.
+ */
+export function stdoutLog (): { stream: NodeJS.WritableStream, flush: () => void } {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  setInterval(() => {
+    try {
+      destination.flush()
+    } catch {
+      // Not open yet: the next tick will do.
+    }
+  }, 1000).unref()
+  const flush = (): void => {
+    try {
+      destination.flushSync()
+    } catch {
+      // Not open yet, or stdout is gone: nothing more can be written anyway.
+    }
+  }
+  // Whatever ends the process, the last lines (often the ones that say why) go out.
+  process.once('exit', flush)
+  return {
+    // A SonicBoom: what pino writes to best; its types are not Node's WritableStream.
+    stream: destination as unknown as NodeJS.WritableStream,
+    flush
+  }
+}
 
 export function logOptions (config: Config, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
   return {
