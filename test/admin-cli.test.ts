@@ -1,10 +1,9 @@
 import t, { type Test } from 'tap'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
 import type { Device } from './helpers/client.js'
 import { loadConfigText } from '../src/config/load.js'
 import { cli } from './helpers/cli.js'
+import { freePort } from './helpers/redis.js'
 
 // The admin commands as operators run them: the compiled bin, in its own
 // process, against a gateway's real admin listener (npm test builds first).
@@ -41,15 +40,6 @@ async function adminGet (h: Harness, path: string): Promise<unknown> {
 interface Listed { scopes: Array<{ sessions: Array<{ id: string, signedInAt: string }> }> }
 const idsOf = (listed: unknown): string[] => (listed as Listed).scopes.flatMap((s) => s.sessions.map((x) => x.id))
 
-async function freePort (): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as { port: number }).port
-  s.close()
-  await once(s, 'close')
-  return port
-}
 
 t.test('sessions list: a table of the user\'s sessions, and --json as the API answers', async (t) => {
   const h = await gateway(t)

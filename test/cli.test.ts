@@ -4,18 +4,10 @@ import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { startLegacyApp } from './fixtures/legacy-app.mjs'
 import { cli, CLI } from './helpers/cli.js'
+import { freePort } from './helpers/redis.js'
 
 // The CLI as users run it: the compiled bin (`npm test` builds first).
 
-async function freePort (): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as { port: number }).port
-  s.close()
-  await once(s, 'close')
-  return port
-}
 
 function config (upstream: string, port: number): string {
   return `listen: { host: 127.0.0.1, port: ${port} }
