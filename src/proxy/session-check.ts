@@ -23,6 +23,8 @@ const MAX_SESSION_VALUES = 8
 
 interface EndedValue {
   value: string
+  /** The value's keyed hash (the session id the store, the logs and the audit trail use). */
+  id: SessionId
   reason: EndReason
   by?: EndedBy
   fromUrl: boolean
@@ -85,7 +87,7 @@ export function sessionCheck (ctx: GatewayContext) {
         done()
         return
       }
-      if (found !== undefined) first = { id, found }
+      first = found === undefined ? { id } : { id, found }
     }
     judgeRequest(request, reply, state, path, values, inUrl, first).then((answered) => { if (answered === undefined) done() }, done)
   }
@@ -108,29 +110,7 @@ function judgeAndAnswer (ctx: GatewayContext) {
     const revives = !onLoginPath && state.logout === undefined
     let ended: EndedValue[]
     try {
-      // One cookie the store could not answer about from memory: asked once
-      // here; anything but a live session is judged in full with the answer.
-      let first = cachedFirst
-      if (first === undefined && values.length === 1 && inUrl.length === 0) {
-        const id = ctx.hash(values[0] as string)
-        let found: SessionState
-        try {
-          found = await ctx.store.check(id, ctx.now())
-        } catch (error) {
-          // Judged below like any failure (store.onError decides).
-          found = { state: 'unknown' }
-          first = { id, error }
-        }
-        if (found.state === 'live') {
-          state.carriedIds.add(id)
-          state.carried.push(found.slot)
-          state.holder = { slot: found.slot, owner: found.user, group: undefined, pendingUntil: undefined }
-          if (request.headers.upgrade !== undefined) ctx.sockets.noteUpgrade(request.raw.socket, state.carried)
-          return undefined
-        }
-        first ??= { id, found }
-      }
-      ended = await judge(ctx, request, state, values, inUrl, revives, first)
+      ended = await judge(ctx, request, state, values, inUrl, revives, cachedFirst)
     } catch (err) {
       // fail-closed (or a failure that is not the store being away): the
       // gateway cannot vouch for this session, so it refuses rather than let
@@ -166,12 +146,14 @@ function judgeAndAnswer (ctx: GatewayContext) {
     state.answered = true
     const first = refuse.find((e) => deviceStillHoldsCookie(e.reason)) ?? refuse[0]
     const reason = first?.reason ?? 'concurrent_login_limit'
-    const refusedIds = new Set(refuse.map((e) => ctx.hash(e.value)))
+    // Every spelling of a value is in `refuse`: each session counted once.
+    const refusedIds = new Set<SessionId>()
     for (const e of refuse) {
-      const id = ctx.hash(e.value)
-      if (refusedIds.delete(id)) noteRefused(ctx, request, id, e.reason, true)
+      if (refusedIds.has(e.id)) continue
+      refusedIds.add(e.id)
+      noteRefused(ctx, request, e.id, e.reason, true)
     }
-    request.log.info({ sessions: refuse.map((e) => shortId(ctx.hash(e.value))), reason }, 'refused a request carrying an ended session')
+    request.log.info({ sessions: [...refusedIds].map(shortId), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason, first?.by)
   }
 }
@@ -186,11 +168,10 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
   const reported = new Set<SessionId>()
   for (const e of ended) {
     if (!observedOnly(ctx, e.reason)) continue
-    const id = ctx.hash(e.value)
-    if (reported.has(id)) continue
-    reported.add(id)
-    noteRefused(ctx, request, id, e.reason, false)
-    request.log.info({ session: shortId(id), reason: e.reason }, 'observe: would refuse this request (ended session)')
+    if (reported.has(e.id)) continue
+    reported.add(e.id)
+    noteRefused(ctx, request, e.id, e.reason, false)
+    request.log.info({ session: shortId(e.id), reason: e.reason }, 'observe: would refuse this request (ended session)')
   }
   return ended.filter((e) => !observedOnly(ctx, e.reason))
 }
@@ -201,12 +182,8 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
  * spelling of each.
  */
 /** The store's answer about the first value, when the caller already asked. */
-type FirstAnswer = { id: SessionId, found: SessionState } | { id: SessionId, error: unknown }
-
-function answerOf (first: FirstAnswer): SessionState {
-  if ('error' in first) throw first.error
-  return first.found
-}
+/** The first value's id, hashed by the caller, with the store's answer when the store could give it from memory. */
+type FirstAnswer = { id: SessionId, found?: SessionState }
 
 async function judge (
   ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean, first?: FirstAnswer
@@ -220,18 +197,18 @@ async function judge (
   let adoptedOne = false
   for (const [i, value] of [...values, ...inUrl].entries()) {
     const fromUrl = i >= values.length
-    const id = ctx.hash(value)
+    const id = i === 0 && first !== undefined ? first.id : ctx.hash(value)
     if (!fromUrl) state.carriedIds.add(id)
     if (seen.has(id)) {
       const known = seen.get(id)
-      if (known !== undefined) ended.push({ value, ...known, fromUrl })
+      if (known !== undefined) ended.push({ value, id, ...known, fromUrl })
       continue
     }
     let reason: EndReason | undefined
     let by: EndedBy | undefined
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
-      const found = first?.id !== id ? await ctx.store.check(id, now) : answerOf(first)
+      const found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
       if (found.state === 'ended') {
         reason = found.reason
         by = found.by
@@ -282,7 +259,7 @@ async function judge (
     }
     const known = reason === undefined ? undefined : by === undefined ? { reason } : { reason, by }
     seen.set(id, known)
-    if (known !== undefined) ended.push({ value, ...known, fromUrl })
+    if (known !== undefined) ended.push({ value, id, ...known, fromUrl })
   }
   return ended
 }

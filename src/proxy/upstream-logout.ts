@@ -35,6 +35,8 @@ const PLACEHOLDER = /\{cookie:([^{}]+)\}/g
 /** What the judging of a request found ended: a value as written, where it came from, why it ended. */
 export interface EndedCookie {
   value: string
+  /** Its keyed hash, as the check computed it. */
+  id: SessionId
   reason: EndReason
   fromUrl: boolean
 }
@@ -127,7 +129,7 @@ export function replayUpstreamLogouts (ctx: GatewayContext, request: FastifyRequ
 }
 
 function replayOne (ctx: GatewayContext, request: FastifyRequest, conf: UpstreamLogoutConfig, replays: LogoutReplays, header: string, e: EndedCookie): void {
-  const id = ctx.hash(e.value)
+  const id = e.id
   if (replays.has(id)) return
   const session = shortId(id)
   // Observe mode enforces none of the gateway's own decisions: the app's

@@ -148,6 +148,18 @@ local function byPolicy (policy)
     return a[1] < b[1]
   end
 end
+
+-- Ends the sessions \`policy\` picks so that a newcomer fits in \`limit\`
+-- (domain/policy.ts decide()), adding each to \`out\`; the newcomer's device and
+-- address are what the ended ones are told ended them.
+local function endSurplus (live, limit, policy, out, device, ip)
+  table.sort(live, byPolicy(policy))
+  for i = 1, #live + 1 - limit do
+    local s = live[i]
+    answer(out, s[1], s[4], s[5], 'concurrent_login_limit', '')
+    endSession(s[1], 'concurrent_login_limit', device, ip)
+  end
+end
 `
 
 /** ARGV 5 id, 6 touchEvery. Returns {'live', key} | {'idle', key, group} | {'pending', key, until, group} | {'ended', reason, device, ip, at} | {'unknown'}. */
@@ -262,12 +274,7 @@ if policy == 'ask' then
   ended[2] = 'pending'
   return admit(pendingUntil)
 end
-table.sort(live, byPolicy(policy))
-for i = 1, #live + 1 - limit do
-  local s = live[i]
-  answer(ended, s[1], s[4], s[5], 'concurrent_login_limit', '')
-  endSession(s[1], 'concurrent_login_limit', device, ip)
-end
+endSurplus(live, limit, policy, ended, device, ip)
 return admit('')
 `
 
@@ -296,12 +303,7 @@ if limit ~= 0 and #live >= limit then
     return {'ended', 'now'}
   end
   if policy == 'ask' then return {'pending'} end
-  table.sort(live, byPolicy(policy))
-  for i = 1, #live + 1 - limit do
-    local s = live[i]
-    answer(out, s[1], s[4], s[5], 'concurrent_login_limit', '')
-    endSession(s[1], 'concurrent_login_limit', device, ip)
-  end
+  endSurplus(live, limit, policy, out, device, ip)
 end
 redis.call('HSET', L, key, val(c, nowS, g, ''))
 keep()
