@@ -27,6 +27,9 @@ for (let i = 0; i < n; i++) {
   await store.admit({ user: `user${i}@example.com`, id, meta, now: now + (i >> 10), limit: 2, policy: 'evict-idlest', replaces: [] })
 }
 const seconds = Number(process.hrtime.bigint() - t0) / 1e9
+// Then every session is used once, a minute later, as a session in use is:
+// its last-use time then differs from its login time (one more number kept).
+for (const [kind, key] of store.records()) if (kind === 's') store.checkCached(key, now + 60_000 + (n >> 10))
 settle()
 const after = process.memoryUsage()
 const stats = await store.stats(now + (n >> 10))

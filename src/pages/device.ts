@@ -78,11 +78,25 @@ function v4Groups (v4: string): string[] {
   return [((b[0] ?? 0) * 256 + (b[1] ?? 0)).toString(16), ((b[2] ?? 0) * 256 + (b[3] ?? 0)).toString(16)]
 }
 
+/**
+ * One string per shown address for the sessions that share it (many do:
+ * `approximate` keeps a /24 or a /48), instead of one built per login:
+ * ~30 bytes per tracked session.
+ */
+function sharedIp (ip: string | undefined): string | undefined {
+  if (ip === undefined) return undefined
+  const known = SHOWN_IPS.get(ip)
+  if (known !== undefined) return known
+  SHOWN_IPS.set(ip, ip)
+  return ip
+}
+const SHOWN_IPS = new LRUCache<string, string>({ max: 2000 })
+
 /** What is kept with a new session about where it came from. */
 export function sessionMeta (userAgent: string | undefined, address: string | undefined, mode: IpDisplay): SessionMeta {
   const meta: SessionMeta = {}
   const device = describeDevice(userAgent)
-  const ip = displayIp(address, mode)
+  const ip = sharedIp(displayIp(address, mode))
   if (device !== undefined) meta.device = device
   if (ip !== undefined) meta.ip = ip
   return meta
