@@ -58,9 +58,9 @@ export function disablePinning () { pinning = false }
 const children = new Set()
 
 /** Starts a Node script with an IPC channel, waits for its { ready } message, pins it. */
-export async function startNode (file, args, { core, execArgv = [], logFile, env } = {}) {
+export async function startNode (file, args, { core, execArgv = [], execPath, logFile, env } = {}) {
   const out = logFile === undefined ? 'ignore' : openSync(logFile, 'a')
-  const child = fork(file, args, { execArgv, stdio: ['ignore', out, out, 'ipc'], env: { ...process.env, ...env } })
+  const child = fork(file, args, { execArgv, ...(execPath === undefined ? {} : { execPath }), stdio: ['ignore', out, out, 'ipc'], env: { ...process.env, ...env } })
   children.add(child)
   child.on('exit', () => { children.delete(child) })
   const ready = await new Promise((resolve, reject) => {
@@ -259,4 +259,10 @@ export function machine () {
     nginx: version('nginx', ['-v'], /nginx\/(\S+)/),
     autocannon: JSON.parse(readFileSync(new URL('../node_modules/autocannon/package.json', import.meta.url), 'utf8')).version
   }
+}
+
+/** Commands a Redis server has processed so far (INFO stats), or undefined. */
+export function redisCommands (redis) {
+  const m = /total_commands_processed:(\d+)/.exec(redis.cli('info', 'stats') ?? '')
+  return m === null ? undefined : Number(m[1])
 }

@@ -25,7 +25,8 @@ async function run (job) {
   const opts = {
     url: job.url,
     connections: job.connections,
-    duration: job.duration,
+    // A fixed number of requests (bench/instructions.mjs), or a fixed time.
+    ...(job.amount !== undefined ? { amount: job.amount } : { duration: job.duration }),
     pipelining: 1,
     timeout: 10,
     method: job.method ?? 'GET',

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --no-docs]
+// npm run bench [-- --quick] [-- --no-docs] [-- --no-instructions | --instructions]
 //
 // What sessioncap costs, side by side with what one would otherwise run
 // (issue #7): the upstream alone, a bare @fastify/http-proxy, sessioncap with
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  cpuSeconds, disablePinning, machineBusySeconds, exchange, freePort, inParallel, login, machine, median, onPath, pinning,
+  cpuSeconds, disablePinning, machineBusySeconds, exchange, freePort, inParallel, login, machine, median, onPath, pinning, redisCommands,
   startNode, startNginx, startRedis, stopAll
 } from './lib.mjs'
 import { writeReport } from './report.mjs'
@@ -25,6 +25,8 @@ const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const writeDocs = args.includes('--docs') || (!quick && !args.includes('--no-docs'))
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
+// Counting instructions under callgrind takes minutes: full runs only, unless asked for.
+const countInstructions = args.includes('--instructions') || (!quick && !args.includes('--no-instructions'))
 
 const P = quick
   ? { connections: 32, warmup: 1, rounds: 2, duration: 2, loginRounds: 2, loginDuration: 1, refuseRounds: 2, refuseDuration: 1, pool: 2_000, ended: 300, storeUsers: 50_000, redisUsers: 10_000, storm: 2_000, gatewayStorm: 100, memory: [100_000] }
@@ -137,7 +139,7 @@ try {
   if (haveRedis && want('redis')) {
     redis = await startRedis(join(tmp, 'redis'), CORE_LOAD)
     const redisGw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `store: { type: redis, url: "${redis.url}" }`)], { core: CORE_SERVER, logFile: join(tmp, 'gateway-redis.log') })
-    variants.push({ name: 'redis', label: 'sessioncap, Redis store', url: redisGw.url, pids: () => [redisGw.pid], gateway: true, sidePids: () => [redis.pid] })
+    variants.push({ name: 'redis', label: 'sessioncap, Redis store', url: redisGw.url, pids: () => [redisGw.pid], gateway: true, sidePids: () => [redis.pid], storeCommands: () => redisCommands(redis) })
   }
   if (haveNginx && want('nginx')) {
     const nginx = await startNginx(join(tmp, 'nginx'), app.url, CORE_SERVER)
@@ -171,9 +173,11 @@ try {
     const side = v.sidePids?.() ?? []
     const ours = () => cpuSeconds([...v.pids(), ...side, app.pid, load.pid, process.pid])
     const m0 = machineBusySeconds(); const o0 = ours()
+    const k0 = v.storeCommands?.()
     const c0 = cpuSeconds(v.pids()); const s0 = cpuSeconds(side); const a0 = cpuSeconds([app.pid])
     const r = await runLoad({ url: v.url, ...job })
     const c1 = cpuSeconds(v.pids()); const s1 = cpuSeconds(side); const a1 = cpuSeconds([app.pid])
+    const k1 = v.storeCommands?.()
     const m1 = machineBusySeconds(); const o1 = ours()
     const cpu = c1 - c0
     return {
@@ -189,6 +193,8 @@ try {
       generatorCpuShare: r.generatorCpuSeconds / r.seconds,
       upstreamCpuShare: v.name === 'direct' ? null : (a1 - a0) / r.seconds,
       sideCpuUsPerRequest: side.length > 0 && r.requests > 0 ? (s1 - s0) * 1e6 / r.requests : null,
+      // Redis commands per request (the gateway's; a script call counts as one): how often its cache was not enough.
+      storeCommandsPerRequest: k0 !== undefined && k1 !== undefined && r.requests > 0 ? (k1 - k0) / r.requests : null,
       // CPU the rest of the machine used meanwhile (other processes), in cores: it competes with the round.
       foreignCores: Math.max(0, ((m1 - m0) - (o1 - o0)) / r.seconds)
     }
@@ -226,6 +232,7 @@ try {
         proxyCpuShare: median(rs.map((m) => m.proxyCpuShare)),
         upstreamCpuShare: median(rs.map((m) => m.upstreamCpuShare)),
         sideCpuUsPerRequest: median(rs.map((m) => m.sideCpuUsPerRequest)),
+        storeCommandsPerRequest: median(rs.map((m) => m.storeCommandsPerRequest)),
         foreignCores: median(rs.map((m) => m.foreignCores)),
         statuses: rs.reduce((acc, m) => { for (const [k, c] of Object.entries(m.status)) acc[k] = (acc[k] ?? 0) + c; return acc }, {}),
         errors: rs.reduce((a, m) => a + m.errors, 0),
@@ -298,6 +305,16 @@ try {
     results.memory[n] = JSON.parse(r.stdout.trim().split('\n').pop())
     log(`memory store, ${n} sessions: ${results.memory[n].heapBytesPerSession.toFixed(0)} B heap, ${results.memory[n].rssBytesPerSession.toFixed(0)} B RSS per session`)
   }
+
+  // 7. Instructions per request under callgrind: the CPU measure that does not drift (bench/instructions.mjs).
+  if (countInstructions) {
+    log('— instructions per request (callgrind; a few minutes) —')
+    const r = spawnSync(process.execPath, [join(here, 'instructions.mjs'), ...(quick ? ['--pool', String(P.pool), '--warmup', '3000', '--requests', '1000'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    if (r.status !== 0) throw new Error('bench/instructions.mjs failed')
+    const out = JSON.parse(r.stdout.trim().split('\n').pop())
+    if (out.skipped !== undefined) skipped.push(`instructions per request: ${out.skipped}`)
+    else results.instructions = out
+  }
 } finally {
   await stopAll()
   rmSync(tmp, { recursive: true, force: true })
@@ -333,6 +350,14 @@ if (V.memory !== undefined) {
   target('memory store: requests/s vs bare proxy', fmt(V.memory.rpsRatio), V.memory.rpsRatio >= 0.95, '≥ 0.95×')
   target('memory store: CPU per request vs bare proxy', fmt(V.memory.cpuRatio), V.memory.cpuRatio <= 1.05, '≤ 1.05×')
   target('memory store: p99 above bare proxy', fmt(V.memory.p99Delta), V.memory.p99Delta <= 0.5, '≤ +0.5 ms', ' ms')
+}
+const I = results.instructions
+if (I !== undefined) {
+  // The same CPU-per-request target, in the measure that does not drift.
+  for (const [part, key] of [['main thread', 'mainThread'], ['all threads', 'allThreads']]) {
+    const r = I.variants.memory[key] / I.variants.bare[key]
+    target(`memory store: instructions per request vs bare proxy (callgrind, ${part})`, fmt(r), r <= 1.05, '≤ 1.05×')
+  }
 }
 if (V.redis !== undefined) {
   target('Redis store: requests/s vs bare proxy', fmt(V.redis.rpsRatio), V.redis.rpsRatio >= 0.90, '≥ 0.90×')

@@ -1,4 +1,5 @@
-import { createHmac, randomBytes } from 'node:crypto'
+import * as crypto from 'node:crypto'
+import { createHash, createHmac, randomBytes } from 'node:crypto'
 import type { SessionId } from '../domain/session.js'
 import { safeDecode } from './percent.js'
 
@@ -14,7 +15,45 @@ import { safeDecode } from './percent.js'
 export type SessionHasher = (cookieValue: string) => SessionId
 
 export function createSessionHasher (secret: string | Buffer): SessionHasher {
-  return (value) => createHmac('sha256', secret).update(canonicalCookieValue(value)).digest('base64url').slice(0, 22)
+  const hmac = hmacSha256(secret)
+  return (value) => hmac(canonicalCookieValue(value)).slice(0, 22)
+}
+
+/** SHA-256's block size: HMAC pads its key to it (RFC 2104). */
+const BLOCK = 64
+/** Values up to this many UTF-16 units are hashed from one reused buffer (at most 3 UTF-8 bytes each). */
+const MAX_SCRATCH_UNITS = 2048
+
+/**
+ * HMAC-SHA256 of a string, in base64url: exactly `createHmac('sha256',
+ * secret).update(value).digest('base64url')` (RFC 2104, checked against it in
+ * the tests), computed as two one-shot SHA-256 hashes over the key's
+ * pre-padded blocks. createHmac sets the key up again on every call (OpenSSL's
+ * MAC context and key schedule): ~5 µs of every request under load, against
+ * ~1 µs for this. Where `crypto.hash` is missing (Node before 20.12),
+ * createHmac is used.
+ */
+export function hmacSha256 (secret: string | Buffer): (value: string) => string {
+  const oneShot = (crypto as { hash?: typeof crypto.hash }).hash
+  if (typeof oneShot !== 'function') return (value) => createHmac('sha256', secret).update(value).digest('base64url')
+  let key = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret
+  if (key.length > BLOCK) key = createHash('sha256').update(key).digest()
+  // inner: (key ⊕ ipad) ‖ value; outer: (key ⊕ opad) ‖ SHA-256(inner)
+  const inner = Buffer.alloc(BLOCK + MAX_SCRATCH_UNITS * 3, 0x36)
+  const outer = Buffer.alloc(BLOCK + 32, 0x5c)
+  for (let i = 0; i < key.length; i++) {
+    inner[i] = (inner[i] as number) ^ (key[i] as number)
+    outer[i] = (outer[i] as number) ^ (key[i] as number)
+  }
+  const ipad = Buffer.from(inner.subarray(0, BLOCK))
+  return (value) => {
+    // Each call fills the shared buffers and hashes them before returning: nothing else runs in between.
+    const innerDigest = value.length <= MAX_SCRATCH_UNITS
+      ? oneShot('sha256', inner.subarray(0, BLOCK + inner.write(value, BLOCK, 'utf8')), 'buffer')
+      : oneShot('sha256', Buffer.concat([ipad, Buffer.from(value, 'utf8')]), 'buffer')
+    innerDigest.copy(outer, BLOCK)
+    return oneShot('sha256', outer, 'base64url')
+  }
 }
 
 /**

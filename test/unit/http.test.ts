@@ -3,6 +3,8 @@ import { normalizePath, normalizePathFully } from '../../src/http/path.js'
 import { cookieValues, withoutCookieValues } from '../../src/http/cookies.js'
 import { parseSetCookie } from '../../src/http/set-cookie.js'
 import { prefersHtml } from '../../src/http/accept.js'
+import { createHmac, randomBytes } from 'node:crypto'
+import { createSessionHasher, hmacSha256 } from '../../src/http/session-hash.js'
 
 const NOW = Date.UTC(2026, 5, 1)
 
@@ -73,4 +75,22 @@ t.test('prefersHtml: browsers navigating, not scripts', async (t) => {
   t.equal(prefersHtml({}), false)
   t.equal(prefersHtml({ accept: 'application/json, text/plain, */*' }), false)
   t.equal(prefersHtml({ accept: 'text/html;q=0.5, application/json' }), false)
+})
+
+t.test('session ids: the fast HMAC is exactly createHmac-SHA256 (ids must not change across versions)', async (t) => {
+  const secrets: Array<string | Buffer> = [
+    'bench-secret-0123456789abcdef0123456789abcdef', '', 'k', 'x'.repeat(64), 'y'.repeat(65), 'clé-ünïcode-🔑'.repeat(9),
+    randomBytes(32), randomBytes(64), randomBytes(100)
+  ]
+  const values = ['', 'a', 'abc123', 'sessionid-value_with.chars~', 'é', '🔥 emoji', 'lone \ud800 surrogate', 'x'.repeat(2047), '€'.repeat(2048), '€'.repeat(2049), 'z'.repeat(20_000)]
+  for (const secret of secrets) {
+    const fast = hmacSha256(secret)
+    for (const v of values) t.equal(fast(v), createHmac('sha256', secret).update(v).digest('base64url'), `secret of ${secret.length}, value of ${v.length}`)
+    // Interleaved long and short values: the shared buffer never leaks one into the next.
+    t.equal(fast('short'), createHmac('sha256', secret).update('short').digest('base64url'))
+  }
+  // A cookie's id: the first 22 characters, of the canonical value.
+  const hash = createSessionHasher('s3cret')
+  t.equal(hash('abc'), createHmac('sha256', 's3cret').update('abc').digest('base64url').slice(0, 22))
+  t.equal(hash('%61bc'), hash('abc'), 'percent-decoded before hashing')
 })
