@@ -32,6 +32,14 @@ function refusalTable (R) {
   return rows.join('\n')
 }
 
+function sideBySideTable (S, unit) {
+  const list = Object.values(S ?? {})
+  if (list.length === 0) return ''
+  const rows = [`| variant | its ${unit}/s | bare proxy's ${unit}/s | ratio | its CPU µs/${unit} | bare proxy's | ratio |`, '|---|---:|---:|---:|---:|---:|---:|']
+  for (const v of list) rows.push(`| ${v.label} | ${n0(v.rps)} | ${n0(v.bareRps)} | ${ratio(v.rpsRatio)} | ${f(v.cpuUsPerRequest, 1)} | ${f(v.bareCpuUsPerRequest, 1)} | ${ratio(v.cpuRatio)} |`)
+  return rows.join('\n')
+}
+
 function instructionsSection (I) {
   if (I === undefined) return ''
   const b = I.variants.bare
@@ -124,6 +132,10 @@ Every request is a \`GET /\` carrying a live session cookie, taken in turn from 
 
 ${table}
 ${V.redis?.storeCommandsPerRequest == null ? '' : `\nThe Redis store sent **${f(V.redis.storeCommandsPerRequest, 2)} Redis commands per request** (median of the rounds; each a script call or a GET, one round trip): a gateway asks Redis about a cookie when it has not for \`store.cacheTtl\` (2 s), and with ${P.pool.toLocaleString('en')} users in turn each cookie comes back every ${V.redis.rps > 0 ? f(P.pool / V.redis.rps, 1) : '?'} s. redis-server used ${f(V.redis.sideCpuUsPerRequest, 1)} µs of CPU per request on the other core.\n`}
+${Object.keys(results.sideBySide ?? {}).length === 0 ? '' : `**Side by side.** The same traffic, but the bare proxy and one other variant loaded at the same time, both on the proxies' core, which the kernel shares out between them (so each serves about half its rate above): whatever the machine's speed that minute, both get the same. The ratios are taken within each round, then the median of ${P.rounds} rounds; the targets use these.
+
+${sideBySideTable(results.sideBySide, 'request')}
+`}
 - **CPU µs/request** is the proxy process's own CPU time (user + system, from \`/proc/<pid>/stat\`) over the requests it served: steadier than requests/s on a machine whose speed drifts. For nginx it is the master and its worker.
 - The ratios are taken **round by round** against the bare proxy's round next to it, then the median (the same minute's conditions); the other columns are medians of the rounds.
 - *proxy core busy*: how much of its core the process under test used (100% = it was the bottleneck); *generator core busy*: autocannon's share of its core (near 100% would mean the load generator, not the proxy, set the pace); *other processes*: CPU the rest of the machine used meanwhile (from \`/proc/stat\`, in % of one core), which competes with the round.
@@ -139,7 +151,7 @@ ${instructionsSection(results.instructions)}
 Every request is a login (\`POST /login\`, a form with a new user name each time, out of a million) that the upstream answers with \`302\` and a new session cookie; the gateway reads the user from the form and admits the session under the limit (${P.limit}) before the answer leaves. The bare proxy forwards the same traffic.
 
 ${loginTable(results.admission)}
-
+${Object.keys(results.sideBySideLogins ?? {}).length === 0 ? '' : `\nSide by side with the bare proxy (both loaded with logins at the same time, sharing one core; the targets use these):\n\n${sideBySideTable(results.sideBySideLogins, 'login')}\n`}
 The admit step alone, in process (no HTTP; ids made beforehand): many users (memory store: one admission after another; Redis: 256 in flight from one process, pipelined on one connection), then one user hammered by concurrent logins under limit ${P.limit}:
 
 | store | many users | one-user storm | sessions left after the storm |
