@@ -261,8 +261,14 @@ export function machine () {
   }
 }
 
-/** Commands a Redis server has processed so far (INFO stats), or undefined. */
+/**
+ * Script calls a Redis server has answered so far (INFO commandstats), or
+ * undefined: the gateway's hot path talks to Redis only through its scripts,
+ * one round trip each (the commands a script runs inside Redis count apart).
+ */
 export function redisCommands (redis) {
-  const m = /total_commands_processed:(\d+)/.exec(redis.cli('info', 'stats') ?? '')
-  return m === null ? undefined : Number(m[1])
+  const text = redis.cli('info', 'commandstats') ?? ''
+  let calls = 0
+  for (const m of text.matchAll(/^cmdstat_(?:evalsha|eval|evalsha_ro|eval_ro):calls=(\d+)/gm)) calls += Number(m[1])
+  return text.includes('cmdstat_') ? calls : undefined
 }

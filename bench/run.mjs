@@ -195,7 +195,7 @@ try {
       generatorCpuShare: r.generatorCpuSeconds / r.seconds,
       upstreamCpuShare: v.name === 'direct' ? null : (a1 - a0) / r.seconds,
       sideCpuUsPerRequest: side.length > 0 && r.requests > 0 ? (s1 - s0) * 1e6 / r.requests : null,
-      // Redis commands per request (the gateway's; a script call counts as one): how often its cache was not enough.
+      // Redis script calls (round trips) per request: how often the gateway's cache was not enough.
       storeCommandsPerRequest: k0 !== undefined && k1 !== undefined && r.requests > 0 ? (k1 - k0) / r.requests : null,
       // CPU the rest of the machine used meanwhile (other processes), in cores: it competes with the round.
       foreignCores: Math.max(0, ((m1 - m0) - (o1 - o0)) / r.seconds)
