@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Instructions per proxied request, counted by valgrind's callgrind: the one
-// measure of CPU cost here that does not drift with the machine (the same
-// build and traffic give the same count to within a few percent, whatever
-// else runs), where requests/s and CPU time move by ±40% within a minute.
+// Instructions per proxied request, counted by valgrind's callgrind: a
+// measure of CPU cost that does not follow the machine's speed (requests/s
+// and CPU time move by ±40% within a minute here). It is not exact either:
+// V8 compiles and collects on its own schedule, so counts of one build vary
+// between runs (sessioncap's main thread by ~10% here, the bare proxy's by up
+// to 50%); read several runs as a range.
 //
 // The bare proxy and sessioncap (memory store, a pool of live sessions put in
 // its store through a snapshot) each run under callgrind, side by side; each

@@ -35,7 +35,7 @@ function refusalTable (R) {
 function sideBySideTable (S, unit) {
   const list = Object.values(S ?? {})
   if (list.length === 0) return ''
-  const rows = [`| variant | its ${unit}/s | bare proxy's ${unit}/s | ratio | its CPU µs/${unit} | bare proxy's | ratio |`, '|---|---:|---:|---:|---:|---:|---:|']
+  const rows = [`| variant | its ${unit}s/s | bare proxy's ${unit}s/s | ratio | its CPU µs/${unit} | bare proxy's | ratio |`, '|---|---:|---:|---:|---:|---:|---:|']
   for (const v of list) rows.push(`| ${v.label} | ${n0(v.rps)} | ${n0(v.bareRps)} | ${ratio(v.rpsRatio)} | ${f(v.cpuUsPerRequest, 1)} | ${f(v.bareCpuUsPerRequest, 1)} | ${ratio(v.cpuRatio)} |`)
   return rows.join('\n')
 }
@@ -48,7 +48,7 @@ function instructionsSection (I) {
   for (const v of Object.values(I.variants)) rows.push(`| ${label[v.name] ?? v.name} | ${n0(v.mainThread)} | ${ratio(v.mainThread / b.mainThread)} | ${n0(v.allThreads)} | ${ratio(v.allThreads / b.allThreads)} |`)
   return `### Instructions per request (callgrind)
 
-The steady measure of CPU cost: each proxy runs under valgrind's callgrind (\`bench/instructions.mjs\`) with the same page traffic (${I.pool.toLocaleString('en')} live sessions in turn), ${I.warmup.toLocaleString('en')} requests of warm-up, then the instructions of ${I.requests.toLocaleString('en')} requests are counted. The same build counts the same to within a few percent on the main thread (where the JavaScript and the HTTP parsing run), whatever else the machine does; the other threads (V8's garbage collector and compiler helpers) vary more from run to run. It does not see time that is not instructions (cache misses, mispredicted branches) nor time-driven work (timers), which under callgrind's ~50× slowdown is spread over 50× fewer requests. ${I.valgrind}.
+A measure of CPU cost that does not follow the machine's speed: each proxy runs under valgrind's callgrind (\`bench/instructions.mjs\`) with the same page traffic (${I.pool.toLocaleString('en')} live sessions in turn), ${I.warmup.toLocaleString('en')} requests of warm-up, then the instructions of ${I.requests.toLocaleString('en')} requests are counted. The main thread is where the JavaScript and the HTTP parsing run; the other threads are V8's garbage collector and compiler helpers. Counts vary between runs of the same build (V8 compiles and collects on its own schedule): over six runs on this machine sessioncap's main thread counted 345,000–377,000 instructions per request and the bare proxy's 384,000–573,000; read one run's figures as one sample of that range, not as an exact ratio. It does not see time that is not instructions (cache misses, mispredicted branches) nor time-driven work (timers), which under callgrind's ~50× slowdown is spread over 50× fewer requests. ${I.valgrind}.
 
 ${rows.join('\n')}
 `
@@ -168,7 +168,7 @@ ${refusalTable(results.refusal)}
 
 ## Memory
 
-The memory store, in a fresh \`node --expose-gc\` process: N sessions admitted (one user each, with the device and address the gateway keeps for its pages), heap and RSS measured after full collections, before and after.
+The memory store, in a fresh \`node --expose-gc\` process: N sessions admitted (one user each, with the device and address the gateway keeps for its pages), then each used once a minute later (as a session in use is: its last use then differs from its login time), heap and RSS measured after full collections, before and after. The store is made with \`maxSessions\` 1,000,000 (the default), whose LRU slots are allocated up front: at 100,000 sessions they weigh on each one.
 
 | tracked sessions | heap per session | RSS per session | heap used | RSS |
 |---:|---:|---:|---:|---:|

@@ -400,14 +400,6 @@ if (V.memory !== undefined) {
   target('memory store: CPU per request vs bare proxy (side by side)', fmt(eff('memory').cpuRatio), eff('memory').cpuRatio <= 1.05, '≤ 1.05×')
   target('memory store: p99 above bare proxy', fmt(V.memory.p99Delta), V.memory.p99Delta <= 0.5, '≤ +0.5 ms', ' ms')
 }
-const I = results.instructions
-if (I !== undefined) {
-  // The same CPU-per-request target, in the measure that does not drift.
-  for (const [part, key] of [['main thread', 'mainThread'], ['all threads', 'allThreads']]) {
-    const r = I.variants.memory[key] / I.variants.bare[key]
-    target(`memory store: instructions per request vs bare proxy (callgrind, ${part})`, fmt(r), r <= 1.05, '≤ 1.05×')
-  }
-}
 if (V.redis !== undefined) {
   target('Redis store: requests/s vs bare proxy (side by side)', fmt(eff('redis').rpsRatio), eff('redis').rpsRatio >= 0.90, '≥ 0.90×')
   target('Redis store: CPU per request vs bare proxy (side by side)', fmt(eff('redis').cpuRatio), eff('redis').cpuRatio <= 1 / 0.90, '≤ 1.11× (= 1/0.90)')
