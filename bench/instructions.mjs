@@ -105,7 +105,10 @@ try {
     const all = threads.reduce((a, t) => a + (t.Ir ?? 0), 0)
     log(`instructions: ${name} counted (${((Date.now() - t0) / 1000).toFixed(0)} s)`)
     const perRequest = (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v / r.requests]))
-    return { name, requests: r.requests, mainThread: threads[0].Ir / r.requests, allThreads: all / r.requests, ...(CACHE ? { mainThreadEvents: perRequest(threads[0]) } : {}) }
+    // A request that timed out (10 s) was worked on but not counted: it would inflate the figures.
+    const lost = r.errors + r.timeouts
+    if (lost > 0) log(`instructions: warning: ${name} had ${lost} errors or timeouts among the counted requests`)
+    return { name, requests: r.requests, errorsOrTimeouts: lost, mainThread: threads[0].Ir / r.requests, allThreads: all / r.requests, ...(CACHE ? { mainThreadEvents: perRequest(threads[0]) } : {}) }
   }))
   const result = {
     warmup: WARMUP,
