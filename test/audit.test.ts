@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, renameSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { APP_ROUTES, startHarness } from './helpers/harness.js'
+import { WebhookQueue } from '../src/ops/webhook.js'
 
 /** The audit trail: JSON lines to a file, and a webhook that must never slow a request. */
 type Line = Record<string, unknown>
@@ -100,4 +101,28 @@ t.test('the webhook gets every event, retried with back-off, and never holds up 
   t.match(h.logs.join('\n'), /audit webhook: delivery failed; retrying with back-off/)
   t.match(h.logs.join('\n'), /audit webhook: delivering again/)
   t.equal(h.logs.filter((l) => l.includes('delivery failed')).length, 1, 'the outage is logged once, not per attempt')
+})
+
+t.test('at shutdown the webhook gets what is queued: the delivery in flight is waited for, then batch after batch', async (t) => {
+  const received: unknown[] = []
+  let first = true
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      received.push(...(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown[]))
+      // The first delivery is slow: it is still in flight when the queue closes.
+      setTimeout(() => { res.writeHead(204).end() }, first ? 300 : 0)
+      first = false
+    })
+  })
+  await new Promise<void>((resolve) => { server.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { server.close() })
+  const silent = { info: () => {}, warn: () => {} }
+  const queue = new WebhookQueue({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, headers: {}, timeout: 5_000, max: 10_000 }, silent)
+  for (let i = 0; i < 250; i++) queue.push({ n: i })
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  await queue.close()
+  t.same(received, Array.from({ length: 250 }, (_, n) => ({ n })), 'all 250 events delivered, in order')
+  t.equal(queue.size, 0)
 })

@@ -22,16 +22,9 @@ export function profilingOnIpc () {
         await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: m.retained !== true || m.promoted === true, includeObjectsCollectedByMinorGC: m.retained !== true })
         process.send?.({ profiling: true })
       })()
-    } else if (m?.cmd === 'alloc-stop' && session !== undefined) {
+    } else if ((m?.cmd === 'alloc-stop' || m?.cmd === 'prof-stop') && session !== undefined) {
       void (async () => {
-        const { profile } = await session.post('HeapProfiler.stopSampling')
-        session.disconnect()
-        session = undefined
-        process.send?.({ profile })
-      })()
-    } else if (m?.cmd === 'prof-stop' && session !== undefined) {
-      void (async () => {
-        const { profile } = await session.post('Profiler.stop')
+        const { profile } = await session.post(m.cmd === 'alloc-stop' ? 'HeapProfiler.stopSampling' : 'Profiler.stop')
         session.disconnect()
         session = undefined
         process.send?.({ profile })

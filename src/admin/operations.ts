@@ -136,7 +136,7 @@ export async function sweep (ctx: GatewayContext, max: number | undefined, dryRu
     // Unlimited users (service accounts, an unlimited scope) are left alone, also with `max`.
     if (own === 0) continue
     const limit = max ?? own
-    const counting = records.filter((r) => r.pendingUntil === undefined && counts(r, now, ctx.config.sessions))
+    const counting = records.filter((r) => counts(r, now, ctx.config.sessions))
     const doomed = surplus(counting, limit, ctx.decidingPolicy)
     if (doomed.length === 0) continue
     let ended = doomed
@@ -144,7 +144,7 @@ export async function sweep (ctx: GatewayContext, max: number | undefined, dryRu
       const done = new Set((await endSessions(ctx, doomed.map((r) => r.id), 'ended_by_admin', { client, by: { at: now } })).map((r) => r.id))
       ended = doomed.filter((r) => done.has(r.id))
     }
-    result.users.push({ user, scope, limit, counting: counting.length, ended: ended.map((r) => ({ ...view(ctx, r, now), state: dryRun ? view(ctx, r, now).state : 'ended' as const })) })
+    result.users.push({ user, scope, limit, counting: counting.length, ended: ended.map((r) => { const v = view(ctx, r, now); return dryRun ? v : { ...v, state: 'ended' as const } }) })
     result.ended += ended.length
   }
   return result

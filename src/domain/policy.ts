@@ -31,9 +31,8 @@ export function decide (counting: readonly SessionRecord[], limit: number, polic
   if (limit === 0 || counting.length < limit) return { admit: true, end: [] }
   if (policy === 'reject-new') return { admit: false }
   if (policy === 'ask') return { admit: true, pending: true, end: [] }
-  const surplus = counting.length + 1 - limit
-  const order = policy === 'evict-oldest' ? byLogin : byLastUse
-  return { admit: true, end: [...counting].sort(order).slice(0, surplus) }
+  // Room for the new login: limit - 1 of the others stay.
+  return { admit: true, end: surplus(counting, limit - 1, policy) }
 }
 
 /**

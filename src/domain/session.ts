@@ -82,7 +82,7 @@ export function isIdle (lastUsedAt: number, now: number, t: Timeouts): boolean {
   return t.idleTimeout > 0 && now - lastUsedAt >= t.idleTimeout
 }
 
-/** Does this session count towards its user's limit right now? */
-export function counts (r: Pick<SessionRecord, 'createdAt' | 'lastUsedAt'>, now: number, t: Timeouts): boolean {
-  return !isTooOld(r.createdAt, now, t) && !isIdle(r.lastUsedAt, now, t)
+/** Does this session count towards its user's limit right now? Not once too old, not while idle, not while waiting for a choice (policy ask). */
+export function counts (r: Pick<SessionRecord, 'createdAt' | 'lastUsedAt' | 'pendingUntil'>, now: number, t: Timeouts): boolean {
+  return r.pendingUntil === undefined && !isTooOld(r.createdAt, now, t) && !isIdle(r.lastUsedAt, now, t)
 }

@@ -66,3 +66,27 @@ export function urlSessionValues (url: string, name: string): string[] {
   }
   return values
 }
+
+/**
+ * A Cookie header with the cookie `name` carrying only this value, where it
+ * was (added at the end if absent); everything else as it came. An app reads
+ * the first or the last of duplicates: asked about (or logging out) one
+ * session, it must not see another beside it.
+ */
+export function withOnlyValue (header: string, name: string, value: string): string {
+  const wanted = canonicalCookieName(name)
+  let kept = false
+  const pairs: string[] = []
+  for (const part of header.split(';')) {
+    const pair = part.trim()
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    if (eq !== -1 && canonicalCookieName(pair.slice(0, eq)) === wanted) {
+      if (kept || pair.slice(eq + 1).trim() !== value) continue
+      kept = true
+    }
+    pairs.push(pair)
+  }
+  if (!kept) pairs.push(`${name}=${value}`)
+  return pairs.join('; ')
+}

@@ -52,17 +52,21 @@ export class Metrics implements EventSink {
     this.#refused = new Counter({ name: 'sessioncap_requests_refused_total', help: 'Requests refused because they carried an ended session, by the reason it ended.', labelNames: ['reason'], registers })
     this.#observed = new Counter({ name: 'sessioncap_observed_total', help: 'Observe mode: what enforce would have done (end_session, reject_login, ask, refuse_request).', labelNames: ['action'], registers })
     this.#upstreamLogouts = new Counter({ name: 'sessioncap_upstream_logouts_total', help: 'The app\'s logout replayed for ended sessions (ended.upstreamLogout), by outcome.', labelNames: ['outcome'], registers })
-    const live = new Gauge({ name: 'sessioncap_live_sessions', help: 'Sessions tracked (counting or idle).', registers, collect: async () => { await readStats() } })
-    const endedGauge = new Gauge({ name: 'sessioncap_ended_sessions', help: 'Ended sessions still refused.', registers })
+    // Both gauges come from one read of the store, shared by every scrape in
+    // flight (with Redis it scans the keys): each gauge waits for it, so
+    // neither reports the previous scrape's value.
+    let reading: Promise<void> | undefined
     const readStats = async (): Promise<void> => {
-      try {
-        const stats = await sources.stats()
+      reading ??= sources.stats().then((stats) => {
         live.set(stats.live)
         endedGauge.set(stats.ended)
-      } catch {
-        // The store is away: its error counter says so; the gauges keep their last values.
-      }
+      }, () => {
+        // The store is away: the gauges keep their last values (readyz says why).
+      }).finally(() => { reading = undefined })
+      await reading
     }
+    const live = new Gauge({ name: 'sessioncap_live_sessions', help: 'Sessions tracked (counting or idle).', registers, collect: readStats })
+    const endedGauge = new Gauge({ name: 'sessioncap_ended_sessions', help: 'Ended sessions still refused.', registers, collect: readStats })
     this.storeSeconds = new Histogram({
       name: 'sessioncap_store_duration_seconds',
       help: 'How long store operations took.',

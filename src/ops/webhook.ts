@@ -26,6 +26,8 @@ export class WebhookQueue {
   readonly #log: AuditLog
   #queue: unknown[] = []
   #sending = false
+  /** The delivery in flight, if any (close waits for it). */
+  #inflight: Promise<void> | undefined
   #delay = 0
   #timer: NodeJS.Timeout | undefined
   #closed = false
@@ -58,8 +60,16 @@ export class WebhookQueue {
     this.#closed = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
-    // One last try for what is left, bounded by the delivery timeout.
-    if (!this.#sending && this.#queue.length > 0) await this.#send()
+    // What is left gets delivered while the webhook takes it, for at most
+    // one delivery timeout in all: the delivery in flight first, then batch
+    // after batch until the queue is empty or one fails.
+    const deadline = Date.now() + this.#opts.timeout
+    await this.#inflight
+    while (this.#queue.length > 0 && Date.now() < deadline) {
+      const failures = this.failures
+      await this.#send()
+      if (this.failures !== failures) break
+    }
   }
 
   #schedule (ms: number): void {
@@ -77,6 +87,11 @@ export class WebhookQueue {
   async #send (): Promise<void> {
     if (this.#sending || this.#queue.length === 0) return
     this.#sending = true
+    this.#inflight = this.#deliver()
+    await this.#inflight
+  }
+
+  async #deliver (): Promise<void> {
     const batch = this.#queue.slice(0, BATCH)
     try {
       const res = await fetch(this.#opts.url, {

@@ -3,7 +3,7 @@ import { decide, type DecidingPolicy } from '../domain/policy.js'
 import { counts, type EndedBy, type EndReason, type SessionId, type SessionRecord } from '../domain/session.js'
 import { actorOf, type Client } from '../ops/events.js'
 import type { AdmitResult, LoginAttempt, SettleResult } from '../store/store.js'
-import type { GatewayContext } from './context.js'
+import { shortId, type GatewayContext } from './context.js'
 
 /**
  * Every change the gateway makes to sessions goes through here: the store
@@ -46,19 +46,19 @@ export async function admitSession (ctx: GatewayContext, attempt: LoginAttempt, 
   const { user, id } = attempt
   if (isObserving(ctx) && attempt.limit !== 0) {
     const records = await ctx.store.sessionsOf(user, attempt.now)
-    const counting = records.filter((r) => r.id !== id && !attempt.replaces.includes(r.id) && r.pendingUntil === undefined && counts(r, attempt.now, ctx.config.sessions))
+    const counting = records.filter((r) => r.id !== id && !attempt.replaces.includes(r.id) && counts(r, attempt.now, ctx.config.sessions))
     const would = decide(counting, attempt.limit, attempt.policy)
     const result = await ctx.store.admit({ ...attempt, limit: 0 })
     if (!would.admit) {
       ctx.events.emit({ type: 'login', outcome: 'rejected', user, session: id, group: attempt.group, via, client, enforced: false })
-      ctx.log.info({ user, session: id.slice(0, 10) }, 'observe: would refuse this login (over the limit)')
+      ctx.log.info({ user, session: shortId(id) }, 'observe: would refuse this login (over the limit)')
     } else if ('pending' in would) {
       ctx.events.emit({ type: 'login', outcome: 'pending', user, session: id, group: attempt.group, via, client, enforced: false })
-      ctx.log.info({ user, session: id.slice(0, 10) }, 'observe: would ask the user which device to sign out')
+      ctx.log.info({ user, session: shortId(id) }, 'observe: would ask the user which device to sign out')
     } else {
       for (const r of would.end) {
         ctx.events.emit({ type: 'session_ended', user, session: r.id, reason: 'concurrent_login_limit', by: 'policy', trigger: id, client, enforced: false })
-        ctx.log.info({ user, session: r.id.slice(0, 10), by: id.slice(0, 10) }, 'observe: would end session (over the limit)')
+        ctx.log.info({ user, session: shortId(r.id), by: shortId(id) }, 'observe: would end session (over the limit)')
       }
     }
     if (result.admitted) {

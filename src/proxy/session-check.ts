@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
-import { canonicalCookieName, cookieValues, urlSessionValues } from '../http/cookies.js'
+import { cookieValues, urlSessionValues, withOnlyValue } from '../http/cookies.js'
 import type { Whoami } from '../identity/index.js'
 import type { SessionState, SettleResult } from '../store/store.js'
 import { whoamiContext } from './upstream.js'
@@ -280,7 +280,7 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
   if (pending !== undefined) return await pending
   const work = (async (): Promise<AdoptResult> => {
     const whoami = ctx.whoami as Whoami
-    const cookies = withOnlySessionValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
+    const cookies = withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
     const found = await whoami(whoamiContext(ctx, request, cookies))
     if (found.user === undefined) {
       // Only a plain "nobody" is remembered: an error or a timeout is asked about again next time.
@@ -304,16 +304,6 @@ async function adopt (ctx: GatewayContext, request: FastifyRequest, value: strin
   } finally {
     ctx.adopting.delete(id)
   }
-}
-
-/** The request's cookies with the session cookie set to one value (whoami asks about that session alone). */
-function withOnlySessionValue (header: string, name: string, value: string): string {
-  const wanted = canonicalCookieName(name)
-  const others = header.split(';').map((p) => p.trim()).filter((p) => {
-    const eq = p.indexOf('=')
-    return p !== '' && (eq === -1 || canonicalCookieName(p.slice(0, eq)) !== wanted)
-  })
-  return [...others, `${name}=${value}`].join('; ')
 }
 
 async function revive (ctx: GatewayContext, request: FastifyRequest, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {

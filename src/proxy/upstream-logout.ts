@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { LRUCache } from 'lru-cache'
 import type { UpstreamLogoutConfig } from '../config/schema.js'
 import type { EndReason, SessionId } from '../domain/session.js'
-import { canonicalCookieName, cookieValues } from '../http/cookies.js'
+import { cookieValues, withOnlyValue } from '../http/cookies.js'
 import type { GatewayContext } from './context.js'
 import { shortId } from './context.js'
 import { observedOnly } from './session-actions.js'
@@ -195,27 +195,4 @@ function fill (template: string, cookies: string, escape: (value: string) => str
  */
 function headerSafe (value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : ''
-}
-
-/**
- * The request's Cookie header with the session cookie carrying only this
- * value (an app reads the first or the last of duplicates: it must log out
- * this session, not a live one beside it); everything else as it came.
- */
-export function withOnlyValue (header: string, name: string, value: string): string {
-  const wanted = canonicalCookieName(name)
-  let kept = false
-  const pairs: string[] = []
-  for (const part of header.split(';')) {
-    const pair = part.trim()
-    if (pair === '') continue
-    const eq = pair.indexOf('=')
-    if (eq !== -1 && canonicalCookieName(pair.slice(0, eq)) === wanted) {
-      if (kept || pair.slice(eq + 1).trim() !== value) continue
-      kept = true
-    }
-    pairs.push(pair)
-  }
-  if (!kept) pairs.push(`${name}=${value}`)
-  return pairs.join('; ')
 }

@@ -14,8 +14,9 @@ export interface MemoryStoreOptions {
 /**
  * A live session's record. A class whose constructor sets every field (the
  * optional ones to undefined), so each of the many records is one fixed-shape
- * V8 object with all its fields inside it (~48 bytes); an object literal
- * given its optional fields only when set spills them into a second array.
+ * V8 object with all its fields inside it (88 bytes); an object literal
+ * given its optional fields only when set spilled them into a second array
+ * (56 + 40 bytes).
  */
 class LiveEntry {
   user: string
@@ -151,7 +152,7 @@ export class MemoryStore implements SessionStore {
     if (this.#endedReason(key, a.now) !== undefined) return { admitted: false, reason: 'ended' }
 
     const existing = this.#live.peek(key)
-    if (existing !== undefined && existing.user === a.user && existing.pendingUntil === undefined && counts(existing, a.now, this.#t)) {
+    if (existing !== undefined && existing.user === a.user && counts(existing, a.now, this.#t)) {
       // Already admitted (the same answer seen twice, or a re-login that kept
       // its cookie): admitting again must not end anything.
       existing.lastUsedAt = a.now
@@ -181,7 +182,7 @@ export class MemoryStore implements SessionStore {
     a = meta === a.meta ? a : { ...a, meta }
 
     if (tookSlot || a.limit === 0) {
-      this.#insert(own(a.id), entryOf(a, createdAt))
+      this.#insert(a.id, entryOf(a, createdAt))
       return { admitted: true, ended: replaced }
     }
     const decision = decide(this.#counting(a.user, a.now), a.limit, a.policy)
@@ -192,11 +193,11 @@ export class MemoryStore implements SessionStore {
       return { admitted: false, reason: 'limit' }
     }
     if ('pending' in decision) {
-      this.#insert(own(a.id), entryOf(a, createdAt, a.now + (a.askTimeout ?? 0)))
+      this.#insert(a.id, entryOf(a, createdAt, a.now + (a.askTimeout ?? 0)))
       return { admitted: true, ended: replaced, pending: true }
     }
     for (const victim of decision.end) this.#end(victim.id, 'concurrent_login_limit', a.now, byOf(a))
-    this.#insert(own(a.id), entryOf(a, createdAt))
+    this.#insert(a.id, entryOf(a, createdAt))
     return { admitted: true, ended: [...replaced, ...decision.end] }
   }
 
@@ -283,7 +284,7 @@ export class MemoryStore implements SessionStore {
   * records (): Generator<SnapshotRecord> {
     // Taken at once (the LRU's order may change while the snapshot streams out); the Maps iterate safely.
     const live = [...this.#live.rentries() as Generator<[SessionId, LiveEntry]>]
-    for (const [key, e] of live) yield ['s', key, compact({ ...e })]
+    for (const [key, e] of live) yield ['s', key, compact(e)]
     for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
     for (const [key, e] of this.#ended) yield typeof e === 'number' ? ['e', key, e] : ['E', key, e.packed, e.by]
   }
@@ -331,7 +332,7 @@ export class MemoryStore implements SessionStore {
       const entry = this.#live.peek(key)
       if (entry === undefined) continue
       // A pending session holds no slot to hand over.
-      if (entry.user === a.user && entry.pendingUntil === undefined && counts(entry, a.now, this.#t)) tookSlot = true
+      if (entry.user === a.user && counts(entry, a.now, this.#t)) tookSlot = true
       ended.push(record(key, entry))
       this.#end(key, 'replaced', a.now)
     }
@@ -342,7 +343,7 @@ export class MemoryStore implements SessionStore {
     const id = own(cookieId)
     // Re-inserting keeps the Map in time order, which #purge relies on.
     this.#aliases.delete(id)
-    this.#aliases.set(id, { key, at: now })
+    this.#aliases.set(id, { key: own(key), at: now })
     const list = entry.aliases ??= []
     list.push(id)
     // The newest cookies matter most (they are the ones in use); the oldest go first.
@@ -362,7 +363,7 @@ export class MemoryStore implements SessionStore {
 
   /** The user's sessions that count now (not idle, not pending). */
   #counting (user: string, now: number): SessionRecord[] {
-    return this.#recordsOf(user, now).filter((r) => r.pendingUntil === undefined && counts(r, now, this.#t))
+    return this.#recordsOf(user, now).filter((r) => counts(r, now, this.#t))
   }
 
   /** The user's records, with those past `maxAge` removed on the way (the index never only grows). */
@@ -402,7 +403,8 @@ export class MemoryStore implements SessionStore {
     if (this.#ended.size > this.#max) this.#warnPressure(now)
   }
 
-  #insert (key: SessionId, entry: LiveEntry): void {
+  #insert (id: SessionId, entry: LiveEntry): void {
+    const key = own(id)
     // The LRU drops its least recently used record itself when full (see dispose).
     this.#live.set(key, entry)
     const keys = this.#byUser.get(entry.user)
@@ -506,7 +508,7 @@ function record (key: SessionId, entry: LiveEntry): SessionRecord {
   return compact({ id: key, user: entry.user, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt, group: entry.group, device: entry.device, ip: entry.ip, pendingUntil: entry.pendingUntil })
 }
 
-/** The record of an admitted session (optional fields only when set: records are many). */
+/** The record of an admitted session. */
 function entryOf (a: LoginAttempt, createdAt: number, pendingUntil?: number): LiveEntry {
   return new LiveEntry(a.user, createdAt, a.now, a.group, a.meta?.device, a.meta?.ip, pendingUntil)
 }
@@ -515,7 +517,7 @@ function entryOf (a: LoginAttempt, createdAt: number, pendingUntil?: number): Li
  * A string of its own for an id the store keeps. A cookie's id is cut from
  * its longer HMAC (a V8 "sliced string" that keeps the whole 43-character
  * parent alive); a flat copy of the 22 characters is ~50 bytes less per
- * session. Done once per kept id (a login, a rotation, an ending), not per request.
+ * session. Done where an id is kept (a record, a later cookie, an ending), not per request.
  */
 function own (id: string): string {
   return Buffer.from(id, 'latin1').toString('latin1')
