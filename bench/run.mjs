@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --no-docs] [-- --no-instructions | --instructions]
+// npm run bench [-- --quick] [-- --no-docs] [-- --no-instructions | --instructions] [-- --only=a,b] [-- --pool=N]
 //
 // What sessioncap costs, side by side with what one would otherwise run
 // (issue #7): the upstream alone, a bare @fastify/http-proxy, sessioncap with
@@ -31,6 +31,9 @@ const countInstructions = args.includes('--instructions') || (!quick && !args.in
 const P = quick
   ? { connections: 32, warmup: 1, rounds: 2, duration: 2, loginRounds: 2, loginDuration: 1, refuseRounds: 2, refuseDuration: 1, pool: 2_000, ended: 300, storeUsers: 50_000, redisUsers: 10_000, storm: 2_000, gatewayStorm: 100, memory: [100_000] }
   : { connections: 32, warmup: 3, rounds: 5, duration: 5, loginRounds: 5, loginDuration: 3, refuseRounds: 3, refuseDuration: 3, pool: 10_000, ended: 1_000, storeUsers: 300_000, redisUsers: 50_000, storm: 5_000, gatewayStorm: 200, memory: [100_000, 1_000_000] }
+// --pool=N: how many users' cookies the page rounds cycle through (the Redis store's cache hit rate depends on it).
+const poolArg = args.find((a) => a.startsWith('--pool='))
+if (poolArg !== undefined) P.pool = Number(poolArg.slice(7))
 const LIMIT = 2
 const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
 const CORE_SERVER = 1

@@ -190,7 +190,7 @@ function compile (source: string): RegExp | string {
   }
 }
 
-const REDIS_ONLY = ['url', 'sentinels', 'name', 'cluster', 'password', 'commandTimeout', 'cacheTtl', 'touchInterval']
+const REDIS_ONLY = ['url', 'sentinels', 'name', 'cluster', 'password', 'commandTimeout', 'cacheTtl', 'cacheMaxTtl', 'touchInterval']
 const MEMORY_ONLY = ['snapshot', 'snapshotInterval']
 
 /** Which store keys go with which type. Only keys the file wrote count: defaults fill every key of both types. */

@@ -164,6 +164,9 @@ const Store = Type.Object({
   onError: oneOf(['fail-open', 'fail-closed'], { default: 'fail-open', expected: 'fail-open or fail-closed' }),
   commandTimeout: duration('200ms'),
   cacheTtl: duration('2s'),
+  // How long a live session's cached answer may be trusted while the gateway
+  // proves, every second, that it hears the fleet's announcements (redis-store.ts).
+  cacheMaxTtl: duration('30s'),
   touchInterval: duration('5s')
 }, { additionalProperties: false, default: {} })
 

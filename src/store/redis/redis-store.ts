@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { ClientContext, Redis, Result } from 'ioredis'
 import type { Config } from '../../config/schema.js'
@@ -7,7 +8,7 @@ import { errors } from '../../errors.js'
 import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type SettleResult, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
 import { aliasListKey, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
-import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH } from './scripts.js'
+import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH, TOUCH_MANY } from './scripts.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
 // server). Typed by augmenting RedisCommander, as ioredis's own example does.
@@ -16,6 +17,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext> {
     scCheck: (...args: ScriptArg[]) => Result<unknown, Context>
     scTouch: (...args: ScriptArg[]) => Result<unknown, Context>
+    scTouchMany: (...args: ScriptArg[]) => Result<unknown, Context>
     scAdmit: (...args: ScriptArg[]) => Result<unknown, Context>
     scRotate: (...args: ScriptArg[]) => Result<unknown, Context>
     scEnd: (...args: ScriptArg[]) => Result<unknown, Context>
@@ -27,9 +29,11 @@ declare module 'ioredis' {
   }
 }
 
-const SCRIPTS: Record<string, { lua: string, keys: number }> = {
+// `keys` undefined: the caller passes the number of keys first.
+const SCRIPTS: Record<string, { lua: string, keys?: number }> = {
   scCheck: { lua: CHECK, keys: 6 },
   scTouch: { lua: TOUCH, keys: 6 },
+  scTouchMany: { lua: TOUCH_MANY },
   scAdmit: { lua: ADMIT, keys: 6 },
   scSettle: { lua: SETTLE, keys: 6 },
   scRotate: { lua: ROTATE, keys: 7 },
@@ -45,6 +49,10 @@ const TTL_MARGIN_MS = 3_600_000
 const LOCAL_ENTRIES = 100_000
 /** Writes that failed during an outage, kept to be made when Redis is back. */
 const MAX_PENDING = 10_000
+/** Uses of sessions (touches) are written together, this long after the first of a batch. */
+const TOUCH_BATCH_MS = 500
+/** Sessions per TOUCH_MANY call. */
+const TOUCH_BATCH_MAX = 500
 
 interface CacheEntry {
   state: SessionState
@@ -54,6 +62,8 @@ interface CacheEntry {
   at: number
   /** When this gateway last wrote a use of the session to Redis. */
   touchedAt: number
+  /** When the session reaches `maxAge` (live answers only): no cached answer outlives it. */
+  expiresAt: number
 }
 
 export interface RedisStoreOptions {
@@ -79,6 +89,15 @@ export interface RedisStoreOptions {
  *   connection); every gateway marks it ended at once. While the
  *   subscription is not up, the cache is not used; when it comes back, the
  *   cache is dropped (messages may have been missed).
+ * - Each gateway publishes a heartbeat on that channel every second and
+ *   hears it back: Redis delivers one connection's messages in the order it
+ *   received them, so everything announced before the heartbeat has then
+ *   arrived. While that proof is fresh (younger than `cacheTtl`), a live
+ *   session's cached answer is trusted up to `cacheMaxTtl` instead of
+ *   `cacheTtl`: an ending is still seen within `cacheTtl` of its
+ *   announcement, and only a change never announced (a gateway that died
+ *   between writing an ending and publishing it) can go unseen longer. Not on
+ *   Cluster, where messages published on different nodes are not ordered.
  * - Every operation gives up after `commandTimeout`; the caller then gets
  *   SESSIONCAP_ERR_STORE_UNAVAILABLE and applies `onError`. Ended sessions
  *   this gateway knows of are refused even while Redis is away, and endings
@@ -103,6 +122,18 @@ export class RedisStore implements SessionStore {
   readonly #pending: Array<() => Promise<void>> = []
   #healthy = true
   #listening = false
+  /** Heartbeats: this gateway's tag, the ones sent and not yet heard back (number → when sent). */
+  readonly #tag = randomUUID()
+  readonly #beatsSent = new Map<number, number>()
+  #beats = 0
+  #beatTimer: NodeJS.Timeout | undefined
+  /** When the first heartbeat since the (re)subscription was heard: answers read since are covered by the proof. */
+  #provenSince: number | undefined
+  /** When the last heartbeat heard back was sent: every announcement made before then has arrived. */
+  #provenAt = Number.NEGATIVE_INFINITY
+  /** Uses waiting to be written (session key → its user and when it was used). */
+  readonly #touches = new Map<SessionId, { user: string, at: number }>()
+  #touchTimer: NodeJS.Timeout | undefined
   #downSince = 0
   #unconfirmed = 0
   #flushing = false
@@ -134,7 +165,7 @@ export class RedisStore implements SessionStore {
     sub.on('error', () => { /* the main connection reports outages */ })
     // ioredis subscribes again by itself after every reconnection; until it
     // has, announcements may be missed, so the cache is not trusted.
-    sub.on('close', () => { store.#listening = false })
+    sub.on('close', () => { store.#listening = false; store.#unproven() })
     // 'ready' comes once the (re)subscription has been sent; what was cached
     // while it was down may have missed announcements.
     sub.on('ready', () => { store.#cache.clear(); store.#listening = true })
@@ -142,6 +173,10 @@ export class RedisStore implements SessionStore {
     // Queued by the subscriber's offline queue until it first connects, however late that is.
     sub.subscribe(endedChannel(opts.store.keyPrefix)).catch(() => { /* retried on reconnection */ })
     sub.connect().catch(() => { /* reconnects by itself */ })
+    if (opts.store.cluster === undefined && Math.max(opts.store.cacheMaxTtl, opts.store.cacheTtl) > opts.store.cacheTtl && opts.store.cacheTtl > 0) {
+      store.#beatTimer = setInterval(() => { store.#beat() }, Math.min(1_000, Math.max(50, opts.store.cacheTtl / 2)))
+      store.#beatTimer.unref()
+    }
     const wait = Math.max(2_000, opts.store.commandTimeout * 10)
     await settleWithin(client.connect(), wait).catch((err: unknown) => { store.#markDown(err as Error) })
     if (store.#healthy) store.#checkEvictionPolicy()
@@ -153,11 +188,22 @@ export class RedisStore implements SessionStore {
     const key = cached?.key ?? id
     const known = this.#knownEndedEntry(key, now) ?? this.#knownEndedEntry(id, now)
     if (known !== undefined) return known.by === undefined ? { state: 'ended', reason: known.reason } : { state: 'ended', reason: known.reason, by: known.by }
-    if (cached !== undefined && this.#listening && now - cached.at < this.#store.cacheTtl) {
+    if (cached !== undefined && this.#listening && this.#trusted(cached, now)) {
       if (cached.state.state === 'live') this.#touchLater(cached, now)
       return cached.state
     }
     return undefined
+  }
+
+  /** Whether a cached answer may still be used without asking Redis (see the class comment). */
+  #trusted (entry: CacheEntry, now: number): boolean {
+    const age = now - entry.at
+    if (age < this.#store.cacheTtl) return true
+    if (entry.state.state !== 'live' || age >= this.#store.cacheMaxTtl || now >= entry.expiresAt) return false
+    // Redis's last use is at least the last one written from here, or one `touchInterval` before the answer.
+    const idle = this.#t.idleTimeout
+    if (idle > 0 && now - entry.touchedAt + this.#store.touchInterval >= idle) return false
+    return this.#provenSince !== undefined && entry.at >= this.#provenSince && now - this.#provenAt < this.#store.cacheTtl
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
@@ -165,8 +211,9 @@ export class RedisStore implements SessionStore {
     if (answered !== undefined) return answered
     const cached = this.#cache.get(id)
     let state: SessionState
+    let createdAt = now
     try {
-      state = await this.#lookup(id, now)
+      ({ state, createdAt } = await this.#lookup(id, now))
     } catch (err) {
       // Redis is away. What this gateway last heard of the session still
       // tells whose it is (so a logout or rotation can be recorded later):
@@ -176,27 +223,29 @@ export class RedisStore implements SessionStore {
     }
     const slot = state.state === 'live' || state.state === 'idle' || state.state === 'pending' ? state.slot : id
     if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now, by: state.by })
-    this.#cache.set(id, { state, key: slot, at: now, touchedAt: now })
+    this.#cache.set(id, { state, key: slot, at: now, touchedAt: now, expiresAt: createdAt + this.#t.maxAge })
     return state
   }
 
-  async #lookup (id: SessionId, now: number): Promise<SessionState> {
+  /** What Redis says of a cookie id, with when its session was created (live answers; `now` otherwise). */
+  async #lookup (id: SessionId, now: number): Promise<Checked> {
+    const unknown: Checked = { state: { state: 'unknown' }, createdAt: now }
     return await this.#run(async () => {
       const remembered = this.#users.get(id)
       if (remembered !== undefined) {
-        const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(remembered, now), id, this.#store.touchInterval), remembered)
-        if (found.state !== 'unknown') return found
+        const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(remembered, now), id, this.#store.touchInterval), remembered, now)
+        if (found.state.state !== 'unknown') return found
         // Not (or no longer) that user's: the app may have handed the cookie to someone else.
         this.#users.delete(id)
       }
       const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
-      if (pointer === undefined) return { state: 'unknown' } as const
+      if (pointer === undefined) return unknown
       if (pointer.kind === 'ended') {
-        return now - pointer.endedAt < this.#t.maxAge ? { state: 'ended', reason: asReason(pointer.reason) } as const : { state: 'unknown' } as const
+        return now - pointer.endedAt < this.#t.maxAge ? { state: { state: 'ended', reason: asReason(pointer.reason) }, createdAt: now } : unknown
       }
-      if (pointer.user === remembered) return { state: 'unknown' } as const
-      const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval), pointer.user)
-      if (found.state !== 'unknown') this.#users.set(id, pointer.user)
+      if (pointer.user === remembered) return unknown
+      const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval), pointer.user, now)
+      if (found.state.state !== 'unknown') this.#users.set(id, pointer.user)
       return found
     })
   }
@@ -204,6 +253,8 @@ export class RedisStore implements SessionStore {
   async admit (a: LoginAttempt): Promise<AdmitResult> {
     try {
       return await this.#run(async () => {
+        // Which sessions were used last can decide which one ends.
+        void this.#writeTouches()
         const byUser = this.#groupByUser(await this.#usersOf(a.replaces))
         // The cookie's pointer, the device's sessions of other users, and the
         // admission itself go out together: one round trip.
@@ -242,7 +293,7 @@ export class RedisStore implements SessionStore {
           this.#cache.delete(a.id)
           return { admitted: true, ended: ended.map(plain), pending: true }
         }
-        this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now })
+        this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now, expiresAt: a.now + this.#t.maxAge })
         return { admitted: true, ended: ended.map(plain) }
       })
     } catch (err) {
@@ -286,6 +337,7 @@ export class RedisStore implements SessionStore {
 
   async settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult> {
     return await this.#run(async () => {
+      void this.#writeTouches()
       const user = await this.#userOf(key)
       if (user === undefined) return { state: 'unknown' }
       const reply = await this.#client.scSettle(...this.#keyArgs(user, now), key, policy, limit) as unknown[]
@@ -336,6 +388,7 @@ export class RedisStore implements SessionStore {
 
   async sessionsOf (user: string, now: number): Promise<SessionRecord[]> {
     return await this.#run(async () => {
+      void this.#writeTouches()
       const records = parseRecords(await this.#client.scSessions(...this.#keyArgs(user, now)), user).map(plain)
       return records.sort((a, b) => a.createdAt - b.createdAt)
     })
@@ -393,6 +446,8 @@ export class RedisStore implements SessionStore {
   }
 
   async close (): Promise<void> {
+    clearInterval(this.#beatTimer)
+    await this.#writeTouches()
     this.#closed = true
     this.#cache.clear()
     await Promise.all([quit(this.#client), quit(this.#sub)])
@@ -475,7 +530,12 @@ export class RedisStore implements SessionStore {
 
   #heard (message: string): void {
     try {
-      const m = JSON.parse(message) as { ended?: unknown, at?: unknown }
+      const m = JSON.parse(message) as { ended?: unknown, at?: unknown, beat?: unknown, n?: unknown }
+      if (m.beat !== undefined) {
+        // Another gateway's heartbeat is none of this one's business.
+        if (m.beat === this.#tag && typeof m.n === 'number') this.#heardBeat(m.n)
+        return
+      }
       if (!Array.isArray(m.ended)) return
       const at = typeof m.at === 'number' ? m.at : this.#clock()
       const ids: SessionId[] = []
@@ -492,12 +552,74 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /** Publishes a heartbeat, to be heard back by #heardBeat. */
+  #beat (): void {
+    if (!this.#listening || !this.#healthy || this.#closed) return
+    const n = ++this.#beats
+    this.#beatsSent.set(n, this.#clock())
+    // Heartbeats lost (Redis slow or away) are forgotten, oldest first.
+    if (this.#beatsSent.size > 8) this.#beatsSent.delete(this.#beatsSent.keys().next().value as number)
+    this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ beat: this.#tag, n }))
+      .catch(() => { /* no proof this second: the cache falls back on cacheTtl */ })
+  }
+
+  #heardBeat (n: number): void {
+    const sentAt = this.#beatsSent.get(n)
+    if (sentAt === undefined) return
+    for (const k of this.#beatsSent.keys()) if (k <= n) this.#beatsSent.delete(k)
+    this.#provenAt = Math.max(this.#provenAt, sentAt)
+    // Redis answered the heartbeat through this subscription, so it was up
+    // by now: whatever Redis answers from now on, a later ending of it will
+    // be announced to this gateway.
+    this.#provenSince ??= this.#clock()
+  }
+
+  /** The subscription dropped: announcements may be missed until a heartbeat is heard through the next one. */
+  #unproven (): void {
+    this.#beatsSent.clear()
+    this.#provenSince = undefined
+    this.#provenAt = Number.NEGATIVE_INFINITY
+  }
+
+  /** Notes a use of a session, written with others in one call at most every `touchInterval` per session. */
   #touchLater (entry: CacheEntry, now: number): void {
     if (now - entry.touchedAt < this.#store.touchInterval || entry.state.state !== 'live') return
     entry.touchedAt = now
-    const user = entry.state.user
-    this.#run(async () => await this.#client.scTouch(...this.#keyArgs(user, now), entry.key))
-      .catch(() => { /* logged once per outage by #markDown */ })
+    this.#touches.set(entry.key, { user: entry.state.user, at: now })
+    if (this.#touchTimer === undefined) {
+      this.#touchTimer = setTimeout(() => { void this.#writeTouches() }, TOUCH_BATCH_MS)
+      this.#touchTimer.unref()
+    }
+  }
+
+  /**
+   * Sends the uses waiting to be written. Called before any script that
+   * reads or decides on sessions: a connection's commands run in the order
+   * sent, so those scripts see the uses without waiting for them.
+   */
+  #writeTouches (): Promise<void> {
+    clearTimeout(this.#touchTimer)
+    this.#touchTimer = undefined
+    if (this.#touches.size === 0) return Promise.resolve()
+    const batch = [...this.#touches]
+    this.#touches.clear()
+    const sends: Array<Promise<unknown>> = []
+    if (this.#store.cluster !== undefined) {
+      // One user's keys per script on Cluster.
+      for (const [key, { user, at }] of batch) sends.push(this.#run(async () => await this.#client.scTouch(...this.#keyArgs(user, at), key)))
+    } else {
+      for (let i = 0; i < batch.length; i += TOUCH_BATCH_MAX) {
+        const keys: string[] = []
+        const args: ScriptArg[] = []
+        for (const [key, { user, at }] of batch.slice(i, i + TOUCH_BATCH_MAX)) {
+          const k = userKeys(this.#prefix, user)
+          keys.push(k.live, k.ended, k.endedz, k.alias, k.aliasz, k.meta)
+          args.push(key, at)
+        }
+        sends.push(this.#run(async () => await this.#client.scTouchMany(keys.length, ...keys, 0, this.#t.maxAge, this.#t.idleTimeout, this.#ttl, ...args)))
+      }
+    }
+    return Promise.all(sends).then(() => {}, () => { /* logged once per outage by #markDown; a use not written only makes a session look older */ })
   }
 
   /** Keeps a write that failed, to be made when Redis is back (oldest dropped beyond a bound). */
@@ -597,8 +719,22 @@ function unfield (stored: unknown): string | undefined {
   return typeof stored === 'string' && stored !== '' ? stored.replaceAll('%2C', ',').replaceAll('%25', '%') : undefined
 }
 
-function parseCheck (reply: unknown, user: string): SessionState {
+interface Checked {
+  state: SessionState
+  /** When the session was created (live answers; otherwise when asked). */
+  createdAt: number
+}
+
+function parseCheck (reply: unknown, user: string, now: number): Checked {
   const r = reply as Array<string | undefined>
+  if (r[0] === 'live') {
+    const createdAt = Number(r[2])
+    return { state: { state: 'live', user, slot: r[1] as string }, createdAt: Number.isFinite(createdAt) ? createdAt : now }
+  }
+  return { state: parseOtherCheck(r, user), createdAt: now }
+}
+
+function parseOtherCheck (r: Array<string | undefined>, user: string): SessionState {
   const [state, value] = r
   if (state === 'idle') {
     const g = unfield(r[2])
@@ -610,7 +746,6 @@ function parseCheck (reply: unknown, user: string): SessionState {
     if (g !== undefined) s.group = g
     return s
   }
-  if (state === 'live') return { state, user, slot: value as string }
   if (state === 'ended') {
     const by: EndedBy = { at: Number(r[4]) }
     const device = unfield(r[2])

@@ -162,7 +162,7 @@ local function endSurplus (live, limit, policy, out, device, ip)
 end
 `
 
-/** ARGV 5 id, 6 touchEvery. Returns {'live', key} | {'idle', key, group} | {'pending', key, until, group} | {'ended', reason, device, ip, at} | {'unknown'}. */
+/** ARGV 5 id, 6 touchEvery. Returns {'live', key, createdAt} | {'idle', key, group} | {'pending', key, until, group} | {'ended', reason, device, ip, at} | {'unknown'}. */
 export const CHECK = `${PRELUDE}
 local key = resolve(ARGV[5])
 local reason, d, ip, at = endedRec(key)
@@ -181,19 +181,43 @@ if now - tonumber(u) >= tonumber(ARGV[6]) then
   redis.call('HSET', L, key, val(c, nowS, g, p))
   keep()
 end
-return {'live', key}
+return {'live', key, c}
 `
 
-/** ARGV 5 session key. Records a use (write-behind from a gateway's cache); never revives an idle, pending or ended session. */
-export const TOUCH = `${PRELUDE}
-local key = ARGV[5]
-local v = redis.call('HGET', L, key)
-if not v then return 0 end
-local c, u, g, p = rec(v)
-if p ~= '' or isIdle(u) or tonumber(u) >= now then return 0 end
-redis.call('HSET', L, key, val(c, nowS, g, p))
-keep()
-return 1
+/** Records a use at \`now\` of the session \`key\` (write-behind from a gateway's cache); never revives an idle, pending or ended session. */
+const TOUCH_ONE = `
+local function touch (key)
+  local v = redis.call('HGET', L, key)
+  if not v then return 0 end
+  local c, u, g, p = rec(v)
+  if p ~= '' or isIdle(u) or tonumber(u) >= now then return 0 end
+  redis.call('HSET', L, key, val(c, nowS, g, p))
+  keep()
+  return 1
+end
+`
+
+/** ARGV 5 session key. Returns 1 when the use was written. */
+export const TOUCH = `${PRELUDE}${TOUCH_ONE}
+return touch(ARGV[5])
+`
+
+/**
+ * Many users' uses in one call, for a gateway's batch of write-behind touches
+ * (not on Redis Cluster, where one script may only reach one user's slot).
+ * KEYS: the six keys of each session's user, one group after another.
+ * ARGV 1-4 as every script (ARGV 1 is not used), then per session: key, when used.
+ * Returns how many were written.
+ */
+export const TOUCH_MANY = `${PRELUDE}${TOUCH_ONE}
+local written = 0
+for i = 0, #KEYS / 6 - 1 do
+  L, E, EZ, A, AZ, M = KEYS[6 * i + 1], KEYS[6 * i + 2], KEYS[6 * i + 3], KEYS[6 * i + 4], KEYS[6 * i + 5], KEYS[6 * i + 6]
+  nowS = ARGV[6 + 2 * i]
+  now = tonumber(nowS)
+  written = written + touch(ARGV[5 + 2 * i])
+end
+return written
 `
 
 /**
