@@ -1,5 +1,7 @@
 import t from 'tap'
-import { connect } from 'node:net'
+import { createHash, randomBytes } from 'node:crypto'
+import { createServer } from 'node:http'
+import { connect, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { Readable } from 'node:stream'
 import { APP_ROUTES, startHarness } from './helpers/harness.js'
@@ -114,4 +116,51 @@ login:
   await b.send('/api/login', { json: { email: 'ignored', password: 'x' }, headers: { 'x-remote-user': 'frank' } })
   t.equal(await a.whoami(), 401)
   t.equal((await h.gateway.store.sessionsOf('frank', h.clock.now())).length, 1)
+})
+
+t.test('a buffered login body reaches the app byte for byte, with the client\'s own Content-Type, whatever its type', async (t) => {
+  // An app that tells what it received, and signs the user in.
+  const seen: Array<{ type?: string, length?: string, sha256: string }> = []
+  const echo = createServer((req, res) => {
+    const hash = createHash('sha256')
+    req.on('data', (c: Buffer) => { hash.update(c) })
+    req.on('end', () => {
+      seen.push({ type: req.headers['content-type'], length: req.headers['content-length'], sha256: hash.digest('hex') })
+      res.writeHead(200, { 'set-cookie': `sessionid=${randomBytes(8).toString('hex')}; Path=/` }).end('ok')
+    })
+  })
+  await new Promise<void>((resolve) => { echo.listen(0, '127.0.0.1', resolve) })
+  t.teardown(() => { echo.close() })
+  const h = await startHarness(t, {
+    upstream: `http://127.0.0.1:${(echo.address() as AddressInfo).port}`,
+    yaml: 'session: { cookie: sessionid }\nlogin:\n  - { method: POST, path: /form, user: { form: username } }\n  - { method: POST, path: /json, user: { json: /email } }\n  - { method: POST, path: /multi, user: { form: username } }\n'
+  })
+  const boundary = '----x7MA4YWxkTrZu0gW'
+  const multipart = `--${boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\nfay\r\n--${boundary}\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n\u00ff\u0000\u00fe\r\n--${boundary}--\r\n`
+  const cases: Array<{ path: string, type?: string, body: string | Buffer, chunked?: boolean }> = [
+    { path: '/form', type: 'application/x-www-form-urlencoded; charset=UTF-8', body: 'username=alice&password=p%C3%A4ss+word' },
+    { path: '/form', type: 'application/x-www-form-urlencoded', body: 'username=bob&x=1', chunked: true },
+    { path: '/form', body: 'username=carol' },
+    { path: '/json', type: 'application/json; charset=utf-8', body: '{ "email": "dave@example.com",\n  "password": "p" }' },
+    { path: '/json', type: 'application/json', body: '{"email":"erin@example.com"}', chunked: true },
+    { path: '/multi', type: `multipart/form-data; boundary=${boundary}`, body: Buffer.from(multipart, 'latin1') }
+  ]
+  for (const c of cases) {
+    const bytes = Buffer.isBuffer(c.body) ? c.body : Buffer.from(c.body)
+    const headers: Record<string, string> = c.type === undefined ? {} : { 'content-type': c.type }
+    const res = await request(`${h.base}${c.path}`, {
+      method: 'POST',
+      headers,
+      body: c.chunked === true ? Readable.from([bytes.subarray(0, 5), bytes.subarray(5)]) : bytes
+    })
+    t.equal(res.statusCode, 200, `${c.path} ${c.type ?? '(no type)'}${c.chunked === true ? ', chunked' : ''}: answered`)
+    await res.body.text()
+    const got = seen.at(-1)
+    t.equal(got?.sha256, createHash('sha256').update(bytes).digest('hex'), 'the very bytes sent')
+    t.equal(got?.type, c.type, 'the client\'s own Content-Type (or none)')
+    if (c.chunked !== true) t.equal(got?.length, String(bytes.length), 'and its length')
+  }
+  t.equal(seen.length, cases.length)
+  const users = await Promise.all(['alice', 'bob', 'carol', 'dave@example.com', 'erin@example.com', 'fay'].map(async (u) => (await h.gateway.store.sessionsOf(u, h.clock.now())).length))
+  t.same(users, [1, 1, 1, 1, 1, 1], 'and each login was read: its user has the session')
 })

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { parse as parseContentType } from 'fast-content-type-parse'
 import { errors } from '../errors.js'
 import { identify, type RequestIdentity } from '../identity/index.js'
 import { decodedBody } from '../identity/body-text.js'
@@ -44,10 +46,14 @@ function readLoginBody () {
         void reply.header('connection', 'close')
         throw err
       }
-      // Handed back as a stream of the very bytes received: reply-from would
-      // re-serialise a Buffer on a JSON route (JSON.stringify of a Buffer!), and
-      // the app must get the body exactly as the client sent it.
-      request.body = Readable.from([raw])
+      // The app must get the body exactly as the client sent it. A Buffer is
+      // cheapest to forward (one write, with its Content-Length: ~40 µs less
+      // per login than a stream); reply-from sends it as it is, except that it
+      // re-serialises JSON (JSON.stringify of a Buffer!) and throws on a
+      // Content-Type it cannot parse: those go back as a stream of the same
+      // bytes. (It also rewrites Content-Type to the bare media type;
+      // forwardHeaders puts the client's back.)
+      request.body = forwardsAsBuffer(request.headers) ? raw : Readable.from([raw])
       body = raw
       decoded = decodedBody(raw, request.headers, route.config.maxBodyBytes)
     }
@@ -64,6 +70,17 @@ function readLoginBody () {
       const group = identify(route.group, req, false)
       if (group.kind === 'user') state.group = group.user
     }
+  }
+}
+
+/** Whether reply-from forwards a Buffer body of this request byte for byte (it JSON-encodes `application/json` again). */
+function forwardsAsBuffer (headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type']
+  if (type === undefined) return true
+  try {
+    return parseContentType(type).type !== 'application/json'
+  } catch {
+    return false
   }
 }
 

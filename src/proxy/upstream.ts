@@ -123,6 +123,13 @@ function withoutHopByHop<H extends Record<string, unknown>> (headers: H): H {
 export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
   // Only the gateway marks its own questions to the app (whoami).
   delete headers['x-sessioncap-whoami']
+  if (Buffer.isBuffer(request.body)) {
+    // A buffered login body (login-body.ts): reply-from wrote the bare media
+    // type (a multipart boundary or a charset gone); the client's own goes back.
+    const type = request.headers['content-type']
+    if (type === undefined) delete headers['content-type']
+    else headers['content-type'] = type
+  }
   const { config } = ctx
   const state = request[kState]
   if (state?.strip !== undefined && typeof headers.cookie === 'string') {
