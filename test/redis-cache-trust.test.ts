@@ -25,7 +25,8 @@ interface Trial {
 }
 
 async function open (t: Test, timeouts: Partial<Timeouts> = {}, cacheMaxTtl = '10s'): Promise<Trial> {
-  const clock = { now: T0 }
+  // The first heartbeat is heard before T0: answers read from T0 on are covered by the proof.
+  const clock = { now: T0 - 1_000 }
   const config = redisStoreConfig(`url: ${redis.url}`, `commandTimeout: 2s\ncacheTtl: 200ms\ncacheMaxTtl: ${cacheMaxTtl}\ntouchInterval: 5s`)
   const store = await RedisStore.connect({
     store: config,
@@ -35,17 +36,29 @@ async function open (t: Test, timeouts: Partial<Timeouts> = {}, cacheMaxTtl = '1
   })
   t.teardown(async () => { await store.close() })
   await sleep(BEAT)
+  clock.now = T0
   return { store, clock, prefix: config.keyPrefix }
 }
 
+/**
+ * Signs `user` in with cookie id `id` 300 ms ago, then asks Redis about it
+ * now (past cacheTtl: what a login answers is kept for cacheTtl only, until a
+ * check tells the session's age).
+ */
 async function login (s: Trial, user: string, id: string): Promise<void> {
-  const r = await s.store.admit({ id, user, limit: 5, policy: 'evict-oldest', now: s.clock.now, replaces: [] })
+  const r = await s.store.admit({ id, user, limit: 5, policy: 'evict-oldest', now: s.clock.now - 300, replaces: [] })
   if (!r.admitted) throw new Error('not admitted')
+  const checked = await s.store.check(id, s.clock.now)
+  if (checked.state !== 'live') throw new Error(`not live: ${checked.state}`)
 }
 
-/** Script calls so far (ioredis sends a script with EVAL the first time, then EVALSHA). */
+function calls (server: RedisServer, command: string): number {
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(server.cli('info', 'commandstats'))?.[1] ?? 0)
+}
+
+/** Script calls so far (ioredis sends a script with EVAL the first time on a connection, then EVALSHA). */
 function scriptCalls (server: RedisServer): number {
-  return [...server.cli('info', 'commandstats').matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0)
+  return calls(server, 'eval') + calls(server, 'evalsha')
 }
 
 t.test('while heartbeats come back, a live session is answered from memory up to cacheMaxTtl, not only cacheTtl', async (t) => {
@@ -67,7 +80,7 @@ t.test('while heartbeats come back, a live session is answered from memory up to
   t.same(s.store.checkCached('id-alice', s.clock.now)?.state, 'live', 'and the fresh answer is kept')
 })
 
-t.test('an ending announced by another gateway is seen at once, also past cacheTtl', async (t) => {
+t.test('an ending recorded through another gateway is seen at once, also past cacheTtl (the script that records it announces it)', async (t) => {
   const s = await open(t)
   const other = await RedisStore.connect({
     store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
@@ -105,9 +118,9 @@ t.test('a cached answer never outlives idleTimeout or maxAge', async (t) => {
   const idle = await open(t, { idleTimeout: 20_000 }, '60s')
   await login(idle, 'dave', 'id-dave')
   await login(idle, 'dave', 'id-dave-2')
-  idle.clock.now = T0 + 14_000
+  idle.clock.now = T0 + 12_000
   await sleep(BEAT)
-  t.same(idle.store.checkCached('id-dave', idle.clock.now)?.state, 'live', '14 s after its last use (+5 s touchInterval < 20 s): from memory')
+  t.same(idle.store.checkCached('id-dave', idle.clock.now)?.state, 'live', '12 s after its last use (+5 s touchInterval, +0.5 s batching, +2 s commandTimeout < 20 s): from memory')
   idle.clock.now = T0 + 15_000
   await sleep(BEAT)
   t.equal(idle.store.checkCached('id-dave-2', idle.clock.now), undefined, 'unused for 15 s: Redis might count it idle by now, so ask')
@@ -121,11 +134,22 @@ t.test('a cached answer never outlives idleTimeout or maxAge', async (t) => {
   await login(old, 'erin', 'id-erin')
   old.clock.now = T0 + 29_000
   await sleep(BEAT)
-  t.same(old.store.checkCached('id-erin', old.clock.now)?.state, 'live', 'just under maxAge: from memory')
+  t.same(old.store.checkCached('id-erin', old.clock.now)?.state, 'live', 'just under maxAge (signed in at T0 - 0.3 s): from memory')
   old.clock.now = T0 + 30_000
   await sleep(BEAT)
   t.equal(old.store.checkCached('id-erin', old.clock.now), undefined, 'at maxAge: ask')
   t.same((await old.store.check('id-erin', old.clock.now)).state, 'unknown', 'gone from Redis')
+
+  // An app that keeps the session id at login: the session is as old as its first login.
+  const again = await open(t, { maxAge: 30_000 }, '60s')
+  await login(again, 'jo', 'id-jo')
+  again.clock.now = T0 + 20_000
+  const r = await again.store.admit({ id: 'id-jo', user: 'jo', limit: 5, policy: 'evict-oldest', now: again.clock.now, replaces: [] })
+  t.ok(r.admitted, 'signed in again with the same id')
+  again.clock.now = T0 + 30_000
+  await sleep(BEAT)
+  t.equal(again.store.checkCached('id-jo', again.clock.now), undefined, 'at the first login\'s maxAge: ask')
+  t.same((await again.store.check('id-jo', again.clock.now)).state, 'unknown', 'gone from Redis')
 })
 
 t.test('only live answers are kept past cacheTtl', async (t) => {
@@ -139,9 +163,47 @@ t.test('only live answers are kept past cacheTtl', async (t) => {
 t.test('with cacheMaxTtl no longer than cacheTtl there are no heartbeats, and cacheTtl is the only bound', async (t) => {
   const s = await open(t, {}, '200ms')
   await login(s, 'fay', 'id-fay')
+  const published = calls(redis, 'publish')
   s.clock.now = T0 + 1_000
   await sleep(BEAT)
+  t.equal(calls(redis, 'publish'), published, 'nothing published')
   t.equal(s.store.checkCached('id-fay', s.clock.now), undefined, 'past cacheTtl: ask')
+})
+
+t.test('when the subscription drops, answers are trusted for cacheTtl only, until a heartbeat comes back through the new one and Redis is asked again', async (t) => {
+  const s = await open(t)
+  await login(s, 'gus', 'id-gus')
+  s.clock.now = T0 + 2_000
+  await sleep(BEAT)
+  t.same(s.store.checkCached('id-gus', s.clock.now)?.state, 'live', 'trusted from memory')
+  redis.cli('client', 'kill', 'type', 'pubsub')
+  await sleep(BEAT * 2)
+  s.clock.now = T0 + 2_500
+  await sleep(BEAT)
+  t.equal(s.store.checkCached('id-gus', s.clock.now), undefined, 'resubscribed: what was cached is dropped (announcements may have been missed)')
+  t.same((await s.store.check('id-gus', s.clock.now)).state, 'live', 'asked again')
+  s.clock.now = T0 + 4_000
+  await sleep(BEAT)
+  t.same(s.store.checkCached('id-gus', s.clock.now)?.state, 'live', 'the new subscription is proven: trusted again')
+})
+
+t.test('a cookie the app hands to another user through another gateway is forgotten here', async (t) => {
+  const s = await open(t)
+  const other = await RedisStore.connect({
+    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
+    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
+    events: { warn: () => {} },
+    now: () => s.clock.now
+  })
+  t.teardown(async () => { await other.close() })
+  await login(s, 'hal', 'id-shared')
+  s.clock.now = T0 + 2_000
+  await sleep(BEAT)
+  t.same(s.store.checkCached('id-shared', s.clock.now), { state: 'live', user: 'hal', slot: 'id-shared' }, 'cached as hal\'s')
+  await other.admit({ id: 'id-shared', user: 'ivy', limit: 5, policy: 'evict-oldest', now: s.clock.now, replaces: [] })
+  await sleep(100)
+  t.equal(s.store.checkCached('id-shared', s.clock.now), undefined, 'forgotten')
+  t.same(await s.store.check('id-shared', s.clock.now), { state: 'live', user: 'ivy', slot: 'id-shared' }, 'Redis says whose it is now')
 })
 
 t.test('uses are written in batches, one script call for many users, and seen by the next read', async (t) => {

@@ -51,6 +51,11 @@ export function endedChannel (prefix: string): string {
   return `${prefix}ended`
 }
 
+/** One gateway's own heartbeat channel (heard on the same connection as the endings). */
+export function beatChannel (prefix: string, gateway: string): string {
+  return `${prefix}beat:${gateway}`
+}
+
 export type Pointer =
   | { kind: 'user', user: string }
   | { kind: 'ended', endedAt: number, reason: string }

@@ -7,7 +7,7 @@ import type { DecidingPolicy } from '../../domain/policy.js'
 import { errors } from '../../errors.js'
 import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type SettleResult, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
-import { aliasListKey, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
+import { aliasListKey, beatChannel, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
 import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH, TOUCH_MANY } from './scripts.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
@@ -85,19 +85,20 @@ export interface RedisStoreOptions {
  * - The hot path does not wait on Redis when nothing changed: each gateway
  *   remembers what Redis said about a cookie for `cacheTtl`, and writes a
  *   session's last use at most every `touchInterval`, in the background.
- * - A session ended anywhere is announced on a pub/sub channel (its own
- *   connection); every gateway marks it ended at once. While the
+ * - A session ended anywhere is announced on a pub/sub channel by the very
+ *   script that records the ending (scripts.ts), and heard on a connection
+ *   of its own; every gateway marks it ended at once. While the
  *   subscription is not up, the cache is not used; when it comes back, the
  *   cache is dropped (messages may have been missed).
- * - Each gateway publishes a heartbeat on that channel every second and
- *   hears it back: Redis delivers one connection's messages in the order it
- *   received them, so everything announced before the heartbeat has then
- *   arrived. While that proof is fresh (younger than `cacheTtl`), a live
- *   session's cached answer is trusted up to `cacheMaxTtl` instead of
- *   `cacheTtl`: an ending is still seen within `cacheTtl` of its
- *   announcement, and only a change never announced (a gateway that died
- *   between writing an ending and publishing it) can go unseen longer. Not on
- *   Cluster, where messages published on different nodes are not ordered.
+ * - Each gateway publishes a heartbeat every second on a channel of its own
+ *   and hears it back on the same connection: Redis delivers a connection's
+ *   messages in the order it processed their PUBLISH, so every ending
+ *   recorded before the heartbeat has then arrived. While that proof is
+ *   fresh (younger than `cacheTtl`), a live session's cached answer is
+ *   trusted up to `cacheMaxTtl` instead of `cacheTtl`: an ending is still
+ *   seen within `cacheTtl` of being recorded, and only a change no script
+ *   made (keys edited by hand) can go unseen longer. Not on Cluster, where
+ *   messages published on different nodes are not ordered.
  * - Every operation gives up after `commandTimeout`; the caller then gets
  *   SESSIONCAP_ERR_STORE_UNAVAILABLE and applies `onError`. Ended sessions
  *   this gateway knows of are refused even while Redis is away, and endings
@@ -169,11 +170,15 @@ export class RedisStore implements SessionStore {
     // 'ready' comes once the (re)subscription has been sent; what was cached
     // while it was down may have missed announcements.
     sub.on('ready', () => { store.#cache.clear(); store.#listening = true })
-    sub.on('message', (_channel: string, message: string) => { store.#heard(message) })
+    const beats = beatChannel(opts.store.keyPrefix, store.#tag)
+    sub.on('message', (channel: string, message: string) => {
+      if (channel === beats) store.#heardBeat(Number(message))
+      else store.#heard(message)
+    })
     // Queued by the subscriber's offline queue until it first connects, however late that is.
-    sub.subscribe(endedChannel(opts.store.keyPrefix)).catch(() => { /* retried on reconnection */ })
+    sub.subscribe(endedChannel(opts.store.keyPrefix), beats).catch(() => { /* retried on reconnection */ })
     sub.connect().catch(() => { /* reconnects by itself */ })
-    if (opts.store.cluster === undefined && Math.max(opts.store.cacheMaxTtl, opts.store.cacheTtl) > opts.store.cacheTtl && opts.store.cacheTtl > 0) {
+    if (opts.store.cluster === undefined && opts.store.cacheMaxTtl > opts.store.cacheTtl && opts.store.cacheTtl > 0) {
       store.#beatTimer = setInterval(() => { store.#beat() }, Math.min(1_000, Math.max(50, opts.store.cacheTtl / 2)))
       store.#beatTimer.unref()
     }
@@ -200,10 +205,13 @@ export class RedisStore implements SessionStore {
     const age = now - entry.at
     if (age < this.#store.cacheTtl) return true
     if (entry.state.state !== 'live' || age >= this.#store.cacheMaxTtl || now >= entry.expiresAt) return false
-    // Redis's last use is at least the last one written from here, or one `touchInterval` before the answer.
+    // Redis's last use is at least the last one this gateway wrote (or, for
+    // an answer, one `touchInterval` before it), once the batch holding it
+    // has landed.
     const idle = this.#t.idleTimeout
-    if (idle > 0 && now - entry.touchedAt + this.#store.touchInterval >= idle) return false
-    return this.#provenSince !== undefined && entry.at >= this.#provenSince && now - this.#provenAt < this.#store.cacheTtl
+    if (idle > 0 && now - entry.touchedAt + this.#store.touchInterval + TOUCH_BATCH_MS + this.#store.commandTimeout >= idle) return false
+    // Strictly later than the first heartbeat heard: the question went out after the subscription was up.
+    return this.#provenSince !== undefined && entry.at > this.#provenSince && now - this.#provenAt < this.#store.cacheTtl
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
@@ -283,17 +291,19 @@ export class RedisStore implements SessionStore {
         this.#users.set(a.id, a.user)
         if (reply[0] !== 1) {
           const reason = reply[1] === 'limit' ? 'limit' : 'ended'
-          if (reason === 'limit') this.#announce([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+          if (reason === 'limit') this.#ended([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
           this.#cache.delete(a.id)
           return { admitted: false, reason }
         }
         ended.push(...parseRecords(reply.slice(2), a.user))
-        this.#announce(ended.map((r) => ({ ...r, by: compactBy({ ...a.meta, at: a.now }) })), a.now)
+        this.#ended(ended.map((r) => ({ ...r, by: compactBy({ ...a.meta, at: a.now }) })), a.now)
         if (reply[1] === 'pending') {
           this.#cache.delete(a.id)
           return { admitted: true, ended: ended.map(plain), pending: true }
         }
-        this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now, expiresAt: a.now + this.#t.maxAge })
+        // The session may be older than this login (an app that keeps the id, an idle session
+        // admitted again): until a check tells its age, this answer gets `cacheTtl` only.
+        this.#cache.set(a.id, { state: { state: 'live', user: a.user, slot: a.id }, key: a.id, at: a.now, touchedAt: a.now, expiresAt: a.now })
         return { admitted: true, ended: ended.map(plain) }
       })
     } catch (err) {
@@ -345,10 +355,10 @@ export class RedisStore implements SessionStore {
       if (reply[0] === 'live') {
         const by = compactBy({ device: unfield(reply[1]), ip: unfield(reply[2]), at: now })
         const ended = parseRecords(reply.slice(3), user)
-        this.#announce(ended.map((r) => ({ ...r, by })), now)
+        this.#ended(ended.map((r) => ({ ...r, by })), now)
         return { state: 'live', ended: ended.map(plain) }
       }
-      if (reply[0] === 'ended' && reply[1] === 'now') this.#announce([{ id: key, reason: 'concurrent_login_limit' }], now)
+      if (reply[0] === 'ended' && reply[1] === 'now') this.#ended([{ id: key, reason: 'concurrent_login_limit' }], now)
       return { state: reply[0] === 'pending' ? 'pending' : reply[0] === 'ended' ? 'ended' : 'unknown' }
     })
   }
@@ -371,11 +381,11 @@ export class RedisStore implements SessionStore {
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
       const newlyEnded: SessionId[] = []
       await Promise.all(unknown.map(async (id) => {
-        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason) as unknown[]
+        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason, id) as unknown[]
         if (reply[0] === 'new') newlyEnded.push(id)
         else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, field(by?.device), field(by?.ip), id), String(reply[1])))
       }))
-      this.#announce([...ended, ...newlyEnded.map((id) => ({ id, reason }))].map((r) => ({ ...r, by })), now)
+      this.#ended([...ended, ...newlyEnded.map((id) => ({ id, reason }))].map((r) => ({ ...r, by })), now)
       return ended.map(plain)
     }
     try {
@@ -508,32 +518,31 @@ export class RedisStore implements SessionStore {
   }
 
   /**
-   * Tells every gateway (this one included) that these sessions ended, and
-   * keeps their pointers as long as the ended records (in the background:
-   * the request does not wait for it).
+   * Marks sessions the scripts just ended as ended here at once (the scripts
+   * announced them to every gateway), and keeps their pointers as long as
+   * the ended records (in the background: the request does not wait for it).
    */
-  #announce (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy }>, now: number): void {
-    if (sessions.length === 0) return
-    const ended: Array<[SessionId, EndReason, EndedBy?]> = []
+  #ended (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy }>, now: number): void {
+    const ids = new Set<SessionId>()
     for (const { id, reason, by } of sessions) {
-      if (ended.some(([k]) => k === id)) continue
-      ended.push(by === undefined ? [id, reason] : [id, reason, by])
+      if (ids.has(id)) continue
+      ids.add(id)
       this.#endedLocal.set(id, { reason, at: now, by })
       this.#cache.delete(id)
     }
-    const background = async (): Promise<void> => {
-      await this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ ended, at: now }))
-      await Promise.all(ended.map(async ([id]) => await this.#client.pexpire(pointerKey(this.#prefix, id), this.#ttl)))
-    }
-    background().catch(() => { /* other gateways fall back on their cache's short life */ })
+    if (ids.size === 0) return
+    Promise.all([...ids].map(async (id) => await this.#client.pexpire(pointerKey(this.#prefix, id), this.#ttl)))
+      .catch(() => { /* a pointer that expires early only makes its id unknown, not live */ })
   }
 
   #heard (message: string): void {
     try {
-      const m = JSON.parse(message) as { ended?: unknown, at?: unknown, beat?: unknown, n?: unknown }
-      if (m.beat !== undefined) {
-        // Another gateway's heartbeat is none of this one's business.
-        if (m.beat === this.#tag && typeof m.n === 'number') this.#heardBeat(m.n)
+      const m = JSON.parse(message) as { ended?: unknown, at?: unknown, forget?: unknown }
+      if (Array.isArray(m.forget)) {
+        // A cookie the app handed to another user: what was cached of it is someone else's.
+        for (const id of m.forget as unknown[]) {
+          if (typeof id === 'string') { this.#cache.delete(id); this.#users.delete(id) }
+        }
         return
       }
       if (!Array.isArray(m.ended)) return
@@ -559,7 +568,7 @@ export class RedisStore implements SessionStore {
     this.#beatsSent.set(n, this.#clock())
     // Heartbeats lost (Redis slow or away) are forgotten, oldest first.
     if (this.#beatsSent.size > 8) this.#beatsSent.delete(this.#beatsSent.keys().next().value as number)
-    this.#client.publish(endedChannel(this.#prefix), JSON.stringify({ beat: this.#tag, n }))
+    this.#client.publish(beatChannel(this.#prefix, this.#tag), String(n))
       .catch(() => { /* no proof this second: the cache falls back on cacheTtl */ })
   }
 

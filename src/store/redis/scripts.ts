@@ -6,6 +6,11 @@
  * of time. The contract suite (test/store/contract.ts) holds both stores to
  * the same behaviour.
  *
+ * Every ending is announced on the endings channel by the script that
+ * records it (PUBLISH inside the script: one atomic step), so no ending can be
+ * recorded and go unannounced, even when its answer is lost or the gateway
+ * that asked dies. Gateways trust their caches on that (redis-store.ts).
+ *
  * Every script is idempotent: a script whose answer was lost or late may be
  * run again. Admitting a session that is already live ends nothing more;
  * ending an ended session changes nothing; a rotation already recorded is
@@ -29,6 +34,8 @@ local now = tonumber(ARGV[1])
 local maxAge = tonumber(ARGV[2])
 local idle = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+-- The endings channel (keys.ts endedChannel): the key prefix (which holds no '{'), then 'ended'.
+local CH = string.match(KEYS[1], '^([^{]*){') .. 'ended'
 
 local function pair (v)
   local a, b = string.match(v, '^([^,]*),(.*)$')
@@ -76,13 +83,27 @@ local function endedReason (key)
   return reason
 end
 
+-- A stored field as it was given (the store escapes '%' and ',').
+local function unescaped (v)
+  return (string.gsub(string.gsub(v, '%%2C', ','), '%%25', '%%'))
+end
+
+-- Records an ending and announces it: {"ended": [[key, reason, {device, ip, at}?]], "at": now}.
 local function endSession (key, reason, byDevice, byIp)
   redis.call('HDEL', L, key)
   redis.call('HDEL', M, key)
   local v = nowS .. ',' .. reason
-  if (byDevice ~= nil and byDevice ~= '') or (byIp ~= nil and byIp ~= '') then v = v .. ',' .. (byDevice or '') .. ',' .. (byIp or '') end
+  local item = { key, reason }
+  if (byDevice ~= nil and byDevice ~= '') or (byIp ~= nil and byIp ~= '') then
+    v = v .. ',' .. (byDevice or '') .. ',' .. (byIp or '')
+    local by = { at = now }
+    if byDevice ~= nil and byDevice ~= '' then by.device = unescaped(byDevice) end
+    if byIp ~= nil and byIp ~= '' then by.ip = unescaped(byIp) end
+    item[3] = by
+  end
   redis.call('HSET', E, key, v)
   redis.call('ZADD', EZ, now, key)
+  redis.call('PUBLISH', CH, cjson.encode({ ended = { item }, at = now }))
 end
 
 -- One session as the 7-tuple answer: key, createdAt, lastUsedAt, reason, device, ip, pendingUntil.
@@ -390,6 +411,8 @@ for i = 8, #ARGV do
   if reason == '' then
     redis.call('HDEL', L, ARGV[i])
     redis.call('HDEL', M, ARGV[i])
+    -- Gateways that cached it as this user's forget it.
+    redis.call('PUBLISH', CH, cjson.encode({ forget = { ARGV[i] } }))
   elseif not endedReason(key) then
     local v = redis.call('HGET', L, key)
     if v then
@@ -449,7 +472,7 @@ return {'ok', ''}
 /**
  * Ends a cookie id whose user is not known: records it ended unless it has a
  * user by now (then the caller ends it under that user).
- * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason.
+ * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason, 5 the id.
  * Returns {'new'} | {'ended'} (already) | {'user', name}.
  */
 export const END_POINTER = `
@@ -460,5 +483,7 @@ if v and string.sub(v, 1, 2) == 'e,' then
   if at and tonumber(ARGV[1]) - at < tonumber(ARGV[2]) then return {'ended'} end
 end
 redis.call('SET', KEYS[1], 'e,' .. ARGV[1] .. ',' .. ARGV[4], 'PX', ARGV[3])
+-- Announced as endSession does (the channel: the pointer key's prefix, then 'ended').
+redis.call('PUBLISH', string.match(KEYS[1], '^([^{]*){') .. 'ended', cjson.encode({ ended = { { ARGV[5], ARGV[4] } }, at = tonumber(ARGV[1]) }))
 return {'new'}
 `
