@@ -232,3 +232,43 @@ t.test('uses are written in batches, one script call for many users, and seen by
   const [r] = await s.store.sessionsOf('user39', s.clock.now)
   t.equal(r?.lastUsedAt, T0 + 12_000)
 })
+
+t.test('an ending announced by an older gateway (not by a script) turns the longer trust off for cacheMaxTtl', async (t) => {
+  const s = await open(t)
+  await login(s, 'kai', 'id-kai')
+  s.clock.now = T0 + 2_000
+  await sleep(BEAT)
+  t.same(s.store.checkCached('id-kai', s.clock.now)?.state, 'live', 'trusted from memory')
+  // As a gateway of an earlier version announces: itself, after its script answered.
+  redis.cli('publish', `${s.prefix}ended`, JSON.stringify({ ended: [['id-elsewhere', 'logged_out']], at: s.clock.now }))
+  await sleep(100)
+  t.equal(s.store.checkCached('id-kai', s.clock.now), undefined, 'no longer: such a gateway can leave an ending unannounced')
+  s.clock.now = T0 + 12_100
+  t.same((await s.store.check('id-kai', s.clock.now)).state, 'live', 'asked again')
+  s.clock.now = T0 + 13_000
+  await sleep(BEAT)
+  t.same(s.store.checkCached('id-kai', s.clock.now)?.state, 'live', 'cacheMaxTtl later without another: trusted again')
+})
+
+t.test('what other gateways end is announced with who ended it, also a cookie of no known user, and a cookie rotated over from another user is forgotten', async (t) => {
+  const s = await open(t)
+  const other = await RedisStore.connect({
+    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
+    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
+    events: { warn: () => {} },
+    now: () => s.clock.now
+  })
+  t.teardown(async () => { await other.close() })
+  await other.end(['id-nobody-knows'], 'ended_by_admin', s.clock.now, { device: 'Firefox, on Linux', ip: '10.0.0.1', at: s.clock.now })
+  await sleep(100)
+  t.match(s.store.checkCached('id-nobody-knows', s.clock.now), { state: 'ended', reason: 'ended_by_admin', by: { device: 'Firefox, on Linux', ip: '10.0.0.1' } }, 'ended, with the device that ended it')
+
+  await login(s, 'lou', 'id-handed')
+  const r = await other.admit({ id: 'id-mo', user: 'mo', limit: 5, policy: 'evict-oldest', now: s.clock.now, replaces: [] })
+  t.ok(r.admitted)
+  t.same(s.store.checkCached('id-handed', s.clock.now)?.state, 'live', 'cached as lou\'s')
+  await other.rotate('id-mo', 'id-handed', s.clock.now)
+  await sleep(100)
+  t.equal(s.store.checkCached('id-handed', s.clock.now), undefined, 'rotated into mo\'s session: forgotten here')
+  t.same(await s.store.check('id-handed', s.clock.now), { state: 'live', user: 'mo', slot: 'id-mo' }, 'Redis says whose it is now')
+})

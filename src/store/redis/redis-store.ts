@@ -132,6 +132,12 @@ export class RedisStore implements SessionStore {
   #provenSince: number | undefined
   /** When the last heartbeat heard back was sent: every announcement made before then has arrived. */
   #provenAt = Number.NEGATIVE_INFINITY
+  /**
+   * Until when answers get `cacheTtl` only because a gateway of an earlier
+   * version was heard: it announces endings itself, after its script
+   * answered, so an ending of its can go unannounced.
+   */
+  #olderGatewayUntil = Number.NEGATIVE_INFINITY
   /** Uses waiting to be written (session key → its user and when it was used). */
   readonly #touches = new Map<SessionId, { user: string, at: number }>()
   #touchTimer: NodeJS.Timeout | undefined
@@ -211,7 +217,7 @@ export class RedisStore implements SessionStore {
     const idle = this.#t.idleTimeout
     if (idle > 0 && now - entry.touchedAt + this.#store.touchInterval + TOUCH_BATCH_MS + this.#store.commandTimeout >= idle) return false
     // Strictly later than the first heartbeat heard: the question went out after the subscription was up.
-    return this.#provenSince !== undefined && entry.at > this.#provenSince && now - this.#provenAt < this.#store.cacheTtl
+    return this.#provenSince !== undefined && entry.at > this.#provenSince && now - this.#provenAt < this.#store.cacheTtl && now >= this.#olderGatewayUntil
   }
 
   async check (id: SessionId, now: number): Promise<SessionState> {
@@ -329,6 +335,11 @@ export class RedisStore implements SessionStore {
       ])
       this.#cache.delete(to)
       if (pointerReply[0] === 'ended') return { rotated: false, ended: true }
+      const previousUser = pointerReply[1]
+      if (typeof previousUser === 'string' && previousUser !== '') {
+        // As in admit: the app handed this cookie id over from another user.
+        await this.#client.scEnd(...this.#keyArgs(previousUser, now), '', '', '', to)
+      }
       this.#users.set(to, user)
       if (reply[0] === 1) return { rotated: true, user }
       if (reply[1] === 'ended') return { rotated: false, ended: true }
@@ -381,7 +392,7 @@ export class RedisStore implements SessionStore {
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
       const newlyEnded: SessionId[] = []
       await Promise.all(unknown.map(async (id) => {
-        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason, id) as unknown[]
+        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason, id, by?.device ?? '', by?.ip ?? '') as unknown[]
         if (reply[0] === 'new') newlyEnded.push(id)
         else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, field(by?.device), field(by?.ip), id), String(reply[1])))
       }))
@@ -537,7 +548,7 @@ export class RedisStore implements SessionStore {
 
   #heard (message: string): void {
     try {
-      const m = JSON.parse(message) as { ended?: unknown, at?: unknown, forget?: unknown }
+      const m = JSON.parse(message) as { ended?: unknown, at?: unknown, forget?: unknown, s?: unknown }
       if (Array.isArray(m.forget)) {
         // A cookie the app handed to another user: what was cached of it is someone else's.
         for (const id of m.forget as unknown[]) {
@@ -546,6 +557,8 @@ export class RedisStore implements SessionStore {
         return
       }
       if (!Array.isArray(m.ended)) return
+      // Scripts mark what they announce; an unmarked announcement comes from an older gateway.
+      if (m.s !== 1) this.#olderGatewayUntil = this.#clock() + this.#store.cacheMaxTtl
       const at = typeof m.at === 'number' ? m.at : this.#clock()
       const ids: SessionId[] = []
       for (const item of m.ended as unknown[]) {

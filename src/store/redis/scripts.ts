@@ -88,7 +88,8 @@ local function unescaped (v)
   return (string.gsub(string.gsub(v, '%%2C', ','), '%%25', '%%'))
 end
 
--- Records an ending and announces it: {"ended": [[key, reason, {device, ip, at}?]], "at": now}.
+-- Records an ending and announces it: {"ended": [[key, reason, {device, ip, at}?]], "at": now, "s": 1}
+-- ("s": announced by a script; older gateways announced their endings themselves).
 local function endSession (key, reason, byDevice, byIp)
   redis.call('HDEL', L, key)
   redis.call('HDEL', M, key)
@@ -103,7 +104,7 @@ local function endSession (key, reason, byDevice, byIp)
   end
   redis.call('HSET', E, key, v)
   redis.call('ZADD', EZ, now, key)
-  redis.call('PUBLISH', CH, cjson.encode({ ended = { item }, at = now }))
+  redis.call('PUBLISH', CH, cjson.encode({ ended = { item }, at = now, s = 1 }))
 end
 
 -- One session as the 7-tuple answer: key, createdAt, lastUsedAt, reason, device, ip, pendingUntil.
@@ -472,7 +473,8 @@ return {'ok', ''}
 /**
  * Ends a cookie id whose user is not known: records it ended unless it has a
  * user by now (then the caller ends it under that user).
- * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason, 5 the id.
+ * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason, 5 the id, 6 device and 7 ip
+ * of who ended it (as given, not escaped: they are only announced).
  * Returns {'new'} | {'ended'} (already) | {'user', name}.
  */
 export const END_POINTER = `
@@ -484,6 +486,13 @@ if v and string.sub(v, 1, 2) == 'e,' then
 end
 redis.call('SET', KEYS[1], 'e,' .. ARGV[1] .. ',' .. ARGV[4], 'PX', ARGV[3])
 -- Announced as endSession does (the channel: the pointer key's prefix, then 'ended').
-redis.call('PUBLISH', string.match(KEYS[1], '^([^{]*){') .. 'ended', cjson.encode({ ended = { { ARGV[5], ARGV[4] } }, at = tonumber(ARGV[1]) }))
+local item = { ARGV[5], ARGV[4] }
+if ARGV[6] ~= '' or ARGV[7] ~= '' then
+  local by = { at = tonumber(ARGV[1]) }
+  if ARGV[6] ~= '' then by.device = ARGV[6] end
+  if ARGV[7] ~= '' then by.ip = ARGV[7] end
+  item[3] = by
+end
+redis.call('PUBLISH', string.match(KEYS[1], '^([^{]*){') .. 'ended', cjson.encode({ ended = { item }, at = tonumber(ARGV[1]), s = 1 }))
 return {'new'}
 `
