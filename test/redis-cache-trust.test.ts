@@ -40,6 +40,18 @@ async function open (t: Test, timeouts: Partial<Timeouts> = {}, cacheMaxTtl = '1
   return { store, clock, prefix: config.keyPrefix }
 }
 
+/** A second gateway's store on the same Redis and key prefix, with the same clock (default cacheTtl, no heartbeat needed). */
+async function otherGateway (t: Test, s: Trial): Promise<RedisStore> {
+  const other = await RedisStore.connect({
+    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
+    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
+    events: { warn: () => {} },
+    now: () => s.clock.now
+  })
+  t.teardown(async () => { await other.close() })
+  return other
+}
+
 /**
  * Signs `user` in with cookie id `id` 300 ms ago, then asks Redis about it
  * now (past cacheTtl: what a login answers is kept for cacheTtl only, until a
@@ -82,13 +94,7 @@ t.test('while heartbeats come back, a live session is answered from memory up to
 
 t.test('an ending recorded through another gateway is seen at once, also past cacheTtl (the script that records it announces it)', async (t) => {
   const s = await open(t)
-  const other = await RedisStore.connect({
-    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
-    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
-    events: { warn: () => {} },
-    now: () => s.clock.now
-  })
-  t.teardown(async () => { await other.close() })
+  const other = await otherGateway(t, s)
   await login(s, 'bob', 'id-bob')
   s.clock.now = T0 + 5_000
   await sleep(BEAT)
@@ -189,13 +195,7 @@ t.test('when the subscription drops, answers are trusted for cacheTtl only, unti
 
 t.test('a cookie the app hands to another user through another gateway is forgotten here', async (t) => {
   const s = await open(t)
-  const other = await RedisStore.connect({
-    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
-    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
-    events: { warn: () => {} },
-    now: () => s.clock.now
-  })
-  t.teardown(async () => { await other.close() })
+  const other = await otherGateway(t, s)
   await login(s, 'hal', 'id-shared')
   s.clock.now = T0 + 2_000
   await sleep(BEAT)
@@ -252,13 +252,7 @@ t.test('an ending announced by an older gateway (not by a script) turns the long
 
 t.test('what other gateways end is announced with who ended it, also a cookie of no known user, and a cookie rotated over from another user is forgotten', async (t) => {
   const s = await open(t)
-  const other = await RedisStore.connect({
-    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: s.prefix },
-    timeouts: { maxAge: 86_400_000, idleTimeout: 0 },
-    events: { warn: () => {} },
-    now: () => s.clock.now
-  })
-  t.teardown(async () => { await other.close() })
+  const other = await otherGateway(t, s)
   await other.end(['id-nobody-knows'], 'ended_by_admin', s.clock.now, { device: 'Firefox, on Linux', ip: '10.0.0.1', at: s.clock.now })
   await sleep(100)
   t.match(s.store.checkCached('id-nobody-knows', s.clock.now), { state: 'ended', reason: 'ended_by_admin', by: { device: 'Firefox, on Linux', ip: '10.0.0.1' } }, 'ended, with the device that ended it')
