@@ -99,9 +99,10 @@ t.test('an ending recorded through another gateway is seen at once, also past ca
   s.clock.now = T0 + 5_000
   await sleep(BEAT)
   t.same(s.store.checkCached('id-bob', s.clock.now)?.state, 'live', 'trusted from memory')
-  await other.end(['id-bob'], 'logged_out', s.clock.now)
+  await other.end(['id-bob'], 'logged_out', s.clock.now, { device: 'Safari, 100% on iPhone', ip: '10.0.0.2', at: s.clock.now })
   await sleep(100)
   t.match(s.store.checkCached('id-bob', s.clock.now), { state: 'ended', reason: 'logged_out' }, 'the announcement ended it here')
+  t.match(s.store.checkCached('id-bob', s.clock.now), { by: { device: 'Safari, 100% on iPhone', ip: '10.0.0.2' } }, 'with who ended it, as it was given')
 })
 
 t.test('a change never announced is seen within cacheMaxTtl (the bound the heartbeat cannot cover)', async (t) => {

@@ -8,7 +8,7 @@ import { errors } from '../../errors.js'
 import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type SettleResult, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
 import { aliasListKey, beatChannel, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
-import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH, TOUCH_MANY } from './scripts.js'
+import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH } from './scripts.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
 // server). Typed by augmenting RedisCommander, as ioredis's own example does.
@@ -17,7 +17,6 @@ declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext> {
     scCheck: (...args: ScriptArg[]) => Result<unknown, Context>
     scTouch: (...args: ScriptArg[]) => Result<unknown, Context>
-    scTouchMany: (...args: ScriptArg[]) => Result<unknown, Context>
     scAdmit: (...args: ScriptArg[]) => Result<unknown, Context>
     scRotate: (...args: ScriptArg[]) => Result<unknown, Context>
     scEnd: (...args: ScriptArg[]) => Result<unknown, Context>
@@ -32,8 +31,7 @@ declare module 'ioredis' {
 // `keys` undefined: the caller passes the number of keys first.
 const SCRIPTS: Record<string, { lua: string, keys?: number }> = {
   scCheck: { lua: CHECK, keys: 6 },
-  scTouch: { lua: TOUCH, keys: 6 },
-  scTouchMany: { lua: TOUCH_MANY },
+  scTouch: { lua: TOUCH },
   scAdmit: { lua: ADMIT, keys: 6 },
   scSettle: { lua: SETTLE, keys: 6 },
   scRotate: { lua: ROTATE, keys: 7 },
@@ -51,7 +49,7 @@ const LOCAL_ENTRIES = 100_000
 const MAX_PENDING = 10_000
 /** Uses of sessions (touches) are written together, this long after the first of a batch. */
 const TOUCH_BATCH_MS = 500
-/** Sessions per TOUCH_MANY call. */
+/** Sessions per TOUCH call (one on Cluster). */
 const TOUCH_BATCH_MAX = 500
 
 interface CacheEntry {
@@ -625,21 +623,18 @@ export class RedisStore implements SessionStore {
     if (this.#touches.size === 0) return Promise.resolve()
     const batch = [...this.#touches]
     this.#touches.clear()
+    // On Cluster a script reaches one user's keys only: one session per call.
+    const perCall = this.#store.cluster === undefined ? TOUCH_BATCH_MAX : 1
     const sends: Array<Promise<unknown>> = []
-    if (this.#store.cluster !== undefined) {
-      // One user's keys per script on Cluster.
-      for (const [key, { user, at }] of batch) sends.push(this.#run(async () => await this.#client.scTouch(...this.#keyArgs(user, at), key)))
-    } else {
-      for (let i = 0; i < batch.length; i += TOUCH_BATCH_MAX) {
-        const keys: string[] = []
-        const args: ScriptArg[] = []
-        for (const [key, { user, at }] of batch.slice(i, i + TOUCH_BATCH_MAX)) {
-          const k = userKeys(this.#prefix, user)
-          keys.push(k.live, k.ended, k.endedz, k.alias, k.aliasz, k.meta)
-          args.push(key, at)
-        }
-        sends.push(this.#run(async () => await this.#client.scTouchMany(keys.length, ...keys, 0, this.#t.maxAge, this.#t.idleTimeout, this.#ttl, ...args)))
+    for (let i = 0; i < batch.length; i += perCall) {
+      const keys: string[] = []
+      const args: ScriptArg[] = []
+      for (const [key, { user, at }] of batch.slice(i, i + perCall)) {
+        const k = userKeys(this.#prefix, user)
+        keys.push(k.live, k.ended, k.endedz, k.alias, k.aliasz, k.meta)
+        args.push(key, at)
       }
+      sends.push(this.#run(async () => await this.#client.scTouch(keys.length, ...keys, 0, this.#t.maxAge, this.#t.idleTimeout, this.#ttl, ...args)))
     }
     return Promise.all(sends).then(() => {}, () => { /* logged once per outage by #markDown; a use not written only makes a session look older */ })
   }

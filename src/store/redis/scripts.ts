@@ -95,12 +95,10 @@ local function endSession (key, reason, byDevice, byIp)
   redis.call('HDEL', M, key)
   local v = nowS .. ',' .. reason
   local item = { key, reason }
-  if (byDevice ~= nil and byDevice ~= '') or (byIp ~= nil and byIp ~= '') then
+  local hasDevice, hasIp = byDevice ~= nil and byDevice ~= '', byIp ~= nil and byIp ~= ''
+  if hasDevice or hasIp then
     v = v .. ',' .. (byDevice or '') .. ',' .. (byIp or '')
-    local by = { at = now }
-    if byDevice ~= nil and byDevice ~= '' then by.device = unescaped(byDevice) end
-    if byIp ~= nil and byIp ~= '' then by.ip = unescaped(byIp) end
-    item[3] = by
+    item[3] = { at = now, device = hasDevice and unescaped(byDevice) or nil, ip = hasIp and unescaped(byIp) or nil }
   end
   redis.call('HSET', E, key, v)
   redis.call('ZADD', EZ, now, key)
@@ -206,38 +204,30 @@ end
 return {'live', key, c}
 `
 
-/** Records a use at \`now\` of the session \`key\` (write-behind from a gateway's cache); never revives an idle, pending or ended session. */
-const TOUCH_ONE = `
-local function touch (key)
-  local v = redis.call('HGET', L, key)
-  if not v then return 0 end
-  local c, u, g, p = rec(v)
-  if p ~= '' or isIdle(u) or tonumber(u) >= now then return 0 end
-  redis.call('HSET', L, key, val(c, nowS, g, p))
-  keep()
-  return 1
-end
-`
-
-/** ARGV 5 session key. Returns 1 when the use was written. */
-export const TOUCH = `${PRELUDE}${TOUCH_ONE}
-return touch(ARGV[5])
-`
-
 /**
- * Many users' uses in one call, for a gateway's batch of write-behind touches
- * (not on Redis Cluster, where one script may only reach one user's slot).
- * KEYS: the six keys of each session's user, one group after another.
- * ARGV 1-4 as every script (ARGV 1 is not used), then per session: key, when used.
- * Returns how many were written.
+ * Records uses of sessions (a gateway's batch of write-behind touches); never
+ * revives an idle, pending or ended session. KEYS: the six keys of each
+ * session's user, one group after another (one group on Redis Cluster, where a
+ * script may only reach one user's slot). ARGV 1-4 as every script (ARGV 1 is
+ * not used), then per session: its key, when it was used.
+ * Returns how many uses were written.
  */
-export const TOUCH_MANY = `${PRELUDE}${TOUCH_ONE}
+export const TOUCH = `${PRELUDE}
 local written = 0
 for i = 0, #KEYS / 6 - 1 do
   L, E, EZ, A, AZ, M = KEYS[6 * i + 1], KEYS[6 * i + 2], KEYS[6 * i + 3], KEYS[6 * i + 4], KEYS[6 * i + 5], KEYS[6 * i + 6]
   nowS = ARGV[6 + 2 * i]
   now = tonumber(nowS)
-  written = written + touch(ARGV[5 + 2 * i])
+  local key = ARGV[5 + 2 * i]
+  local v = redis.call('HGET', L, key)
+  if v then
+    local c, u, g, p = rec(v)
+    if p == '' and not isIdle(u) and tonumber(u) < now then
+      redis.call('HSET', L, key, val(c, nowS, g, p))
+      keep()
+      written = written + 1
+    end
+  end
 end
 return written
 `
