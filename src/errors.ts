@@ -54,7 +54,12 @@ export const errors = {
   /** An admin API call with a wrong parameter. */
   ADMIN_BAD_REQUEST: createError('SESSIONCAP_ERR_ADMIN_BAD_REQUEST', '%s', 400),
   /** The session store failed while deciding about this request. */
-  STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503)
+  STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503),
+  /**
+   * The store holds `store.maxEnded` ended sessions: a new sign-in is
+   * refused (its cookie withheld) rather than any ending forgotten.
+   */
+  STORE_FULL: createError('SESSIONCAP_ERR_STORE_FULL', 'sign-ins are paused: the session store is full', 503)
 } as const
 
 export type ErrorName = keyof typeof errors
@@ -63,4 +68,9 @@ export type ErrorName = keyof typeof errors
 /** Is this the store failing (Redis unreachable, too slow), as opposed to a bug? */
 export function isStoreUnavailable (err: unknown): boolean {
   return (err as { code?: unknown } | null)?.code === 'SESSIONCAP_ERR_STORE_UNAVAILABLE'
+}
+
+/** The store refused a new session because it holds `store.maxEnded` ended ones. */
+export function isStoreFull (err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'SESSIONCAP_ERR_STORE_FULL'
 }

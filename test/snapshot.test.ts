@@ -55,3 +55,31 @@ t.test('a snapshot needs a secret', async (t) => {
   const { loadConfigText } = await import('../src/config/load.js')
   t.throws(() => loadConfigText(`upstream: http://127.0.0.1:1\n${APP_ROUTES}store: { snapshot: /tmp/x }\n`, 'x.yaml', {}), /a snapshot needs `secret`/)
 })
+
+t.test('a snapshot of a later format version is refused: the gateway does not start, and the file is left as it was', async (t) => {
+  const dir = t.testdir({})
+  const file = join(dir, 'sessions.snapshot')
+  const text = '{"format":"sessioncap-memory-snapshot","version":99,"at":0}\n["s","k1",{"user":"alice","createdAt":1767225600000,"lastUsedAt":1767225600000}]\n'
+  writeFileSync(file, text)
+  await t.rejects(startHarness(t, { yaml: `${APP_ROUTES}secret: ${TEST_SECRET}\nstore: { type: memory, snapshot: "${file}" }\n` }),
+    /written by a later sessioncap \(format version 99; this one reads 1 and 2\)/)
+  t.equal(readFileSync(file, 'utf8'), text, 'not overwritten with an empty store')
+})
+
+t.test('a version 1 snapshot (ended sessions by id) is read by this version and written back as version 2', async (t) => {
+  const dir = t.testdir({})
+  const file = join(dir, 'sessions.snapshot')
+  const T = Date.UTC(2026, 0, 1)
+  const { createSessionHasher } = await import('../src/http/session-hash.js')
+  const ended = createSessionHasher(TEST_SECRET)('an-old-cookie')
+  writeFileSync(file, `{"format":"sessioncap-memory-snapshot","version":1,"at":0}\n["l","k1","alice",${T},${T},[]]\n["e","${ended}",${(T - 60_000) * 8 + 1}]\n`)
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}secret: ${TEST_SECRET}\nstore: { type: memory, snapshot: "${file}" }\n` })
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'the live session was kept')
+  const d = h.device()
+  d.jar.set('sessionid', 'an-old-cookie')
+  const r = await d.send('/echo')
+  t.equal(r.status, 200, 'logged out: taken out of the request, which goes on')
+  t.notMatch((r.json() as { headers: { cookie?: string } }).headers.cookie ?? '', /an-old-cookie/, 'the ended session never reached the app')
+  await h.gateway.close()
+  t.match(readFileSync(file, 'utf8'), /^\{"format":"sessioncap-memory-snapshot","version":2,/)
+})

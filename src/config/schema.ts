@@ -152,6 +152,8 @@ const Store = Type.Object({
   type: oneOf(['memory', 'redis'], { default: 'memory', expected: 'the store type: memory or redis' }),
   // memory
   maxSessions: Type.Integer({ minimum: 1, default: 1_000_000, expected: 'a positive number of session records' }),
+  // Both stores: at the bound new sign-ins are refused, never an ending forgotten (memory-store.ts #ensureRoom).
+  maxEnded: Type.Integer({ minimum: 1, default: 10_000_000, expected: 'a positive number of ended sessions' }),
   snapshot: Type.Optional(Type.String({ minLength: 1, expected: 'a file path for the memory store\'s snapshot' })),
   snapshotInterval: duration('1m'),
   // redis

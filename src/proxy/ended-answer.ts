@@ -143,11 +143,12 @@ export function replaceWithEnded (ctx: GatewayContext, request: FastifyRequest, 
 }
 
 /** Replaces an answer the app already gave with a 503: the store could not record it (fail-closed). */
-export function replaceWithUnavailable (reply: FastifyReply, payload: unknown): string {
-  const err = new errors.STORE_UNAVAILABLE()
+export function replaceWithUnavailable (reply: FastifyReply, payload: unknown, err: { code: string, message: string } = new errors.STORE_UNAVAILABLE()): string {
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
-  reply.code(503).headers({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'retry-after': '5' })
+  // A full store frees up as endings age out (minutes at the soonest); an outage is usually shorter.
+  const retryAfter = err.code === 'SESSIONCAP_ERR_STORE_FULL' ? '60' : '5'
+  reply.code(503).headers({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'retry-after': retryAfter })
   return `${err.message} (${err.code})\n`
 }
 

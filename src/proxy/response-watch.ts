@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ownerParts, slotOwner } from '../domain/limits.js'
-import { isStoreUnavailable } from '../errors.js'
+import { isStoreFull, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName } from '../http/cookies.js'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
 import { decodedBody } from '../identity/body-text.js'
@@ -82,6 +82,13 @@ function watchAnswer (ctx: GatewayContext) {
       const replaced = await applyAnswer(ctx, request, reply, answer, state, change, now)
       if (replaced !== undefined) return replaced
     } catch (err) {
+      if (isStoreFull(err)) {
+        // store.maxEnded reached: the new session was not recorded, and its
+        // cookie must not reach the client (the store logs why, once a minute).
+        state.answered = true
+        request.log.warn({ code: (err as { code: string }).code }, 'sign-in refused: the store holds store.maxEnded ended sessions')
+        return replaceWithUnavailable(reply, answer.payload, err as Error & { code: string })
+      }
       if (!isStoreUnavailable(err)) {
         // The app's answer broke while being read, or the gateway failed (a
         // bug): a new session cookie must not reach the client unrecorded.

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } from '../domain/session.js'
-import { errors, isStoreUnavailable } from '../errors.js'
+import { errors, isStoreFull, isStoreUnavailable } from '../errors.js'
 import { cookieValues, urlSessionValues, withOnlyValue } from '../http/cookies.js'
 import type { Whoami } from '../identity/index.js'
 import type { SessionState, SettleResult } from '../store/store.js'
@@ -116,6 +116,8 @@ function judgeAndAnswer (ctx: GatewayContext) {
       // gateway cannot vouch for this session, so it refuses rather than let
       // a possibly ended one through. Outages are logged once, by the store.
       state.answered = true
+      // A full store (store.maxEnded) could not admit an idle session coming back, or one met for the first time.
+      if (isStoreFull(err)) throw err
       if (!isStoreUnavailable(err)) request.log.error({ err }, 'session check failed')
       throw isStoreUnavailable(err) ? err : new errors.STORE_UNAVAILABLE({ cause: err })
     }

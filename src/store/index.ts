@@ -17,7 +17,7 @@ export async function openStore (config: Config, events: StoreEvents, now: () =>
   const timeouts = { idleTimeout: config.sessions.idleTimeout, maxAge: config.sessions.maxAge }
   switch (config.store.type) {
     case 'memory': {
-      const store = new MemoryStore({ maxSessions: config.store.maxSessions, timeouts, events })
+      const store = new MemoryStore({ maxSessions: config.store.maxSessions, maxEnded: config.store.maxEnded, timeouts, events })
       if (config.store.snapshot === undefined) return { store, shutdown: async () => { await store.close() } }
       const writer = new SnapshotWriter(store, config.store.snapshot, config.store.snapshotInterval, events, now)
       await writer.load()

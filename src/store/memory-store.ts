@@ -3,13 +3,22 @@ import { counts, END_REASONS, isIdle, isTooOld, type EndedBy, type EndReason, ty
 import { decide, type DecidingPolicy } from '../domain/policy.js'
 import type { AdmitResult, LoginAttempt, RotateResult, SessionState, SessionStore, SettleResult, StoreEvents, StoreStats } from './store.js'
 import { MAX_ALIASES_PER_SESSION } from './store.js'
+import { EndedSet, type EndedChunk } from './ended-set.js'
+import { errors } from '../errors.js'
 
 export interface MemoryStoreOptions {
   /** Most tracked (live) sessions kept in memory; also the bound on remembered old cookies. */
   maxSessions: number
+  /** Most ended sessions kept; at the bound, new sign-ins are refused (see `#ensureRoom`). Default: 10 × maxSessions. */
+  maxEnded?: number
   timeouts: Timeouts
   events?: StoreEvents
 }
+
+/** Who ended a session is kept for this many of the latest endings (the signed-out page shows it; it may be forgotten). */
+export const ENDED_DETAILS = 100_000
+/** Above this share of `maxEnded`, the store warns (at most once a minute). */
+export const ENDED_WARN_SHARE = 0.8
 
 /**
  * A live session's record. A class whose constructor sets every field (the
@@ -52,22 +61,6 @@ const WARN_EVERY_MS = 60_000
 /** Stale live records removed per login, so the clean-up never makes one login slow. */
 const PURGE_BATCH = 64
 
-// Ended records are the most numerous kind under churn; each is kept as one
-// number (ending time and reason packed together) rather than an object,
-// unless it says who ended it (a page shows that to the signed-out device).
-type Ended = number | { packed: number, by: EndedBy }
-const packedOf = (e: Ended): number => typeof e === 'number' ? e : e.packed
-const REASON_BITS = 8
-function packEnded (at: number, reason: EndReason): number {
-  return at * REASON_BITS + END_REASONS.indexOf(reason)
-}
-function endedAt (packed: number): number {
-  return Math.floor(packed / REASON_BITS)
-}
-function endedReason (packed: number): EndReason {
-  return END_REASONS[packed % REASON_BITS] as EndReason
-}
-
 /**
  * The embedded store: one gateway's sessions in its own memory.
  *
@@ -78,10 +71,12 @@ function endedReason (packed: number): EndReason {
  * Live records sit in an LRU ordered by last use and bounded by
  * `maxSessions`: under memory pressure the record dropped is the one nobody
  * has used for longest (it merely stops counting until its next sign-in).
- * Ended records are kept apart, in an insertion-ordered Map that pressure
- * never touches: forgetting one would let a session back in. They leave when
- * their `maxAge` is over; insertion order is time order, so the expired ones
- * are always at the head. Old cookie ids are bounded per session and in all.
+ * Ended records are kept apart, as fingerprints in time buckets (ended-set.ts)
+ * that pressure on live records never touches: forgetting one would let a
+ * session back in. They leave with their bucket once `maxAge` is over for it.
+ * Their number is bounded by `maxEnded`: at the bound, new sign-ins are
+ * refused rather than any ending forgotten (`#ensureRoom`). Old cookie ids are
+ * bounded per session and in all.
  *
  * Every method runs to completion without awaiting, so each is atomic with
  * respect to every other request in this process.
@@ -89,7 +84,10 @@ function endedReason (packed: number): EndReason {
 export class MemoryStore implements SessionStore {
   readonly kind = 'memory'
   readonly #live: LRUCache<SessionId, LiveEntry>
-  readonly #ended = new Map<SessionId, Ended>()
+  readonly #ended: EndedSet
+  /** Who ended a session, for the latest endings only (the signed-out page says it when it can). */
+  readonly #endedBy = new LRUCache<SessionId, EndedBy>({ max: ENDED_DETAILS })
+  readonly #maxEnded: number
   readonly #aliases = new Map<SessionId, Alias>()
   /** user → their session keys: one key held as a string (the common case), several as a Set. */
   readonly #byUser = new Map<string, SessionId | Set<SessionId>>()
@@ -99,10 +97,14 @@ export class MemoryStore implements SessionStore {
   #droppedUnderPressure = 0
   #droppedAliases = 0
   #lastPressureWarning = -Infinity
+  #lastEndedWarning = -Infinity
+  #lastFullError = -Infinity
 
   constructor (opts: MemoryStoreOptions) {
     this.#max = opts.maxSessions
+    this.#maxEnded = opts.maxEnded ?? 10 * opts.maxSessions
     this.#t = opts.timeouts
+    this.#ended = new EndedSet(opts.timeouts.maxAge)
     this.#events = opts.events
     this.#live = new LRUCache<SessionId, LiveEntry>({
       max: opts.maxSessions,
@@ -128,10 +130,16 @@ export class MemoryStore implements SessionStore {
 
   #answer (id: SessionId, now: number): SessionState {
     const key = this.#keyOf(id, now)
-    const ended = this.#endedEntry(key, now)
-    if (ended !== undefined) return typeof ended === 'number' ? { state: 'ended', reason: endedReason(ended) } : { state: 'ended', reason: endedReason(ended.packed), by: ended.by }
+    // A tracked session is never also ended (ending one forgets its record,
+    // and an ended id is never admitted): the common case asks the live
+    // records alone.
     const entry = this.#live.get(key)
-    if (entry === undefined) return { state: 'unknown' }
+    if (entry === undefined) {
+      const reason = this.#ended.get(key, now)
+      if (reason === undefined) return { state: 'unknown' }
+      const by = this.#endedBy.get(key)
+      return by === undefined ? { state: 'ended', reason } : { state: 'ended', reason, by }
+    }
     if (isTooOld(entry.createdAt, now, this.#t)) {
       this.#forget(key, entry)
       return { state: 'unknown' }
@@ -148,6 +156,7 @@ export class MemoryStore implements SessionStore {
 
   async admit (a: LoginAttempt): Promise<AdmitResult> {
     this.#purge(a.now, PURGE_BATCH)
+    this.#ensureRoom(a.now)
     const key = this.#keyOf(a.id, a.now)
     if (this.#endedReason(key, a.now) !== undefined) return { admitted: false, reason: 'ended' }
 
@@ -266,38 +275,46 @@ export class MemoryStore implements SessionStore {
 
   async stats (now: number): Promise<StoreStats> {
     this.#purge(now, Infinity)
-    return { live: this.#live.size, ended: this.#ended.size, aliases: this.#aliases.size }
+    return { live: this.#live.size, ended: this.#ended.size(now), aliases: this.#aliases.size }
   }
 
   async close (): Promise<void> {
     this.#live.clear()
     this.#ended.clear()
+    this.#endedBy.clear()
     this.#aliases.clear()
     this.#byUser.clear()
   }
 
   /**
    * Everything the store holds, as plain records, for the snapshot: live
-   * sessions (with their later cookie ids), aliases, then ended sessions in
-   * ending order (the order #purge relies on).
+   * sessions (with their later cookie ids), aliases, ended sessions (their
+   * fingerprints, a chunk of a time bucket per record), then who ended the
+   * latest ones.
    */
-  * records (): Generator<SnapshotRecord> {
+  * records (now: number): Generator<SnapshotRecord> {
     // Taken at once (the LRU's order may change while the snapshot streams out); the Maps iterate safely.
     const live = [...this.#live.rentries() as Generator<[SessionId, LiveEntry]>]
     for (const [key, e] of live) yield ['s', key, compact(e)]
     for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
-    for (const [key, e] of this.#ended) yield typeof e === 'number' ? ['e', key, e] : ['E', key, e.packed, e.by]
+    for (const chunk of this.#ended.chunks(now)) yield ['f', ...chunk]
+    for (const [key, by] of [...this.#endedBy.rentries() as Generator<[SessionId, EndedBy]>]) yield ['b', key, by]
   }
 
   /**
    * Takes back one record of a snapshot; what `maxAge` is over for by now is
    * skipped, and so is anything not shaped like a record (a file is input).
-   * Reads the live records of earlier versions (`l`) too, so an upgrade keeps
-   * every session.
+   * Reads the records of version 1 files too (`l` live records; `e`/`E`
+   * ended ones, by id, with the time and reason packed in one number), so an
+   * upgrade keeps every session.
    */
   restore (line: unknown, now: number): void {
     if (!Array.isArray(line)) return
     const r = line as unknown[]
+    if (r[0] === 'f') {
+      this.#ended.restore(r.slice(1) as EndedChunk, now)
+      return
+    }
     if (typeof r[1] !== 'string') return
     const key: SessionId = r[1]
     if (r[0] === 's' || r[0] === 'l') {
@@ -305,11 +322,17 @@ export class MemoryStore implements SessionStore {
       if (entry !== undefined && !isTooOld(entry.createdAt, now, this.#t)) this.#insert(key, entry)
     } else if (r[0] === 'a' && typeof r[2] === 'string' && typeof r[3] === 'number') {
       if (now - r[3] < this.#t.maxAge) this.#aliases.set(key, { key: r[2], at: r[3] })
+    } else if (r[0] === 'b') {
+      const by = endedByFrom(r[2])
+      if (by !== undefined && now - by.at < this.#t.maxAge) this.#endedBy.set(key, by)
     } else if ((r[0] === 'e' || r[0] === 'E') && typeof r[2] === 'number' && Number.isSafeInteger(r[2]) && r[2] >= 0) {
-      const packed = r[2]
-      if (now - endedAt(packed) >= this.#t.maxAge) return
+      // Version 1: endedAt * 8 + the reason's index.
+      const at = Math.floor(r[2] / 8)
+      const reason = END_REASONS[r[2] % 8]
+      if (reason === undefined || now - at >= this.#t.maxAge) return
+      this.#ended.add(key, reason, at)
       const by = r[0] === 'E' ? endedByFrom(r[3]) : undefined
-      this.#ended.set(key, by === undefined ? packed : { packed, by })
+      if (by !== undefined) this.#endedBy.set(key, by)
     }
   }
 
@@ -380,27 +403,42 @@ export class MemoryStore implements SessionStore {
     return out
   }
 
-  #endedEntry (key: SessionId, now: number): Ended | undefined {
-    const e = this.#ended.get(key)
-    if (e === undefined) return undefined
-    if (now - endedAt(packedOf(e)) < this.#t.maxAge) return e
-    this.#ended.delete(key)
-    return undefined
-  }
-
   #endedReason (key: SessionId, now: number): EndReason | undefined {
-    const e = this.#endedEntry(key, now)
-    return e === undefined ? undefined : endedReason(packedOf(e))
+    return this.#ended.get(key, now)
   }
 
   #end (key: SessionId, reason: EndReason, now: number, by?: Omit<EndedBy, 'at'>): void {
     const entry = this.#live.peek(key)
     if (entry !== undefined) this.#forget(key, entry)
-    // Re-inserting keeps the Map in ending order, which #purge relies on.
-    this.#ended.delete(key)
-    const packed = packEnded(now, reason)
-    this.#ended.set(own(key), by === undefined || (by.device === undefined && by.ip === undefined) ? packed : { packed, by: { ...compact(by), at: now } })
-    if (this.#ended.size > this.#max) this.#warnPressure(now)
+    // An id already ended keeps its first reason (and whoever ended it first).
+    if (!this.#ended.add(key, reason, now)) return
+    if (by !== undefined && (by.device !== undefined || by.ip !== undefined)) this.#endedBy.set(own(key), { ...compact(by), at: now })
+  }
+
+  /**
+   * `maxEnded`: at the bound, a new session is refused (its cookie never
+   * reaches the client, so nothing needs recording) rather than any ending
+   * forgotten — forgetting one would let an ended session of anyone back in
+   * silently. Endings themselves are still recorded (a logout, an
+   * administrator's end): they are bounded by the live sessions, which can
+   * each end once, so memory stays within maxEnded plus maxSessions.
+   */
+  #ensureRoom (now: number): void {
+    const ended = this.#ended.size(now)
+    if (ended < this.#maxEnded * ENDED_WARN_SHARE) return
+    const details = { ended, maxEnded: this.#maxEnded }
+    if (ended >= this.#maxEnded) {
+      if (now - this.#lastFullError >= WARN_EVERY_MS) {
+        this.#lastFullError = now
+        const report = this.#events?.error ?? this.#events?.warn
+        report?.('memory store holds store.maxEnded ended sessions: new sign-ins are refused until the oldest endings are over (sessions.maxAge); raise store.maxEnded, or find the account that signs in again and again', details)
+      }
+      throw new errors.STORE_FULL()
+    }
+    if (now - this.#lastEndedWarning >= WARN_EVERY_MS) {
+      this.#lastEndedWarning = now
+      this.#events?.warn(`memory store holds over ${ENDED_WARN_SHARE * 100}% of store.maxEnded ended sessions; at the bound new sign-ins are refused`, details)
+    }
   }
 
   #insert (id: SessionId, entry: LiveEntry): void {
@@ -446,19 +484,10 @@ export class MemoryStore implements SessionStore {
       })
       this.#droppedAliases = 0
     }
-    if (this.#ended.size > this.#max) {
-      this.#events?.warn('memory store holds more ended sessions than store.maxSessions; they are all kept until sessions.maxAge is over', {
-        maxSessions: this.#max, ended: this.#ended.size
-      })
-    }
   }
 
-  /** Drops what `maxAge` is over for, starting where it always is: the heads of the time-ordered Maps and the LRU's cold end. */
+  /** Drops what `maxAge` is over for, starting where it always is: the head of the time-ordered alias Map and the LRU's cold end (ended sessions go with their buckets). */
   #purge (now: number, max: number): void {
-    for (const [key, e] of this.#ended) {
-      if (now - endedAt(packedOf(e)) < this.#t.maxAge) break
-      this.#ended.delete(key)
-    }
     for (const [id, alias] of this.#aliases) {
       if (now - alias.at < this.#t.maxAge) break
       this.#aliases.delete(id)
@@ -475,12 +504,12 @@ export class MemoryStore implements SessionStore {
   }
 }
 
-/** One line of a memory store snapshot (see snapshot.ts); version 1 files may also hold `l` records (read, never written). */
+/** One line of a memory store snapshot (see snapshot.ts); version 1 files may also hold `l`, `e` and `E` records (read, never written). */
 export type SnapshotRecord =
   | ['s', SessionId, LiveEntry]
   | ['a', SessionId, SessionId, number]
-  | ['e', SessionId, number]
-  | ['E', SessionId, number, EndedBy]
+  | ['f', ...EndedChunk]
+  | ['b', SessionId, EndedBy]
 
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined

@@ -7,7 +7,21 @@ import type { MemoryStore } from './memory-store.js'
 import type { StoreEvents } from './store.js'
 
 const FORMAT = 'sessioncap-memory-snapshot'
-const VERSION = 1
+/**
+ * 2: ended sessions as fingerprint chunks of time buckets (`f`) and who ended
+ * the latest (`b`), instead of one `e`/`E` record per id. Version 1 files are
+ * still read; a file of a later version is refused (see `load`).
+ */
+export const SNAPSHOT_VERSION = 2
+const READABLE_VERSIONS: ReadonlySet<unknown> = new Set([1, 2])
+
+/** A snapshot written by a later sessioncap: starting would drop what it holds, and the next save would overwrite it. */
+export class SnapshotTooNewError extends Error {
+  constructor (file: string, version: unknown) {
+    super(`the snapshot ${file} was written by a later sessioncap (format version ${String(version)}; this one reads ${[...READABLE_VERSIONS].join(' and ')}): upgrade sessioncap, or move the file away to start empty`)
+    this.name = 'SnapshotTooNewError'
+  }
+}
 
 /**
  * `store.snapshot`: the memory store written to a file every
@@ -37,7 +51,12 @@ export class SnapshotWriter {
     this.#now = now
   }
 
-  /** Reads the snapshot if there is one. A missing file is a first start; a broken one is reported and left alone. */
+  /**
+   * Reads the snapshot if there is one. A missing file is a first start; a
+   * broken one is reported and left alone. One of a later format version
+   * throws SnapshotTooNewError: the gateway does not start rather than drop
+   * the live sessions it holds (and overwrite it at its next save).
+   */
   async load (): Promise<number> {
     let count = 0
     const input = createReadStream(this.#file, { encoding: 'utf8' })
@@ -57,7 +76,11 @@ export class SnapshotWriter {
         const parsed: unknown = JSON.parse(line)
         if (header) {
           const h = parsed as { format?: unknown, version?: unknown }
-          if (h.format !== FORMAT || h.version !== VERSION) throw new Error(`not a ${FORMAT} version ${VERSION} file`)
+          if (h.format !== FORMAT) throw new Error(`not a ${FORMAT} file`)
+          if (!READABLE_VERSIONS.has(h.version)) {
+            if (typeof h.version === 'number' && h.version > SNAPSHOT_VERSION) throw new SnapshotTooNewError(this.#file, h.version)
+            throw new Error(`unknown ${FORMAT} version ${String(h.version)}`)
+          }
           header = false
           continue
         }
@@ -65,6 +88,11 @@ export class SnapshotWriter {
         count++
       }
     } catch (err) {
+      if (err instanceof SnapshotTooNewError) {
+        lines.close()
+        input.destroy()
+        throw err
+      }
       this.#events.warn('the snapshot is damaged; kept what was read before the damage', { file: this.#file, records: count, error: (err as Error).message })
     }
     (this.#events.info ?? this.#events.warn)('snapshot loaded', { file: this.#file, records: count })
@@ -95,8 +123,9 @@ export class SnapshotWriter {
     const tmp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`
     const out = createWriteStream(tmp, { mode: 0o600, flags: 'wx' })
     try {
-      let chunk = JSON.stringify({ format: FORMAT, version: VERSION, at: this.#now() }) + '\n'
-      for (const record of this.#store.records()) {
+      const now = this.#now()
+      let chunk = JSON.stringify({ format: FORMAT, version: SNAPSHOT_VERSION, at: now }) + '\n'
+      for (const record of this.#store.records(now)) {
         chunk += JSON.stringify(record) + '\n'
         if (chunk.length > 64 * 1024) {
           if (!out.write(chunk)) await once(out, 'drain')

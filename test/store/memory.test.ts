@@ -39,7 +39,7 @@ t.test('memory: a flood of ended sessions does not push other users\' live sessi
   for (let i = 0; i < 50; i++) await store.admit({ user: 'mallory', id: `m${i}`, now: T0 + i, limit: 1, policy: 'evict-oldest', replaces: [] })
   for (let i = 0; i < 49; i++) t.equal((await store.check(`m${i}`, T0 + 100)).state, 'ended')
   t.equal((await store.check('bob', T0 + 100)).state, 'live', 'bob is still tracked')
-  t.ok(warnings.some((w) => /more ended sessions than store.maxSessions/.test(w)))
+  t.notOk(warnings.some((w) => /dropped the least recently used/.test(w)), 'no live session was dropped for them')
 })
 
 t.test('memory: an unlimited user with many sessions is handled without scanning them all per login', async (t) => {
@@ -58,14 +58,52 @@ t.test('memory: a snapshot round trip keeps pending sessions, devices and who en
   await store.admit({ user: 'bob', id: 'c', now: T0 + 2, limit: 1, policy: 'evict-idlest', replaces: [] })
   await store.end(['c'], 'ended_by_admin', T0 + 3, { at: T0 + 3, device: 'the console' })
   await store.end(['d'], 'logged_out', T0 + 4)
-  const lines = [...store.records()].map((r) => JSON.parse(JSON.stringify(r)) as unknown)
+  const lines = [...store.records(T0 + 5)].map((r) => JSON.parse(JSON.stringify(r)) as unknown)
 
   const copy = new MemoryStore({ maxSessions: 100, timeouts: CONTRACT_TIMEOUTS })
-  for (const junk of [null, 5, 'x', [], ['s'], ['s', 'k', null], ['s', 'k', { user: 1 }], ['e', 'k', 'soon'], ['E', 'k', -1], ['a', 'k', 3], ['z', 'k']]) copy.restore(junk, T0 + 5)
+  for (const junk of [null, 5, 'x', [], ['s'], ['s', 'k', null], ['s', 'k', { user: 1 }], ['e', 'k', 'soon'], ['E', 'k', -1], ['a', 'k', 3], ['z', 'k'], ['f'], ['f', 'x', 1, 2], ['f', 1, 'AAAA', 'AA'], ['b', 'k', { at: 'x' }]]) copy.restore(junk, T0 + 5)
   for (const line of lines) copy.restore(line, T0 + 5)
   t.same(await copy.sessionsOf('alice', T0 + 5), await store.sessionsOf('alice', T0 + 5))
   t.same(await copy.check('b', T0 + 5), { state: 'pending', user: 'alice', slot: 'b', until: T0 + 1 + 300_000 })
   t.same(await copy.check('c', T0 + 5), { state: 'ended', reason: 'ended_by_admin', by: { at: T0 + 3, device: 'the console' } })
   t.same(await copy.check('d', T0 + 5), { state: 'ended', reason: 'logged_out' })
   t.equal((await copy.stats(T0 + 5)).live, 2, 'nothing came from the junk')
+})
+
+t.test('memory: at store.maxEnded new sign-ins are refused, no ending is forgotten, and the log warns before', async (t) => {
+  const warnings: string[] = []
+  const errorsLogged: string[] = []
+  const store = new MemoryStore({
+    maxSessions: 1000,
+    maxEnded: 10,
+    timeouts: CONTRACT_TIMEOUTS,
+    events: { warn: (m) => { warnings.push(m) }, error: (m) => { errorsLogged.push(m) } }
+  })
+  // limit 1: each login of mallory ends the one before.
+  for (let i = 0; i < 9; i++) await store.admit({ user: 'mallory', id: `m${i}`, now: T0 + i, limit: 1, policy: 'evict-oldest', replaces: [] })
+  t.equal((await store.stats(T0 + 10)).ended, 8)
+  t.same(warnings, [], 'no warning below 80%')
+  await store.admit({ user: 'mallory', id: 'm9', now: T0 + 10, limit: 1, policy: 'evict-oldest', replaces: [] })
+  t.match(warnings, [/over 80% of store.maxEnded/], 'warned once at 80%')
+  await store.admit({ user: 'mallory', id: 'm10', now: T0 + 11, limit: 1, policy: 'evict-oldest', replaces: [] })
+  t.equal((await store.stats(T0 + 12)).ended, 10)
+  await t.rejects(store.admit({ user: 'alice', id: 'a', now: T0 + 12, limit: 1, policy: 'evict-oldest', replaces: [] }), { code: 'SESSIONCAP_ERR_STORE_FULL', statusCode: 503 })
+  t.same(await store.check('a', T0 + 13), { state: 'unknown' }, 'the refused sign-in left nothing behind')
+  t.match(errorsLogged, [/holds store.maxEnded ended sessions: new sign-ins are refused/])
+  for (let i = 0; i < 10; i++) t.equal((await store.check(`m${i}`, T0 + 13)).state, 'ended', `m${i} is still refused`)
+  t.same(await store.end(['m10'], 'logged_out', T0 + 14), [{ id: 'm10', user: 'mallory', createdAt: T0 + 11, lastUsedAt: T0 + 11 }], 'a logout is still recorded past the bound')
+  t.equal((await store.check('m10', T0 + 15)).state, 'ended')
+  // Once the oldest endings are over, sign-ins work again.
+  const later = T0 + CONTRACT_TIMEOUTS.maxAge * 2
+  t.same(await store.admit({ user: 'alice', id: 'a2', now: later, limit: 1, policy: 'evict-oldest', replaces: [] }), { admitted: true, ended: [] })
+})
+
+t.test('memory: a version 1 snapshot (ended sessions by id) is read into fingerprints', async (t) => {
+  const store = new MemoryStore({ maxSessions: 100, timeouts: CONTRACT_TIMEOUTS })
+  store.restore(['e', 'old', (T0 - 60_000) * 8 + 1], T0)
+  store.restore(['E', 'older', (T0 - 120_000) * 8 + 5, { at: T0 - 120_000, device: 'Firefox 133 on Linux' }], T0)
+  store.restore(['e', 'expired', (T0 - CONTRACT_TIMEOUTS.maxAge - 1) * 8 + 1], T0)
+  t.same(await store.check('old', T0), { state: 'ended', reason: 'logged_out' })
+  t.same(await store.check('older', T0), { state: 'ended', reason: 'ended_by_user', by: { at: T0 - 120_000, device: 'Firefox 133 on Linux' } })
+  t.same(await store.check('expired', T0), { state: 'unknown' })
 })
