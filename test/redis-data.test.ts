@@ -48,13 +48,35 @@ t.test('last use is written at most once per touchInterval, and keys expire by t
   }
 })
 
-t.test('a user\'s index of ended sessions is pruned by the script that reads it', async (t) => {
+t.test('ended sessions move from the user\'s keys to the compact index, whose time buckets expire whole', async (t) => {
   const prefix = freshPrefix()
   const h = await startHarness(t, { yaml: `${APP_ROUTES}secret: ${TEST_SECRET}\nsessions: { maxAge: 1h }\nstore: { type: redis, url: "${redis.url}", keyPrefix: "${prefix}" }\n` })
-  for (let i = 0; i < 20; i++) await h.device().formLogin('churn')
-  const endedKey = redis.cli('--scan', '--pattern', `${prefix}{u:*}:ended`).trim()
-  t.equal(Number(redis.cli('hlen', endedKey).trim()), 19, '19 ended sessions recorded')
-  h.clock.advance(3_600_000 + 1)
-  await h.device().formLogin('churn')
-  t.equal(Number(redis.cli('hlen', endedKey).trim()), 0, 'the next login pruned those past maxAge')
+  const cookies: string[] = []
+  for (let i = 0; i < 20; i++) {
+    const d = h.device()
+    await d.formLogin('churn')
+    cookies.push(d.sessionCookie as string)
+  }
+  const scan = (pattern: string): string[] => redis.cli('--scan', '--pattern', `${prefix}${pattern}`).trim().split('\n').filter(Boolean)
+  // Copied in the background after each login: wait until the user's keys hold no ended record.
+  for (let i = 0; i < 100 && scan('{u:*}:ended').length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.same(scan('{u:*}:ended'), [], 'the user\'s own ended records are gone')
+  t.same(scan('{u:*}:endedz'), [], 'and their time index')
+  const buckets = scan('{e:*}:*')
+  t.equal(buckets.reduce((n, k) => n + Number(redis.cli('hlen', k).trim()), 0), 19, '19 ended sessions in the index')
+  for (const key of buckets) {
+    const ttl = Number(redis.cli('pttl', key).trim())
+    // One bucket is maxAge / 16: kept for maxAge after its end (plus the keys' margin of 1 h).
+    t.ok(ttl > 3_600_000 && ttl <= 3_600_000 + 3_600_000 / 16 + 3_600_000, `${key.replace(prefix, '')} expires whole, in ${Math.round(ttl / 60_000)} min`)
+  }
+  t.equal(scan('{s:*}').length, 1, 'only the live session keeps a pointer')
+  for (const cookie of cookies.slice(0, 19)) {
+    const d = h.device()
+    d.jar.set('sessionid', cookie)
+    t.equal(await d.whoami(), 401, 'each ended session is still refused, from the index')
+  }
+  h.clock.advance(3_600_000 + 3_600_000 / 16 + 1)
+  const late = h.device()
+  late.jar.set('sessionid', cookies[0] as string)
+  t.not(await late.whoami(), 401, 'past maxAge and its bucket, forgotten')
 })

@@ -239,13 +239,14 @@ function reasonCode (reason: EndReason): number {
 /**
  * Two 32-bit hashes of an id (murmur3's finaliser over FNV-1a, with two
  * seeds). Real ids are already uniform (base64url HMACs); the mixing is for
- * the short ids tests use, and costs ~20 ns.
+ * the short ids tests use, and costs ~20 ns. The Redis store keeps the same
+ * fingerprints (redis/ended-index.ts).
  */
-function fingerprintHi (id: string): number {
+export function fingerprintHi (id: string): number {
   return mix(fnv(id, 0x811c9dc5))
 }
 
-function fingerprintLo (id: string): number {
+export function fingerprintLo (id: string): number {
   return mix(fnv(id, 0x9e3779b9) ^ 0x5bd1e995)
 }
 

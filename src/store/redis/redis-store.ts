@@ -8,7 +8,9 @@ import { errors } from '../../errors.js'
 import { MAX_ALIASES_PER_SESSION, type AdmitResult, type LoginAttempt, type RotateResult, type SessionState, type SessionStore, type SettleResult, type StoreEvents, type StoreStats } from '../store.js'
 import { createRedisClient, type RedisClient } from './connect.js'
 import { aliasListKey, beatChannel, decodePointer, endedChannel, pointerKey, userKeys } from './keys.js'
-import { ADMIT, CHECK, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOUCH } from './scripts.js'
+import { ADMIT, CHECK, CONFIRM, DROP_POINTER, END, END_POINTER, ROTATE, SESSIONS, SET_POINTER, SETTLE, STATS, TOMBSTONES, TOUCH } from './scripts.js'
+import { ENDED_ADD, ENDED_LOOKUP, EndedIndexKeys, indexSlot, reasonNumber, reasonOf, type IndexEntry } from './ended-index.js'
+import { ENDED_WARN_SHARE } from '../memory-store.js'
 
 // The scripts, as ioredis commands (EVALSHA, falling back to EVAL once per
 // server). Typed by augmenting RedisCommander, as ioredis's own example does.
@@ -25,6 +27,11 @@ declare module 'ioredis' {
     scSetPointer: (...args: ScriptArg[]) => Result<unknown, Context>
     scEndPointer: (...args: ScriptArg[]) => Result<unknown, Context>
     scSettle: (...args: ScriptArg[]) => Result<unknown, Context>
+    scDropPointer: (...args: ScriptArg[]) => Result<unknown, Context>
+    scTombstones: (...args: ScriptArg[]) => Result<unknown, Context>
+    scConfirm: (...args: ScriptArg[]) => Result<unknown, Context>
+    scEndedLookup: (...args: ScriptArg[]) => Result<unknown, Context>
+    scEndedAdd: (...args: ScriptArg[]) => Result<unknown, Context>
   }
 }
 
@@ -39,7 +46,12 @@ const SCRIPTS: Record<string, { lua: string, keys?: number }> = {
   scSessions: { lua: SESSIONS, keys: 6 },
   scStats: { lua: STATS, keys: 6 },
   scSetPointer: { lua: SET_POINTER, keys: 1 },
-  scEndPointer: { lua: END_POINTER, keys: 1 }
+  scEndPointer: { lua: END_POINTER, keys: 1 },
+  scDropPointer: { lua: DROP_POINTER, keys: 1 },
+  scTombstones: { lua: TOMBSTONES, keys: 6 },
+  scConfirm: { lua: CONFIRM, keys: 6 },
+  scEndedLookup: { lua: ENDED_LOOKUP },
+  scEndedAdd: { lua: ENDED_ADD }
 }
 
 /** Keys outlive the data they hold by this much, so a clock a little off never drops a record early. */
@@ -51,6 +63,11 @@ const MAX_PENDING = 10_000
 const TOUCH_BATCH_MS = 500
 /** Sessions per TOUCH call (one on Cluster). */
 const TOUCH_BATCH_MAX = 500
+/** Ended records copied from a user's keys to the index per round (#drain). */
+const DRAIN_BATCH = 500
+/** How long the count of ended sessions (for store.maxEnded) is trusted before it is read again. */
+const COUNT_TTL_MS = 5_000
+const WARN_EVERY_MS = 60_000
 
 interface CacheEntry {
   state: SessionState
@@ -141,6 +158,13 @@ export class RedisStore implements SessionStore {
   #touchTimer: NodeJS.Timeout | undefined
   #downSince = 0
   #unconfirmed = 0
+  readonly #index: EndedIndexKeys
+  /** Users whose ended records are being copied to the index now: true when more were ended meanwhile (another round follows). */
+  readonly #draining = new Map<string, boolean>()
+  /** The fleet's count of ended sessions in the index (store.maxEnded), and when it was read. */
+  #endedCount = 0
+  #endedCountAt = Number.NEGATIVE_INFINITY
+  #lastEndedWarning = Number.NEGATIVE_INFINITY
   #flushing = false
   #closed = false
 
@@ -153,6 +177,7 @@ export class RedisStore implements SessionStore {
     this.#events = opts.events
     this.#clock = opts.now ?? Date.now
     this.#ttl = opts.timeouts.maxAge + TTL_MARGIN_MS
+    this.#index = new EndedIndexKeys(this.#prefix, opts.timeouts.maxAge)
   }
 
   /**
@@ -224,8 +249,9 @@ export class RedisStore implements SessionStore {
     const cached = this.#cache.get(id)
     let state: SessionState
     let createdAt = now
+    let endedAt: number | undefined
     try {
-      ({ state, createdAt } = await this.#lookup(id, now))
+      ({ state, createdAt, endedAt } = await this.#lookup(id, now))
     } catch (err) {
       // Redis is away. What this gateway last heard of the session still
       // tells whose it is (so a logout or rotation can be recorded later):
@@ -234,35 +260,45 @@ export class RedisStore implements SessionStore {
       throw err
     }
     const slot = state.state === 'live' || state.state === 'idle' || state.state === 'pending' ? state.slot : id
-    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: now, by: state.by })
+    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: endedAt ?? now, by: state.by ?? this.#knownEndedEntry(slot, now)?.by })
     this.#cache.set(id, { state, key: slot, at: now, touchedAt: now, expiresAt: createdAt + this.#t.maxAge })
     return state
   }
 
   /** What Redis says of a cookie id, with when its session was created (live answers; `now` otherwise). */
   async #lookup (id: SessionId, now: number): Promise<Checked> {
-    const unknown: Checked = { state: { state: 'unknown' }, createdAt: now }
     return await this.#run(async () => {
+      // The session's key, once a user's keys said they do not track it: an
+      // ended session that was copied to the index is looked up there by it.
+      let key = id
       const remembered = this.#users.get(id)
       if (remembered !== undefined) {
         const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(remembered, now), id, this.#store.touchInterval), remembered, now)
         if (found.state.state !== 'unknown') return found
+        key = found.key ?? id
         // Not (or no longer) that user's: the app may have handed the cookie to someone else.
         this.#users.delete(id)
       }
       const pointer = decodePointer(await this.#client.get(pointerKey(this.#prefix, id)))
-      if (pointer === undefined) return unknown
-      if (pointer.kind === 'ended') {
-        return now - pointer.endedAt < this.#t.maxAge ? { state: { state: 'ended', reason: asReason(pointer.reason) }, createdAt: now } : unknown
+      if (pointer?.kind === 'ended' && now - pointer.endedAt < this.#t.maxAge) {
+        // Written by an earlier version (ids ended for no known user); the index holds them now.
+        return { state: { state: 'ended', reason: asReason(pointer.reason) }, createdAt: now }
       }
-      if (pointer.user === remembered) return unknown
-      const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval), pointer.user, now)
-      if (found.state.state !== 'unknown') this.#users.set(id, pointer.user)
-      return found
+      if (pointer?.kind === 'user' && pointer.user !== remembered) {
+        const found = parseCheck(await this.#client.scCheck(...this.#keyArgs(pointer.user, now), id, this.#store.touchInterval), pointer.user, now)
+        if (found.state.state !== 'unknown') {
+          this.#users.set(id, pointer.user)
+          return found
+        }
+        key = found.key ?? key
+      }
+      const ended = (await this.#indexLookup([key], now)).get(key)
+      return ended === undefined ? { state: { state: 'unknown' }, createdAt: now } : { state: { state: 'ended', reason: ended.reason }, createdAt: now, endedAt: ended.at }
     })
   }
 
   async admit (a: LoginAttempt): Promise<AdmitResult> {
+    this.#ensureRoom(a.now)
     try {
       return await this.#run(async () => {
         // Which sessions were used last can decide which one ends.
@@ -274,17 +310,28 @@ export class RedisStore implements SessionStore {
         const by = a.meta ?? {}
         const others = [...byUser].filter(([user]) => user !== a.user).map(async ([user, ids]) => {
           const keep = ids.filter((id) => id !== a.id)
-          return keep.length === 0 ? [] : parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', field(by.device), field(by.ip), ...keep), user)
+          if (keep.length === 0) return []
+          const records = parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', field(by.device), field(by.ip), ...keep), user)
+          this.#drain(user, a.now)
+          return records
         })
         const same = byUser.get(a.user) ?? []
         const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, field(a.group),
           a.policy === 'ask' ? a.now + (a.askTimeout ?? 0) : '', field(by.device), field(by.ip), same.length, ...same) as Promise<unknown[]>
-        const [pointerReply, reply, ...otherEnded] = await Promise.all([pointer, admission, ...others])
+        // An ended id copied to the index is no longer on its user's keys: asked at the same time.
+        const indexed = this.#indexLookup([a.id], a.now)
+        const [pointerReply, reply, endedBefore, ...otherEnded] = await Promise.all([pointer, admission, indexed, ...others])
         const ended = otherEnded.flat()
 
-        if (pointerReply[0] === 'ended') {
-          // An id recorded as ended (for no known user) must stay ended.
-          if (reply[0] === 1) await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', '', '', a.id)
+        if (pointerReply[0] === 'ended' || endedBefore.has(a.id)) {
+          // An id recorded as ended must stay ended. (A login and an ending of
+          // the very same new id within one round trip could slip between the
+          // two reads: only an app that hands one cookie value out twice could
+          // make them meet, and then within milliseconds.)
+          if (reply[0] === 1) {
+            await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', '', '', a.id)
+            this.#drain(a.user, a.now)
+          }
           return { admitted: false, reason: 'ended' }
         }
         const previousUser = pointerReply[1]
@@ -295,11 +342,16 @@ export class RedisStore implements SessionStore {
         this.#users.set(a.id, a.user)
         if (reply[0] !== 1) {
           const reason = reply[1] === 'limit' ? 'limit' : 'ended'
-          if (reason === 'limit') this.#ended([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+          if (reason === 'limit') {
+            this.#ended([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+            this.#drain(a.user, a.now)
+          }
           this.#cache.delete(a.id)
           return { admitted: false, reason }
         }
-        ended.push(...parseRecords(reply.slice(2), a.user))
+        const endedHere = parseRecords(reply.slice(2), a.user)
+        if (endedHere.length > 0) this.#drain(a.user, a.now)
+        ended.push(...endedHere)
         this.#ended(ended.map((r) => ({ ...r, by: compactBy({ ...a.meta, at: a.now }) })), a.now)
         if (reply[1] === 'pending') {
           this.#cache.delete(a.id)
@@ -325,14 +377,20 @@ export class RedisStore implements SessionStore {
     }
     const write = async (): Promise<RotateResult> => {
       const user = await this.#userOf(from)
-      if (user === undefined) return { rotated: false, ended: false }
+      if (user === undefined) return await this.#rotatedFromIndexed(from, to, now)
       const key = await this.#sessionKey(from, user)
-      const [pointerReply, reply] = await Promise.all([
+      const [pointerReply, reply, toEnded] = await Promise.all([
         this.#client.scSetPointer(pointerKey(this.#prefix, to), now, this.#t.maxAge, this.#ttl, user) as Promise<unknown[]>,
-        this.#client.scRotate(...this.#keyArgs(user, now, aliasListKey(this.#prefix, user, key)), key, to, MAX_ALIASES_PER_SESSION) as Promise<unknown[]>
+        this.#client.scRotate(...this.#keyArgs(user, now, aliasListKey(this.#prefix, user, key)), key, to, MAX_ALIASES_PER_SESSION) as Promise<unknown[]>,
+        this.#indexLookup([to], now)
       ])
       this.#cache.delete(to)
       if (pointerReply[0] === 'ended') return { rotated: false, ended: true }
+      if (toEnded.has(to)) {
+        // The new cookie id is an ended one (in the index): it must not become a cookie of this session.
+        if (reply[0] === 1) await this.#client.scEnd(...this.#keyArgs(user, now), '', '', '', to)
+        return { rotated: false, ended: true }
+      }
       const previousUser = pointerReply[1]
       if (typeof previousUser === 'string' && previousUser !== '') {
         // As in admit: the app handed this cookie id over from another user.
@@ -340,8 +398,12 @@ export class RedisStore implements SessionStore {
       }
       this.#users.set(to, user)
       if (reply[0] === 1) return { rotated: true, user }
-      if (reply[1] === 'ended') return { rotated: false, ended: true }
-      return { rotated: false, ended: false }
+      if (reply[1] === 'ended') {
+        this.#drain(user, now)
+        return { rotated: false, ended: true }
+      }
+      // Not tracked on the user's keys: ended meanwhile (and copied to the index), or over.
+      return await this.#rotatedFromIndexed(typeof reply[2] === 'string' ? reply[2] : key, to, now)
     }
     try {
       return await this.#run(write)
@@ -354,6 +416,14 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /** A rotation from a session no user's keys track: if the index holds it ended, the new cookie is ended too. */
+  async #rotatedFromIndexed (from: SessionId, to: SessionId, now: number): Promise<RotateResult> {
+    const ended = (await this.#indexLookup([from], now)).get(from)
+    if (ended === undefined) return { rotated: false, ended: false }
+    await this.end([to], ended.reason, now)
+    return { rotated: false, ended: true }
+  }
+
   async settle (key: SessionId, policy: DecidingPolicy | 'ask', limit: number, now: number): Promise<SettleResult> {
     return await this.#run(async () => {
       void this.#writeTouches()
@@ -364,10 +434,15 @@ export class RedisStore implements SessionStore {
       if (reply[0] === 'live') {
         const by = compactBy({ device: unfield(reply[1]), ip: unfield(reply[2]), at: now })
         const ended = parseRecords(reply.slice(3), user)
+        if (ended.length > 0) this.#drain(user, now)
         this.#ended(ended.map((r) => ({ ...r, by })), now)
         return { state: 'live', ended: ended.map(plain) }
       }
-      if (reply[0] === 'ended' && reply[1] === 'now') this.#ended([{ id: key, reason: 'concurrent_login_limit' }], now)
+      if (reply[0] === 'ended' && reply[1] === 'now') {
+        this.#ended([{ id: key, reason: 'concurrent_login_limit' }], now)
+        this.#drain(user, now)
+      }
+      if (reply[0] === 'unknown' && (await this.#indexLookup([key], now)).has(key)) return { state: 'ended' }
       return { state: reply[0] === 'pending' ? 'pending' : reply[0] === 'ended' ? 'ended' : 'unknown' }
     })
   }
@@ -384,17 +459,20 @@ export class RedisStore implements SessionStore {
       const unknown: SessionId[] = []
       const users = await this.#usersOf(ids)
       for (const [id, user] of users) if (user === undefined) unknown.push(id)
-      await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => {
+      const endUnder = async (user: string, group: SessionId[]): Promise<void> => {
         ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, field(by?.device), field(by?.ip), ...group), user))
-      }))
-      // Ids of no known user (e.g. a session the app made for someone the gateway could not identify).
-      const newlyEnded: SessionId[] = []
+        this.#drain(user, now)
+      }
+      await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => { await endUnder(user, group) }))
+      // Ids of no known user (e.g. a session the app made for someone the gateway could not identify): recorded in the index.
+      const noUser: IndexEntry[] = []
       await Promise.all(unknown.map(async (id) => {
-        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge, this.#ttl, reason, id, by?.device ?? '', by?.ip ?? '') as unknown[]
-        if (reply[0] === 'new') newlyEnded.push(id)
-        else if (reply[0] === 'user') ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(String(reply[1]), now), reason, field(by?.device), field(by?.ip), id), String(reply[1])))
+        const reply = await this.#client.scEndPointer(pointerKey(this.#prefix, id), now, this.#t.maxAge) as unknown[]
+        if (reply[0] === 'user') await endUnder(String(reply[1]), [id])
+        else if (reply[0] === 'none') noUser.push({ id, reason, announce: announcement(id, reason, by, now) })
       }))
-      this.#ended([...ended, ...newlyEnded.map((id) => ({ id, reason }))].map((r) => ({ ...r, by })), now)
+      if (noUser.length > 0) await this.#indexAdd(noUser, now)
+      this.#ended([...ended, ...noUser].map((r) => ({ id: r.id, reason: r.reason, by })), now)
       return ended.map(plain)
     }
     try {
@@ -459,6 +537,11 @@ export class RedisStore implements SessionStore {
       for (const key of await scanAll(node, `${this.#prefix}{s:*}`)) {
         const pointer = decodePointer(await this.#client.get(key))
         if (pointer?.kind === 'ended' && now - pointer.endedAt < this.#t.maxAge) totals.ended++
+      }
+      // The index's buckets still within maxAge of now (older ones are over, whether or not Redis has dropped them yet).
+      const live = new Set(this.#index.bucketKeys('*', now).map((k) => k.slice(k.lastIndexOf(':') + 1)))
+      for (const key of await scanAll(node, `${this.#prefix}{e:*}:*`)) {
+        if (live.has(key.slice(key.lastIndexOf(':') + 1))) totals.ended += await node.hlen(key)
       }
     }
     return totals
@@ -526,22 +609,117 @@ export class RedisStore implements SessionStore {
     return alias === null ? id : alias.slice(0, alias.indexOf(','))
   }
 
-  /**
-   * Marks sessions the scripts just ended as ended here at once (the scripts
-   * announced them to every gateway), and keeps their pointers as long as
-   * the ended records (in the background: the request does not wait for it).
-   */
+  /** Marks sessions the scripts just ended as ended here at once (the scripts announced them to every gateway). */
   #ended (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy }>, now: number): void {
-    const ids = new Set<SessionId>()
     for (const { id, reason, by } of sessions) {
-      if (ids.has(id)) continue
-      ids.add(id)
+      if (this.#knownEnded(id, now) !== undefined) continue
       this.#endedLocal.set(id, { reason, at: now, by })
       this.#cache.delete(id)
     }
-    if (ids.size === 0) return
-    Promise.all([...ids].map(async (id) => await this.#client.pexpire(pointerKey(this.#prefix, id), this.#ttl)))
-      .catch(() => { /* a pointer that expires early only makes its id unknown, not live */ })
+  }
+
+  /**
+   * Which of these ids the index holds as ended (ended-index.ts): their
+   * reasons, and when their time bucket began (no later than their ending).
+   */
+  async #indexLookup (ids: readonly SessionId[], now: number): Promise<Map<SessionId, { reason: EndReason, at: number }>> {
+    const found = new Map<SessionId, { reason: EndReason, at: number }>()
+    await Promise.all([...groupByShard(ids)].map(async ([shard, group]) => {
+      const keys = this.#index.bucketKeys(shard, now)
+      const reply = await this.#client.scEndedLookup(keys.length, ...keys, ...group.map((g) => g.field)) as unknown[]
+      group.forEach((g, i) => {
+        const reason = reasonOf(reply[2 * i])
+        if (reason !== undefined) found.set(g.id, { reason, at: this.#index.bucketStart(Number(reply[2 * i + 1]), now) })
+      })
+    }))
+    return found
+  }
+
+  /** Records endings in the index (an ending already there keeps its first reason); counts them for store.maxEnded. */
+  async #indexAdd (entries: readonly IndexEntry[], now: number): Promise<void> {
+    const byId = new Map(entries.map((e) => [e.id, e]))
+    let added = 0
+    await Promise.all([...groupByShard([...byId.keys()])].map(async ([shard, group]) => {
+      const keys = this.#index.bucketKeys(shard, now)
+      const args: ScriptArg[] = [this.#index.keepFor(now) + TTL_MARGIN_MS, endedChannel(this.#prefix)]
+      for (const g of group) {
+        const e = byId.get(g.id) as IndexEntry
+        args.push(g.field, reasonNumber(e.reason), e.announce)
+      }
+      added += Number(await this.#client.scEndedAdd(keys.length, ...keys, ...args))
+    }))
+    if (added === 0) return
+    this.#endedCount += added
+    const countKey = this.#index.currentCountKey(now)
+    await this.#client.incrby(countKey, added)
+    await this.#client.pexpire(countKey, this.#index.keepFor(now) + TTL_MARGIN_MS)
+  }
+
+  /**
+   * Copies the user's ended records to the index, drops their pointers, and
+   * takes them off the user's keys: in the background, after any script that
+   * ended sessions. Until then the user's keys refuse them; if this fails
+   * (Redis away, the gateway stopped), the next drain of that user does it,
+   * and records older than maxAge are pruned there as before.
+   */
+  #drain (user: string, now: number): void {
+    if (this.#draining.has(user)) {
+      this.#draining.set(user, true)
+      return
+    }
+    this.#draining.set(user, false)
+    const round = async (): Promise<void> => {
+      for (;;) {
+        this.#draining.set(user, false)
+        const reply = await this.#client.scTombstones(...this.#keyArgs(user, now), DRAIN_BATCH) as unknown[]
+        const copy: IndexEntry[] = []
+        const confirm: ScriptArg[] = []
+        let latest = 0
+        for (let i = 0; i + 2 < reply.length; i += 3) {
+          const key = String(reply[i])
+          const at = Number(reply[i + 1])
+          confirm.push(key, String(reply[i + 1]))
+          if (now - at >= this.#t.maxAge) continue
+          copy.push({ id: key, reason: asReason(reply[i + 2]), announce: '' })
+          latest = Math.max(latest, at)
+        }
+        if (copy.length > 0) {
+          // Into the bucket of the latest of them: kept at least maxAge from each one's ending.
+          await this.#indexAdd(copy, latest)
+          await Promise.all(copy.map(async (c) => await this.#client.scDropPointer(pointerKey(this.#prefix, c.id), user)))
+        }
+        if (confirm.length > 0) await this.#client.scConfirm(...this.#keyArgs(user, now), ...confirm)
+        if (reply.length < DRAIN_BATCH * 3 && this.#draining.get(user) !== true) return
+      }
+    }
+    // Not through #run: a drain of several steps is not one command to time, and its failure is no outage to report.
+    round().catch(() => { /* left on the user's keys, which still refuse them; the next drain copies them */ })
+      .finally(() => { this.#draining.delete(user) })
+  }
+
+  /**
+   * store.maxEnded: a new session is refused, before anything is written,
+   * once the fleet's index holds that many ended sessions (read at most every
+   * few seconds, in the background: the bound is approximate by the endings
+   * of the last seconds). See memory-store.ts #ensureRoom for why.
+   */
+  #ensureRoom (now: number): void {
+    if (now - this.#endedCountAt >= COUNT_TTL_MS) {
+      this.#endedCountAt = now
+      const keys = this.#index.countKeys(now)
+      this.#run(async () => await this.#client.mget(...keys))
+        .then((counts) => { this.#endedCount = counts.reduce((sum: number, c) => sum + (Number(c) || 0), 0) }, () => {})
+    }
+    const max = this.#store.maxEnded
+    if (this.#endedCount < max * ENDED_WARN_SHARE) return
+    const full = this.#endedCount >= max
+    if (now - this.#lastEndedWarning >= WARN_EVERY_MS) {
+      this.#lastEndedWarning = now
+      const details = { ended: this.#endedCount, maxEnded: max }
+      if (full) (this.#events.error ?? this.#events.warn)('Redis holds store.maxEnded ended sessions: new sign-ins are refused until the oldest endings are over (sessions.maxAge); raise store.maxEnded, or find the account that signs in again and again', details)
+      else this.#events.warn(`Redis holds over ${ENDED_WARN_SHARE * 100}% of store.maxEnded ended sessions; at the bound new sign-ins are refused`, details)
+    }
+    if (full) throw new errors.STORE_FULL()
   }
 
   #heard (message: string): void {
@@ -721,6 +899,23 @@ export class RedisStore implements SessionStore {
   }
 }
 
+/** Ids grouped by their index shard, each with its field there. */
+function groupByShard (ids: readonly SessionId[]): Map<string, Array<{ id: SessionId, field: string }>> {
+  const groups = new Map<string, Array<{ id: SessionId, field: string }>>()
+  for (const id of new Set(ids)) {
+    const { shard, field } = indexSlot(id)
+    const g = groups.get(shard)
+    if (g === undefined) groups.set(shard, [{ id, field }])
+    else g.push({ id, field })
+  }
+  return groups
+}
+
+/** How an ending of an id of no known user is announced to the fleet (the scripts' own format, scripts.ts endSession). */
+function announcement (id: SessionId, reason: EndReason, by: EndedBy | undefined, now: number): string {
+  return JSON.stringify({ ended: [by === undefined ? [id, reason] : [id, reason, by]], at: now, s: 1 })
+}
+
 function asReason (r: unknown): EndReason {
   return (END_REASONS as readonly unknown[]).includes(r) ? r as EndReason : 'concurrent_login_limit'
 }
@@ -740,6 +935,10 @@ interface Checked {
   state: SessionState
   /** When the session was created (live answers; otherwise when asked). */
   createdAt: number
+  /** Unknown answers: the key the id resolved to (the index may hold it ended). */
+  key?: SessionId
+  /** Ended answers from the index: no later than the ending (the start of its time bucket). */
+  endedAt?: number
 }
 
 function parseCheck (reply: unknown, user: string, now: number): Checked {
@@ -748,6 +947,7 @@ function parseCheck (reply: unknown, user: string, now: number): Checked {
     const createdAt = Number(r[2])
     return { state: { state: 'live', user, slot: r[1] as string }, createdAt: Number.isFinite(createdAt) ? createdAt : now }
   }
+  if (r[0] === 'unknown' && typeof r[1] === 'string') return { state: { state: 'unknown' }, createdAt: now, key: r[1] }
   return { state: parseOtherCheck(r, user), createdAt: now }
 }
 

@@ -182,18 +182,21 @@ local function endSurplus (live, limit, policy, out, device, ip)
 end
 `
 
-/** ARGV 5 id, 6 touchEvery. Returns {'live', key, createdAt} | {'idle', key, group} | {'pending', key, until, group} | {'ended', reason, device, ip, at} | {'unknown'}. */
+/**
+ * ARGV 5 id, 6 touchEvery. Returns {'live', key, createdAt} | {'idle', key, group} | {'pending', key, until, group}
+ * | {'ended', reason, device, ip, at} | {'unknown', key} (the session's key: it may be ended in the index, ended-index.ts).
+ */
 export const CHECK = `${PRELUDE}
 local key = resolve(ARGV[5])
 local reason, d, ip, at = endedRec(key)
 if reason then return {'ended', reason, d, ip, at} end
 local v = redis.call('HGET', L, key)
-if not v then return {'unknown'} end
+if not v then return {'unknown', key} end
 local c, u, g, p = rec(v)
 if tooOld(c) then
   redis.call('HDEL', L, key)
   redis.call('HDEL', M, key)
-  return {'unknown'}
+  return {'unknown', key}
 end
 if p ~= '' then return {'pending', key, p, g} end
 if isIdle(u) then return {'idle', key, g} end
@@ -348,7 +351,7 @@ return out
 
 /**
  * KEYS 7 the alias list of the session. ARGV 5 from (session key), 6 to, 7 aliases kept per session.
- * Returns {1, ''} | {0, 'ended'} | {0, ''}.
+ * Returns {1, ''} | {0, 'ended'} | {0, '', key} (not tracked here: the key may be ended in the index).
  */
 export const ROTATE = `${PRELUDE}
 local from, to, cap = ARGV[5], ARGV[6], tonumber(ARGV[7])
@@ -361,9 +364,9 @@ if reason then
   return {0, 'ended'}
 end
 local v = redis.call('HGET', L, key)
-if not v then return {0, ''} end
+if not v then return {0, '', key} end
 local c, _, g, p = rec(v)
-if tooOld(c) then return {0, ''} end
+if tooOld(c) then return {0, '', key} end
 local toKey = resolve(to)
 if toKey ~= key then
   if endedReason(toKey) then return {0, 'ended'} end
@@ -392,7 +395,9 @@ return {1, ''}
 /**
  * ARGV 5 reason, 6 device and 7 ip of who ended them, 8.. ids.
  * Returns the 7-tuples of the live sessions it ended.
- * Reason '' only takes the ids out of this user's sessions (their cookie now belongs to another user).
+ * Reason '' only takes the ids out of this user's sessions (their cookie now
+ * belongs to another user, or is ended in the index: then a rotation into it
+ * is undone).
  */
 export const END = `${PRELUDE}
 local reason, byDevice, byIp = ARGV[5], ARGV[6], ARGV[7]
@@ -402,6 +407,8 @@ for i = 8, #ARGV do
   if reason == '' then
     redis.call('HDEL', L, ARGV[i])
     redis.call('HDEL', M, ARGV[i])
+    redis.call('HDEL', A, ARGV[i])
+    redis.call('ZREM', AZ, ARGV[i])
     -- Gateways that cached it as this user's forget it.
     redis.call('PUBLISH', CH, cjson.encode({ forget = { ARGV[i] } }))
   elseif not endedReason(key) then
@@ -461,11 +468,10 @@ return {'ok', ''}
 `
 
 /**
- * Ends a cookie id whose user is not known: records it ended unless it has a
- * user by now (then the caller ends it under that user).
- * KEYS 1 pointer. ARGV 1 now, 2 maxAge, 3 ttl, 4 reason, 5 the id, 6 device and 7 ip
- * of who ended it (as given, not escaped: they are only announced).
- * Returns {'new'} | {'ended'} (already) | {'user', name}.
+ * Whose a cookie id is, for ending it: {'user', name} (the caller ends it
+ * under that user), {'ended'} (an ended pointer of an earlier version, still
+ * within maxAge), or {'none'} (the caller records it in the index,
+ * ended-index.ts). KEYS 1 pointer. ARGV 1 now, 2 maxAge.
  */
 export const END_POINTER = `
 local v = redis.call('GET', KEYS[1])
@@ -474,15 +480,44 @@ if v and string.sub(v, 1, 2) == 'e,' then
   local at = tonumber(string.match(v, '^e,(%d+),'))
   if at and tonumber(ARGV[1]) - at < tonumber(ARGV[2]) then return {'ended'} end
 end
-redis.call('SET', KEYS[1], 'e,' .. ARGV[1] .. ',' .. ARGV[4], 'PX', ARGV[3])
--- Announced as endSession does (the channel: the pointer key's prefix, then 'ended').
-local item = { ARGV[5], ARGV[4] }
-if ARGV[6] ~= '' or ARGV[7] ~= '' then
-  local by = { at = tonumber(ARGV[1]) }
-  if ARGV[6] ~= '' then by.device = ARGV[6] end
-  if ARGV[7] ~= '' then by.ip = ARGV[7] end
-  item[3] = by
+return {'none'}
+`
+
+/** Deletes a cookie id's pointer if it still names this user (its session is ended, in the index). KEYS 1 pointer. ARGV 1 user. */
+export const DROP_POINTER = `
+if redis.call('GET', KEYS[1]) == 'u,' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+`
+
+/**
+ * The user's ended records not yet copied to the index (ended-index.ts),
+ * oldest first, at most ARGV 5: key, endedAt, reason, … (records of earlier
+ * versions too, which carry the device that ended them after the reason).
+ */
+export const TOMBSTONES = `${PRELUDE}
+local out = {}
+for _, k in ipairs(redis.call('ZRANGE', EZ, 0, tonumber(ARGV[5]) - 1)) do
+  local v = redis.call('HGET', E, k)
+  if v then
+    local at, reason = string.match(v, '^([^,]*),([^,]*)')
+    table.insert(out, k)
+    table.insert(out, at)
+    table.insert(out, reason)
+  else
+    redis.call('ZREM', EZ, k)
+  end
 end
-redis.call('PUBLISH', string.match(KEYS[1], '^([^{]*){') .. 'ended', cjson.encode({ ended = { item }, at = tonumber(ARGV[1]), s = 1 }))
-return {'new'}
+return out
+`
+
+/** Takes ended records the index now holds off the user's keys. ARGV 5.. pairs of key and the endedAt that was copied. */
+export const CONFIRM = `${PRELUDE}
+for i = 5, #ARGV, 2 do
+  local v = redis.call('HGET', E, ARGV[i])
+  if v and string.sub(v, 1, #ARGV[i + 1] + 1) == ARGV[i + 1] .. ',' then
+    redis.call('HDEL', E, ARGV[i])
+    redis.call('ZREM', EZ, ARGV[i])
+  end
+end
+return 1
 `
