@@ -29,8 +29,8 @@ const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',')
 const countInstructions = args.includes('--instructions') || (!quick && !args.includes('--no-instructions'))
 
 const P = quick
-  ? { connections: 32, warmup: 1, rounds: 2, duration: 2, loginRounds: 2, loginDuration: 1, refuseRounds: 2, refuseDuration: 1, pool: 2_000, ended: 300, storeUsers: 50_000, redisUsers: 10_000, storm: 2_000, gatewayStorm: 100, memory: [100_000] }
-  : { connections: 32, warmup: 3, rounds: 5, duration: 5, loginRounds: 5, loginDuration: 3, refuseRounds: 3, refuseDuration: 3, pool: 10_000, ended: 1_000, storeUsers: 300_000, redisUsers: 50_000, storm: 5_000, gatewayStorm: 200, memory: [100_000, 1_000_000] }
+  ? { connections: 32, warmup: 1, rounds: 2, duration: 2, loginRounds: 2, loginDuration: 1, refuseRounds: 2, refuseDuration: 1, pool: 2_000, ended: 300, storeUsers: 50_000, redisUsers: 10_000, storm: 2_000, gatewayStorm: 100, memory: [100_000], endedMemory: 1_000_000, endedRedis: 100_000 }
+  : { connections: 32, warmup: 3, rounds: 5, duration: 5, loginRounds: 5, loginDuration: 3, refuseRounds: 3, refuseDuration: 3, pool: 10_000, ended: 1_000, storeUsers: 300_000, redisUsers: 50_000, storm: 5_000, gatewayStorm: 200, memory: [100_000, 1_000_000], endedMemory: 10_000_000, endedRedis: 1_000_000 }
 // --pool=N: how many users' cookies the page rounds cycle through (the Redis store's cache hit rate depends on it).
 const poolArg = args.find((a) => a.startsWith('--pool='))
 if (poolArg !== undefined) P.pool = Number(poolArg.slice(7))
@@ -355,6 +355,22 @@ try {
     log(`memory store, ${n} sessions: ${results.memory[n].heapBytesPerSession.toFixed(0)} B heap, ${results.memory[n].rssBytesPerSession.toFixed(0)} B RSS per session`)
   }
 
+  // 6b. Memory per ended session, in each store (bench/ended-memory.mjs), each in a fresh process.
+  log('— memory per ended session —')
+  const endedRun = (args) => {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', join(here, 'ended-memory.mjs'), ...args], { encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`ended-memory.mjs ${args.join(' ')} failed: ${r.stderr}`)
+    return JSON.parse(r.stdout.trim().split('\n').pop())
+  }
+  results.endedMemory = { memory: endedRun(['memory', String(P.endedMemory)]) }
+  log(`memory store, ${P.endedMemory} ended sessions: ${results.endedMemory.memory.bytesPerEnded.toFixed(1)} B each`)
+  if (haveRedis && want('redis')) {
+    const r3 = await startRedis(join(tmp, 'redis-ended'), CORE_LOAD, { persistent: false })
+    results.endedMemory.redis = endedRun([r3.url, String(P.endedRedis)])
+    log(`redis store, ${P.endedRedis} ended sessions: ${results.endedMemory.redis.bytesPerEnded.toFixed(1)} B each (used_memory)`)
+    await stopAll()
+  }
+
   // 7. Instructions per request under callgrind: the CPU measure that does not drift (bench/instructions.mjs).
   if (countInstructions) {
     log('— instructions per request (callgrind; a few minutes) —')
@@ -420,6 +436,9 @@ for (const [kind, r] of Object.entries(SA)) target(`one-user storm (${r.storm.lo
 for (const [kind, r] of Object.entries(results.gatewayStorm)) target(`one-user storm through the gateway (${r.logins} concurrent logins), ${kind} store: sessions still passing`, r.passing, r.ok, `exactly ${LIMIT}`)
 const big = results.memory[1_000_000] ?? results.memory[Math.max(...Object.keys(results.memory).map(Number))]
 if (big !== undefined) target(`memory store: heap per tracked session at ${big.sessions.toLocaleString('en')} sessions`, Math.round(big.heapBytesPerSession), big.heapBytesPerSession <= 300, '≤ 300 B', ' B')
+const EM = results.endedMemory ?? {}
+if (EM.memory !== undefined) target(`memory store: memory per ended session at ${EM.memory.sessions.toLocaleString('en')}`, EM.memory.bytesPerEnded.toFixed(1), EM.memory.bytesPerEnded <= 32, '≤ 32 B', ' B')
+if (EM.redis !== undefined) target(`Redis store: used_memory per ended session at ${EM.redis.sessions.toLocaleString('en')}`, EM.redis.bytesPerEnded.toFixed(1), EM.redis.bytesPerEnded <= 80, '≤ 80 B', ' B')
 
 // ---- output -----------------------------------------------------------------
 const day = results.date.slice(0, 10)
