@@ -937,7 +937,7 @@ interface Checked {
   createdAt: number
   /** Unknown answers: the key the id resolved to (the index may hold it ended). */
   key?: SessionId
-  /** Ended answers from the index: no later than the ending (the start of its time bucket). */
+  /** Ended answers: when the ending was (from the index: the start of its time bucket, no later than the ending). */
   endedAt?: number
 }
 
@@ -948,6 +948,8 @@ function parseCheck (reply: unknown, user: string, now: number): Checked {
     return { state: { state: 'live', user, slot: r[1] as string }, createdAt: Number.isFinite(createdAt) ? createdAt : now }
   }
   if (r[0] === 'unknown' && typeof r[1] === 'string') return { state: { state: 'unknown' }, createdAt: now, key: r[1] }
+  // An ending still on the user's keys says when it was: this gateway must not remember it longer than maxAge from then.
+  if (r[0] === 'ended' && Number.isFinite(Number(r[4]))) return { state: parseOtherCheck(r, user), createdAt: now, endedAt: Number(r[4]) }
   return { state: parseOtherCheck(r, user), createdAt: now }
 }
 
