@@ -28,8 +28,40 @@ t.test('normalizePath errs towards matching', async (t) => {
   for (const [input, out] of cases) t.equal(normalizePath(input), out, input)
 })
 
+t.test('normalizePath: trailing dots and spaces of a segment are dropped, as IIS (Windows) does', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['/login.', '/login'],
+    ['/login%20', '/login'],
+    ['/login.%20.', '/login'],
+    ['/login . .. ', '/login'],
+    ['/admin/login./', '/admin/login'],
+    ['/admin/login%20/', '/admin/login'],
+    ['/admin./login', '/admin/login'],
+    ['/admin%20/login.%2e', '/admin/login'],
+    ['/admin/login.;jsessionid=x', '/admin/login'],
+    ['/admin/login./?next=/', '/admin/login'],
+    ['/ADMIN/Login.', '/admin/login'],
+    // Not confused with the format suffix, before or after it.
+    ['/login.json', '/login'],
+    ['/login.json.', '/login'],
+    ['/login./.json', '/login'],
+    ['/login.json%20', '/login'],
+    // `.` and `..` are resolved first; a segment of dots and spaces only is a name trimmed to nothing, not a parent.
+    ['/admin/x/../login.', '/admin/login'],
+    ['/admin/.../login', '/admin/login'],
+    ['/admin/.. /login', '/admin/login'],
+    ['/admin/. /login', '/admin/login'],
+    ['/a/%20/b', '/a/b'],
+    // Leading dots and inner spaces are part of the name.
+    ['/.well-known/x', '/.well-known/x'],
+    ['/log%20in', '/log in']
+  ]
+  for (const [input, out] of cases) t.equal(normalizePath(input), out, input)
+})
+
 t.test('normalizePath: the fast path for plain paths agrees with the general one', async (t) => {
-  const parts = ['a', 'B', '.', '..', '...', '', '%41', ';x=1', '.h', 'a.b', '~u', '?q=/../x', '#f', '\\', 'z']
+  const parts = ['a', 'B', '.', '..', '...', '', '%41', ';x=1', '.h', 'a.b', '~u', '?q=/../x', '#f', '\\', 'z',
+    'a.', 'a..', 'a.%20', 'a%20', '%20', '.%20', '..%20', 'a.json', 'a.json.', '.json', 'a.b.']
   let seed = 7
   const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
   let checked = 0
