@@ -103,6 +103,28 @@ t.test('a session cookie whose Domain the request host is not under is not count
   t.equal(await browser.whoami(), 'alice')
 })
 
+t.test('a __Host- session cookie without Secure is ignored by browsers: not counted, and refused', async (t) => {
+  const h = await startHarness(t, {
+    yaml: 'session: { cookie: __Host-sid }\nlogin:\n  - { method: POST, path: /admin/login/, user: { form: username } }\n',
+    appOptions: { cookieName: '__Host-sid' }
+  })
+  const r = await h.device().formLogin('alice')
+  const header = r.setCookies.find((c) => c.startsWith('__Host-sid=')) as string
+  t.notMatch(header, /Secure/, 'the app forgot Secure')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'not counted')
+  const value = (/^__Host-sid=([^;]*)/.exec(header) as RegExpExecArray)[1] as string
+  t.equal((await h.device().send('/api/me', { headers: { cookie: `__Host-sid=${value}` } })).status, 401, 'a client that keeps it anyway is refused')
+  t.ok(h.logs.some((l) => /__Host-\/__Secure- session cookie without the attributes/.test(l)), 'a warning says why')
+})
+
+t.test('observe mode: a session cookie a browser ignores for its Domain is reported, not refused', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}mode: observe\n`, appOptions: { cookieDomain: 'example.test' } })
+  const r = await h.device().formLogin('alice')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'not counted')
+  t.equal((await h.device().send('/api/me', { headers: { cookie: `sessionid=${valueIn(r.setCookies[0])}` } })).status, 200, 'not refused')
+  t.ok(h.logs.some((l) => /observe: would refuse this session value/.test(l)), 'what enforce would do is logged')
+})
+
 t.test('an app that re-sends the carried cookie before rotating it (PHP) keeps its session', async (t) => {
   const h = await startHarness(t, { appOptions: { rotateResendsOld: true } })
   const laptop = h.device()

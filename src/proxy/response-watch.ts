@@ -204,10 +204,10 @@ function requestPath (url: string): string {
  * values are only reported, as every decision of the gateway's own.
  */
 async function endDropped (ctx: GatewayContext, request: FastifyRequest, state: RequestState, change: SessionCookieChange, now: number): Promise<void> {
-  const ids: string[] = []
+  const ids = new Set<string>()
   for (const d of change.dropped) {
     const id = ctx.hash(d.value)
-    if (state.carriedIds.has(id) || change.set?.value === d.value) continue
+    if (state.carriedIds.has(id) || change.set?.value === d.value || ids.has(id)) continue
     if (d.why === 'domain') {
       ctx.warnEveryMinute('set-cookie-domain', { domain: d.domain, host: request.hostname },
         'the app set the session cookie with a Domain the request host is not under: a browser ignores it, so it is not counted and its value is refused (behind a proxy that rewrites Host, set proxy.trustProxy so its X-Forwarded-Host is read)')
@@ -218,12 +218,12 @@ async function endDropped (ctx: GatewayContext, request: FastifyRequest, state: 
       request.log.info({ session: shortId(id), why: d.why }, 'observe: would refuse this session value (a browser ignores its Set-Cookie)')
       continue
     }
-    ids.push(id)
+    ids.add(id)
   }
-  if (ids.length === 0) return
+  if (ids.size === 0) return
   try {
-    await ctx.store.end(ids, 'logged_out', now)
-    request.log.debug({ sessions: ids.map(shortId) }, 'session values the browser does not keep: ended')
+    await ctx.store.end([...ids], 'logged_out', now)
+    request.log.debug({ sessions: [...ids].map(shortId) }, 'session values the browser does not keep: ended')
   } catch (err) {
     request.log.warn({ err }, 'could not end the session values the browser does not keep')
   }
