@@ -18,7 +18,8 @@ async function endedDevice (h: Harness, kind: 'browser' | 'api' = 'api'): Promis
 }
 
 t.test('cookies are cleared with the Path and Domain the app set them with', async (t) => {
-  const h = await startHarness(t, { appOptions: { cookiePath: '/', cookieDomain: 'example.test' } })
+  // Browsers keep a Domain cookie only on a host under that domain.
+  const h = await startHarness(t, { appOptions: { cookiePath: '/', cookieDomain: 'example.test' }, deviceHeaders: { host: 'app.example.test' } })
   const { device } = await endedDevice(h)
   const r = await device.send('/api/me')
   t.equal(r.status, 401)

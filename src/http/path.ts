@@ -11,7 +11,9 @@ import { safeDecode } from './percent.js'
  * log in uncounted, so this normalisation errs towards matching: decoding,
  * collapsing slashes, resolving dot segments, dropping `;parameters`, ignoring
  * case, the trailing slash and a format suffix (`/login.json`: Rails'
- * `(.:format)`, Spring's suffix matching). Matching too much is harmless here: a request
+ * `(.:format)`, Spring's suffix matching), and the trailing dots and spaces
+ * of each segment (`/login.`, `/login%20/`: Windows drops them from file
+ * names, so IIS reaches `/login` under those spellings). Matching too much is harmless here: a request
  * only counts as a login if the app answers it with a new session cookie.
  * The request itself is always forwarded exactly as it came.
  */
@@ -44,12 +46,24 @@ export function normalizePathFully (rawUrl: string): string {
   for (let segment of safeDecode(raw).replaceAll('\\', '/').split('/')) {
     const semi = segment.indexOf(';')
     if (semi !== -1) segment = segment.slice(0, semi)
-    if (segment === '' || segment === '.') continue
+    if (segment === '.') continue
     if (segment === '..') { out.pop(); continue }
+    // As Windows path normalisation does: `.` and `..` first, then trailing
+    // dots and spaces trimmed from names. A segment of only dots and spaces
+    // (`...`, `.. `) is thus a name trimmed to nothing, not a parent.
+    segment = withoutTrailingDotsAndSpaces(segment)
+    if (segment === '') continue
     out.push(segment.toLowerCase())
   }
   return withoutFormat('/' + out.join('/'))
 }
 
-// A path of lowercase segments without `.`-segments, then an optional query.
-const PLAIN_PATH = /^((?:\/(?!\.{1,2}(?:\/|$|\?|#))[a-z0-9\-._~!$&'()*+,=:@]+)*)\/?(?:[?#].*)?$/
+function withoutTrailingDotsAndSpaces (segment: string): string {
+  let end = segment.length
+  while (end > 0 && (segment.charCodeAt(end - 1) === 0x2e || segment.charCodeAt(end - 1) === 0x20)) end--
+  return end === segment.length ? segment : segment.slice(0, end)
+}
+
+// A path of lowercase segments that do not end with a dot (so neither `.`-
+// segments nor IIS's `/login.`), then an optional query.
+const PLAIN_PATH = /^((?:\/[a-z0-9\-._~!$&'()*+,=:@]*[a-z0-9\-_~!$&'()*+,=:@])*)\/?(?:[?#].*)?$/

@@ -4,6 +4,7 @@ import { ownerParts, slotOwner } from '../domain/limits.js'
 import { isStoreFull, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName } from '../http/cookies.js'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
+import { BrowserCookieJar } from '../http/browser-cookies.js'
 import { decodedBody } from '../identity/body-text.js'
 import { identified, type Found, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
 import { whoamiContext } from './upstream.js'
@@ -18,15 +19,26 @@ import { admitSession, clientOf, endSessions, isObserving } from './session-acti
 /** Largest login answer read for `responseJson`; a larger one names nobody. */
 const MAX_ANSWER_BYTES = 1024 * 1024
 
-/** What the app's Set-Cookie headers did to the session cookie. */
+/** What the app's Set-Cookie headers did to the session cookie, as a browser reads them. */
 interface SessionCookieChange {
-  /** The new value the browser ends up with, if any header set one. */
+  /** The value the browser ends up with, if any header left one (the last set, when several paths or domains hold one). */
   set: SetCookie | undefined
-  /** Every session Set-Cookie cleared it (and none set a value). */
+  /** Some header removed a session cookie, and the browser is left with none. */
   cleared: boolean
+  /** Values the answer handed out that a browser does not keep (see endDropped). */
+  dropped: DroppedValue[]
   /** All the answer's Set-Cookie headers, as sent. */
   all: string[]
 }
+
+interface DroppedValue {
+  value: string
+  /** `replaced`: a later header of the answer replaced or removed it; otherwise why a browser ignores the header. */
+  why: 'replaced' | 'domain' | 'prefix'
+  domain?: string
+}
+
+const NO_CHANGE: SessionCookieChange = { set: undefined, cleared: false, dropped: [], all: [] }
 
 /** A login decided: who, in which scope and group. */
 interface Login {
@@ -76,7 +88,8 @@ function watchAnswer (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
   return async function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: RequestState): Promise<unknown> {
     const now = ctx.now()
-    const change = sessionCookieChange(ctx, reply, cookieName, now)
+    const change = sessionCookieChange(ctx, request, reply, cookieName, now)
+    if (change.dropped.length > 0) await endDropped(ctx, request, state, change, now)
     const answer = { payload }
     try {
       const replaced = await applyAnswer(ctx, request, reply, answer, state, change, now)
@@ -134,26 +147,93 @@ function location (reply: FastifyReply): string | undefined {
 }
 
 /**
- * Reads the session cookie's Set-Cookie headers (learning cookie scopes on the
- * way). A login is any header that sets a value, even if another one clears a
- * cookie of the same name under another Path: that is cleaning up.
+ * Reads the session cookie's Set-Cookie headers as a browser's cookie store
+ * would (see browser-cookies.ts), learning cookie scopes on the way: in
+ * order, a later header for the same name, domain and path replacing an
+ * earlier one, so a set then a clear leaves nothing and a clear then a set
+ * leaves the value. A login is any header that leaves a value, even if
+ * another one clears a cookie of the same name under another Path or
+ * Domain: that is cleaning up. Runs only on answers that set cookies.
  */
-function sessionCookieChange (ctx: GatewayContext, reply: FastifyReply, cookieName: string, now: number): SessionCookieChange {
+function sessionCookieChange (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, cookieName: string, now: number): SessionCookieChange {
   const header = reply.getHeader('set-cookie')
-  if (header === undefined) return { set: undefined, cleared: false, all: [] }
+  if (header === undefined) return NO_CHANGE
   const all = Array.isArray(header) ? header.map(String) : [String(header)]
-  let set: SetCookie | undefined
-  let clears = false
+  const jar = new BrowserCookieJar({ host: request.hostname.toLowerCase(), path: requestPath(request.url) })
+  const handedOut = new Set<string>()
+  const dropped: DroppedValue[] = []
+  let removed = false
   for (const h of all) {
     if (!ctx.scopes.watches(setCookieName(h))) continue
     const c = parseSetCookie(h, now)
     if (c === undefined) continue
-    ctx.scopes.learn(c)
+    const step = jar.apply(c)
+    if (step.kind === 'ignored') {
+      if (c.name === cookieName && !c.clears) dropped.push({ value: c.value, why: step.why, domain: c.domain })
+      continue
+    }
+    // With the path a browser stores it under (a cookie without Path lives at the default path).
+    ctx.scopes.learn({ ...c, path: step.path })
     if (c.name !== cookieName) continue
-    if (c.clears) clears = true
-    else set = c
+    if (c.clears) removed = true
+    else handedOut.add(c.value)
   }
-  return { set, cleared: clears && set === undefined, all }
+  // An empty session cookie (Django's `sessionid=""`) is stored by a browser, but is no session.
+  let set: SetCookie | undefined
+  const kept = new Set<string>()
+  for (const s of jar.stored()) {
+    if (s.cookie.name !== cookieName || s.cookie.clears) continue
+    set = s.cookie
+    kept.add(s.cookie.value)
+  }
+  for (const value of handedOut) if (!kept.has(value)) dropped.push({ value, why: 'replaced' })
+  return { set, cleared: removed && set === undefined, dropped, all }
+}
+
+/** The path of a request target, without its query: what a browser takes the default cookie path from. */
+function requestPath (url: string): string {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
+}
+
+/**
+ * Ends the session values an answer handed out that a browser does not
+ * keep: one a later header of the same answer replaced or removed, or one in
+ * a header a browser ignores. No browser ever sends them, and a client that
+ * keeps one anyway (a script that reads the first Set-Cookie, or ignores
+ * Domain) must not hold a session the gateway never counted. Values the
+ * request carried are left to the logout and rotation rules: the app may be
+ * re-sending the cookie it then rotates.
+ *
+ * A Domain the request host is not under is only as sure as that host: a
+ * proxy in front that rewrites Host must be trusted (`proxy.trustProxy`) so
+ * that X-Forwarded-Host is read. A warning says so; in observe mode those
+ * values are only reported, as every decision of the gateway's own.
+ */
+async function endDropped (ctx: GatewayContext, request: FastifyRequest, state: RequestState, change: SessionCookieChange, now: number): Promise<void> {
+  const ids = new Set<string>()
+  for (const d of change.dropped) {
+    const id = ctx.hash(d.value)
+    if (state.carriedIds.has(id) || change.set?.value === d.value || ids.has(id)) continue
+    if (d.why === 'domain') {
+      ctx.warnEveryMinute('set-cookie-domain', { domain: d.domain, host: request.hostname },
+        'the app set the session cookie with a Domain the request host is not under: a browser ignores it, so it is not counted and its value is refused (behind a proxy that rewrites Host, set proxy.trustProxy so its X-Forwarded-Host is read)')
+    } else if (d.why === 'prefix') {
+      ctx.warnEveryMinute('set-cookie-prefix', {}, 'the app set a __Host-/__Secure- session cookie without the attributes the prefix requires: a browser ignores it, so it is not counted and its value is refused')
+    }
+    if (d.why !== 'replaced' && isObserving(ctx)) {
+      request.log.info({ session: shortId(id), why: d.why }, 'observe: would refuse this session value (a browser ignores its Set-Cookie)')
+      continue
+    }
+    ids.add(id)
+  }
+  if (ids.size === 0) return
+  try {
+    await ctx.store.end([...ids], 'logged_out', now)
+    request.log.debug({ sessions: [...ids].map(shortId) }, 'session values the browser does not keep: ended')
+  } catch (err) {
+    request.log.warn({ err }, 'could not end the session values the browser does not keep')
+  }
 }
 
 async function applyAnswer (

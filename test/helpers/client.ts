@@ -26,7 +26,8 @@ export interface RequestOptions {
 export class Device {
   readonly jar = new Map<string, string>()
 
-  constructor (readonly base: string, readonly kind: 'browser' | 'api' = 'api') {}
+  /** `headers`: sent with every request (e.g. the `Host` a browser would name), under the request's own. */
+  constructor (readonly base: string, readonly kind: 'browser' | 'api' = 'api', readonly headers: Record<string, string> = {}) {}
 
   get sessionCookie (): string | undefined {
     return this.jar.get('sessionid')
@@ -35,6 +36,7 @@ export class Device {
   async send (path: string, opts: RequestOptions = {}): Promise<Answer> {
     const headers: Record<string, string> = {
       accept: this.kind === 'browser' ? 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' : 'application/json',
+      ...this.headers,
       ...opts.headers
     }
     if (this.jar.size > 0 && headers.cookie === undefined) {

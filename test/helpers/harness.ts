@@ -48,6 +48,8 @@ export interface HarnessOptions {
   app?: LegacyApp
   /** Put it in front of another app altogether (a real framework): its URL. The stand-in app is not started. */
   upstream?: string
+  /** Headers every device sends (e.g. `{ host: 'app.example.test' }` for an app that sets a Domain). */
+  deviceHeaders?: Record<string, string>
 }
 
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
@@ -71,5 +73,5 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const base = await gateway.listen()
   t.teardown(async () => { await gateway.close() })
   const appOrFail = app ?? new Proxy({} as LegacyApp, { get () { throw new Error('this harness fronts a real framework, not the stand-in app') } })
-  return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind) }
+  return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind, opts.deviceHeaders) }
 }
