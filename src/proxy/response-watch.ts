@@ -159,7 +159,10 @@ function sessionCookieChange (ctx: GatewayContext, request: FastifyRequest, repl
   const header = reply.getHeader('set-cookie')
   if (header === undefined) return NO_CHANGE
   const all = Array.isArray(header) ? header.map(String) : [String(header)]
-  const jar = new BrowserCookieJar({ host: request.hostname.toLowerCase(), path: requestPath(request.url) })
+  // No host: the Domain is taken as given. The host the browser used is not
+  // known here for sure (a proxy in front may rewrite Host), and refusing a
+  // session a browser did keep would refuse every login of the app.
+  const jar = new BrowserCookieJar({ host: '', path: requestPath(request.url) })
   const handedOut = new Set<string>()
   const dropped: DroppedValue[] = []
   let removed = false
@@ -205,20 +208,15 @@ function requestPath (url: string): string {
  * request carried are left to the logout and rotation rules: the app may be
  * re-sending the cookie it then rotates.
  *
- * A Domain the request host is not under is only as sure as that host: a
- * proxy in front that rewrites Host must be trusted (`proxy.trustProxy`) so
- * that X-Forwarded-Host is read. A warning says so; in observe mode those
- * values are only reported, as every decision of the gateway's own.
+ * In observe mode values of ignored headers are only reported, as every
+ * decision of the gateway's own.
  */
 async function endDropped (ctx: GatewayContext, request: FastifyRequest, state: RequestState, change: SessionCookieChange, now: number): Promise<void> {
   const ids = new Set<string>()
   for (const d of change.dropped) {
     const id = ctx.hash(d.value)
     if (state.carriedIds.has(id) || change.set?.value === d.value || ids.has(id)) continue
-    if (d.why === 'domain') {
-      ctx.warnEveryMinute('set-cookie-domain', { domain: d.domain, host: request.hostname },
-        'the app set the session cookie with a Domain the request host is not under: a browser ignores it, so it is not counted and its value is refused (behind a proxy that rewrites Host, set proxy.trustProxy so its X-Forwarded-Host is read)')
-    } else if (d.why === 'prefix') {
+    if (d.why === 'prefix') {
       ctx.warnEveryMinute('set-cookie-prefix', {}, 'the app set a __Host-/__Secure- session cookie without the attributes the prefix requires: a browser ignores it, so it is not counted and its value is refused')
     }
     if (d.why !== 'replaced' && isObserving(ctx)) {
