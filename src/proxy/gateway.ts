@@ -150,6 +150,13 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const state = request[kState]
     if (state != null) state.answered = true
+    // The client went away before its answer (say, while its login was being
+    // recorded): the app's answer, cancelled for it, fails on the way out. That
+    // failed for nobody and is no fault of the gateway's; there is no one to answer.
+    if (reply.raw.destroyed && !reply.raw.writableFinished) {
+      request.log.debug({ err }, 'the client went away before its answer')
+      return
+    }
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
     // A store outage is logged once by the store, not once per refused request.
     if (status >= 500 && !isStoreUnavailable(err)) request.log.error({ err }, 'request failed')
