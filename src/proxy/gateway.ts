@@ -67,7 +67,11 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     return503OnClosing: true,
     // No request-wide timeout: a 100 MB upload may take long. Login bodies have their own.
     requestTimeout: 0,
-    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+    // Case-insensitive routes: the only routes with a path of their own are the
+    // pages (the proxy takes every path), and `/.SessionCap/sessions` must reach
+    // them as `/.sessioncap/sessions` does, and be seen as a page by the session
+    // check (which knows pages by their route), not go to the app.
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: false },
     // A URL Fastify cannot even route (e.g. a broken %-escape): the same short
     // plain answer as every other refusal, instead of Fastify's JSON.
     frameworkErrors: (_err, _request, reply) => {
