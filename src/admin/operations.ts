@@ -33,15 +33,33 @@ export interface UserSessions {
   sessions: SessionView[]
 }
 
-/** A user's sessions in every scope the configuration knows (the default one first). */
+/**
+ * A user's sessions in every scope they have sessions in: those the
+ * configuration names (the default one first), then any other the store
+ * holds. A scope a reload removed still has the sessions made under it: they
+ * keep working until they expire, so they must be listed and can be ended.
+ */
 export async function userSessions (ctx: GatewayContext, user: string): Promise<UserSessions[]> {
-  const scopes = new Set<string | undefined>([undefined, ...ctx.config.login.routes.map((r) => r.scope)])
   const out: UserSessions[] = []
-  for (const scope of scopes) {
-    const listed = await ownerSessions(ctx, slotOwner(user, scope))
+  for (const owner of await ownersOf(ctx, user)) {
+    const listed = await ownerSessions(ctx, owner)
     if (listed.sessions.length > 0) out.push(listed)
   }
   return out
+}
+
+/**
+ * The user's slot owners (the user in each scope). The store does not index
+ * owners by user, so finding the scopes the configuration no longer names
+ * walks every owner (`users`, as the over-limit list and the sweep do): an
+ * admin call, never the request path.
+ */
+async function ownersOf (ctx: GatewayContext, user: string): Promise<string[]> {
+  const owners = new Set([undefined, ...ctx.config.login.routes.map((r) => r.scope)].map((scope) => slotOwner(user, scope)))
+  for await (const owner of ctx.store.users(ctx.now())) {
+    if (ownerParts(owner).user === user) owners.add(owner)
+  }
+  return [...owners]
 }
 
 /** One owner's (user in a scope) sessions, oldest sign-in first, with the limit that applies to them. */

@@ -1,12 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
 import { withoutCookieValues } from '../http/cookies.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
 import type { AskContext } from '../identity/index.js'
 import type { WebSocket } from 'ws'
+import { UpstreamPool } from './upstream-pool.js'
 
 // Hop-by-hop and handshake headers a WebSocket client must set itself.
 const WS_OWN_HEADERS = new Set([
@@ -27,6 +29,19 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
     instance.removeAllContentTypeParsers()
     instance.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
     instance.addHook('preHandler', preHandler)
+    const pool = new UpstreamPool({
+      connections: config.proxy.connections,
+      pipelining: 1,
+      keepAliveTimeout: config.proxy.keepAliveTimeout,
+      headersTimeout: config.proxy.timeout,
+      bodyTimeout: config.proxy.timeout,
+      // What reply-from set on the agent it made itself: the app's
+      // certificate is not verified. Kept, so that owning the pool changes
+      // nothing else.
+      connect: { rejectUnauthorized: false }
+    })
+    // reply-from leaves a pool it was given open.
+    instance.addHook('onClose', async () => { await pool.close() })
 
     // http-proxy reads `rewriteRequestHeaders` here, though its types do not
     // declare it; by default it forwards nothing but the Cookie header to the
@@ -48,13 +63,10 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
       websocket: true,
       httpMethods: app.supportedMethods,
       internalRewriteLocationHeader: false,
-      undici: {
-        connections: config.proxy.connections,
-        pipelining: 1,
-        keepAliveTimeout: config.proxy.keepAliveTimeout,
-        headersTimeout: config.proxy.timeout,
-        bodyTimeout: config.proxy.timeout
-      },
+      // Only the callback form of `request` is called (reply-from lib/request.js).
+      undici: pool as unknown as { request: Dispatcher['request'] },
+      // A client that goes away cancels its request to the app (upstream-pool.ts).
+      handler: (_request, reply, dest, options) => pool.forward(reply.raw, () => reply.from(dest, options)),
       replyOptions: {
         // The query string goes to the app exactly as the client wrote it
         // (http-proxy would otherwise re-encode it).
