@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { errors, isStoreUnavailable } from '../errors.js'
 import type { Metrics } from '../ops/metrics.js'
-import type { GatewayContext } from '../proxy/context.js'
-import { clientOf } from '../proxy/session-actions.js'
+import type { AdminContext } from './context.js'
+import { clientOf } from '../http/client.js'
 import { bearerMatches } from './auth.js'
 import { endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
 
@@ -20,7 +20,7 @@ export interface AdminOptions {
  * text). A call that ends sessions answers what it actually ended; one that
  * found nothing to end is a 404, never a success.
  */
-export async function createAdminServer (ctx: GatewayContext, opts: AdminOptions): Promise<FastifyInstance> {
+export async function createAdminServer (ctx: AdminContext, opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 })
 
   app.addHook('onRequest', async (request, reply) => {

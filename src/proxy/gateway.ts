@@ -17,6 +17,7 @@ import { loginBody } from './login-body.js'
 import { responseWatch } from './response-watch.js'
 import { RouteTable } from './routes.js'
 import { sessionCheck } from './session-check.js'
+import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
 import { registerUpstream } from './upstream.js'
 import { logOptions, stdoutLog } from './log.js'
@@ -147,7 +148,14 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     pages: createPages(config, secret),
     events,
     counters,
-    logoutReplays: new LogoutReplays(config.upstream)
+    logoutReplays: new LogoutReplays(config.upstream),
+    holderOf: (request) => {
+      const state = request[kState]
+      if (state == null) return undefined
+      state.answered = true
+      return state.holder
+    },
+    answerEnded: (request, reply, reason) => sendEnded(ctx, request, reply, reason)
   }
 
   app.decorateRequest(kState, null)

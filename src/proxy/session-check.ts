@@ -10,7 +10,8 @@ import { normalizePath } from '../http/path.js'
 import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded, sendPending } from './ended-answer.js'
-import { admitSession, clientOf, isObserving, noteRefused, observedOnly, settleSession } from './session-actions.js'
+import { admitSession, isObserving, noteRefused, observedOnly, settleSession } from '../sessions/actions.js'
+import { clientOf } from '../http/client.js'
 import { kState } from './symbols.js'
 import { replayUpstreamLogouts } from './upstream-logout.js'
 
@@ -153,7 +154,7 @@ function judgeAndAnswer (ctx: GatewayContext) {
     for (const e of refuse) {
       if (refusedIds.has(e.id)) continue
       refusedIds.add(e.id)
-      noteRefused(ctx, request, e.id, e.reason, true)
+      noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), true)
     }
     request.log.info({ sessions: [...refusedIds].map(shortId), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason, first?.by)
@@ -172,7 +173,7 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
     if (!observedOnly(ctx, e.reason)) continue
     if (reported.has(e.id)) continue
     reported.add(e.id)
-    noteRefused(ctx, request, e.id, e.reason, false)
+    noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), false)
     request.log.info({ session: shortId(e.id), reason: e.reason }, 'observe: would refuse this request (ended session)')
   }
   return ended.filter((e) => !observedOnly(ctx, e.reason))
