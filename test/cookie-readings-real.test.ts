@@ -46,7 +46,7 @@ function compare (t: Test, real: readonly RealReadings[], ids: readonly string[]
   const missed: string[] = []
   let checked = 0
   for (const [i, header] of HEADERS.entries()) {
-    const gateway = new Set(allSessionCookieValues(header, NAME).map(hash))
+    const gateway = new Set((allSessionCookieValues(header, NAME) ?? []).map(hash))
     for (const id of ids) {
       const found = real[i]?.[id]
       if (found === undefined) { missed.push(`${id}: no answer for ${show(header)}`); continue }

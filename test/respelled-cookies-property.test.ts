@@ -91,7 +91,7 @@ t.test('whatever any framework reads from the header the app receives, it is nev
   t.same(sent.filter((r) => r.status >= 500).map((r) => r.header).slice(0, 5), [], 'no request broke the gateway')
 
   const received = reached.map((r) => r.received as string)
-  const byModels = received.filter((header) => allSessionCookieValues(header, NAME).some(isEnded))
+  const byModels = received.filter((header) => allSessionCookieValues(header, NAME)?.some(isEnded) ?? true)
   t.same(byModels.slice(0, 10), [], 'no model reads an ended session from what the app received')
 
   const python = await pythonReadings(received)

@@ -105,3 +105,13 @@ t.test('more session ids under all the readings than a request may carry are ref
   t.match(r.body, /SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES/)
   t.equal(h.app.requests, before)
 })
+
+t.test('a weird header naming the session cookie in more pieces than a browser sends is refused unread', async (t) => {
+  const h = await startHarness(t)
+  const cookie = `a=1, b=2; ${Array.from({ length: 40 }, () => 'sessionid=same').join('; ')}`
+  const r = await getWithCookie(h.base, '/echo', bytes(cookie))
+  t.equal(r.status, 400)
+  t.match(r.body, /SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES/)
+  const plain = await getWithCookie(h.base, '/echo', bytes(Array.from({ length: 40 }, () => 'sessionid=same').join('; ')))
+  t.equal(plain.status, 200, 'as browsers spell it, one value forty times is one value')
+})

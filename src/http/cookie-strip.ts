@@ -25,7 +25,8 @@ export function withoutSessionPieces (header: string, name: string, drop: (value
   for (const piece of header.split(';')) {
     const trimmed = trimOws(piece)
     if (trimmed === '') continue
-    if (allSessionCookieValues(trimmed, name).some(drop)) continue
+    // One piece is never too many to read; if it were, it could not be vouched for either.
+    if (allSessionCookieValues(trimmed, name)?.some(drop) ?? true) continue
     kept.push(trimmed)
   }
   return kept.length === 0 ? undefined : kept.join('; ')

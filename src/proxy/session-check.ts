@@ -98,12 +98,12 @@ export function sessionCheck (ctx: GatewayContext) {
     }
     request[kState] = state
     // `others` is empty without a single extra step for a header as browsers send it.
-    const { tracked: values, others } = sessionCookieValues(request.headers.cookie, cookieName)
+    const { tracked: values, others, tooMany } = sessionCookieValues(request.headers.cookie, cookieName)
     const inUrl = urlSessionValues(request.url, cookieName)
-    if (values.length === 0 && inUrl.length === 0 && others.length === 0) { done(); return }
+    if (values.length === 0 && inUrl.length === 0 && others.length === 0 && !tooMany) { done(); return }
     // The common case: one cookie, nothing in the URL, a live session the store knows without waiting.
     let first: FirstAnswer | undefined
-    if (values.length === 1 && inUrl.length === 0 && others.length === 0) {
+    if (values.length === 1 && inUrl.length === 0 && others.length === 0 && !tooMany) {
       const id = ctx.hash(values[0] as string)
       const found = ctx.store.checkCached?.(id, ctx.now())
       if (found?.state === 'live') {
@@ -116,7 +116,7 @@ export function sessionCheck (ctx: GatewayContext) {
       }
       first = found === undefined ? { id } : { id, found }
     }
-    judgeRequest(request, reply, state, path, { values, inUrl, others }, first).then((answered) => { if (answered === undefined) done() }, done)
+    judgeRequest(request, reply, state, path, { values, inUrl, others, tooMany }, first).then((answered) => { if (answered === undefined) done() }, done)
   }
 }
 
@@ -217,6 +217,8 @@ interface CarriedValues {
   values: string[]
   inUrl: string[]
   others: string[]
+  /** The header has more pieces naming the session cookie than a browser sends: not read further. */
+  tooMany: boolean
 }
 
 /**
@@ -226,8 +228,8 @@ interface CarriedValues {
  * may carry (MAX_SESSION_VALUES, MAX_SESSION_IDS).
  */
 function candidatesOf (ctx: GatewayContext, carried: CarriedValues, first: FirstAnswer | undefined): Candidate[] | undefined {
-  const { values, inUrl, others } = carried
-  if (new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES || others.length > MAX_READING_VALUES) return undefined
+  const { values, inUrl, others, tooMany } = carried
+  if (tooMany || new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES || others.length > MAX_READING_VALUES) return undefined
   const candidates: Candidate[] = []
   const trackedIds = new Set<SessionId>()
   for (const [i, value] of values.entries()) {
@@ -255,6 +257,7 @@ function strippedHeader (ctx: GatewayContext, header: string, ended: readonly En
   const rest = withoutSessionPieces(header, name, (value) => endedIds.has(ctx.hash(value)))
   if (rest === undefined) return { holds: true, empty: true }
   const left = allSessionCookieValues(rest, name)
+  if (left === undefined) return { holds: false, empty: false }
   for (const value of left) {
     const id = ctx.hash(value)
     if (endedIds.has(id) || !judged.has(id)) return { holds: false, empty: false }

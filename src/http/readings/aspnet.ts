@@ -23,12 +23,12 @@ export function aspnetCookies (header: string): CookiePair[] {
   const pairs: CookiePair[] = []
   // `GetNextNonEmptyOrWhitespaceIndex` with empty values skipped: white
   // space, then any run of separators and white space.
-  // The last answer is kept: retries that fail after the same value ask again from the same place.
-  let skipped = { from: -1, at: 0, separator: false }
-  const skip = (from: number): { at: number, separator: boolean } => {
-    if (skipped.from === from) return skipped
-    skipped = { from, ...skipFrom(from) }
-    return skipped
+  // After a value, the skip is asked again from the same place by every retry
+  // that fails after the same value: its last answer is kept.
+  let afterValue = { from: -1, at: 0, separator: false }
+  const skipAfterValue = (from: number): { at: number, separator: boolean } => {
+    if (afterValue.from !== from) afterValue = { from, ...skipFrom(from) }
+    return afterValue
   }
   const skipFrom = (from: number): { at: number, separator: boolean } => {
     let p = from
@@ -52,14 +52,14 @@ export function aspnetCookies (header: string): CookiePair[] {
   }
   let index = 0
   while (index < n) {
-    const start = skip(index)
+    const start = skipFrom(index)
     if (start.at === n) break
     const nameStart = start.at
     let nameEnd = nameStart
     while (nameEnd < n && isTokenChar(s.charCodeAt(nameEnd))) nameEnd++
     const attempt = nameEnd > nameStart && s.charCodeAt(nameEnd) === 0x3d ? valueAfter(nameEnd + 1) : undefined
     if (attempt !== undefined) {
-      const after = skip(attempt.end)
+      const after = skipAfterValue(attempt.end)
       if (after.separator || after.at === n) {
         if (attempt.value !== '') pairs.push({ name: s.slice(nameStart, nameEnd), value: dotnetUnescapeDataString(attempt.value) })
         index = after.at

@@ -37,35 +37,39 @@ export function djangoParseCookie (text: string): CookiePair[] {
  * `=` or `;`, so the scan is exact and linear.
  */
 export function werkzeugParseCookie (text: string): CookiePair[] {
-  const s = `${text};`
+  // The appended `;` is virtual (position n): a concatenated string would be
+  // a cons string, which V8 reads character by character far more slowly.
+  const n = text.length
+  const at = (k: number): number => k < n ? text.charCodeAt(k) : 0x3b
   const pairs: CookiePair[] = []
   let i = 0
-  while (i < s.length) {
+  while (i <= n) {
     const start = i
     let k = start
-    while (s.charCodeAt(k) !== 0x3d && s.charCodeAt(k) !== 0x3b) k++
+    while (at(k) !== 0x3d && at(k) !== 0x3b) k++
     let raw = ''
     let semi = k
-    if (s.charCodeAt(k) === 0x3d) {
+    if (at(k) === 0x3d) {
       let r = k + 1
-      while (isAsciiSpace(s.charCodeAt(r))) r++
-      const quotedEnd = s.charCodeAt(r) === 0x22 ? quotedStringEnd(s, r) : -1
+      while (isAsciiSpace(at(r))) r++
+      const quotedEnd = at(r) === 0x22 ? quotedStringEnd(text, r) : -1
       let afterQuoted = quotedEnd
-      while (afterQuoted !== -1 && isAsciiSpace(s.charCodeAt(afterQuoted))) afterQuoted++
-      if (afterQuoted !== -1 && s.charCodeAt(afterQuoted) === 0x3b) {
-        raw = s.slice(r, quotedEnd)
+      while (afterQuoted !== -1 && isAsciiSpace(at(afterQuoted))) afterQuoted++
+      if (afterQuoted !== -1 && at(afterQuoted) === 0x3b) {
+        raw = text.slice(r, quotedEnd)
         semi = afterQuoted
       } else {
         // `.*?` then `\s*;`: up to the first `;`, without the spaces before it.
-        semi = s.indexOf(';', r)
+        semi = text.indexOf(';', r)
+        if (semi === -1) semi = n
         let end = semi
-        while (end > r && isAsciiSpace(s.charCodeAt(end - 1))) end--
-        raw = s.slice(r, end)
+        while (end > r && isAsciiSpace(at(end - 1))) end--
+        raw = text.slice(r, end)
       }
     }
     i = semi + 1
-    while (i < s.length && isAsciiSpace(s.charCodeAt(i))) i++
-    const name = pythonStrip(s.slice(start, k))
+    while (i < n && isAsciiSpace(at(i))) i++
+    const name = pythonStrip(text.slice(start, k))
     let value = pythonStrip(raw)
     if (name === '') continue
     if (value.length >= 2 && value.charCodeAt(0) === 0x22 && value.charCodeAt(value.length - 1) === 0x22) value = werkzeugUnslash(value.slice(1, -1))
@@ -167,7 +171,8 @@ function simpleCookieMatch (s: string, from: number): PatternMatch | undefined {
   if (j >= n || !isLegalKey(s.charCodeAt(j))) return undefined
   let runEnd = j
   while (runEnd < n && isLegalKey(s.charCodeAt(runEnd))) runEnd++
-  // The end of the legal-value run from a position inside the key run is the same for all of them.
+  // Legal-value runs are maximal: from any position inside the key run the
+  // run ends at the same place, so it is found once.
   let valueRunEnd = -1
   for (let k = j + 1; k <= runEnd; k++) {
     if (k < runEnd && s.charCodeAt(k) !== 0x3d) continue
@@ -177,10 +182,11 @@ function simpleCookieMatch (s: string, from: number): PatternMatch | undefined {
     if (s.charCodeAt(q) === 0x3d) {
       let r = q + 1
       while (r < n && isAsciiSpace(s.charCodeAt(r))) r++
-      const found = valueAt(s, r, () => {
-        if (valueRunEnd < r) { valueRunEnd = r; while (valueRunEnd < n && isLegalValue(s.charCodeAt(valueRunEnd))) valueRunEnd++ }
-        return valueRunEnd
-      })
+      if (valueRunEnd < r) {
+        valueRunEnd = r
+        while (valueRunEnd < n && isLegalValue(s.charCodeAt(valueRunEnd))) valueRunEnd++
+      }
+      const found = valueAt(s, r, valueRunEnd)
       if (found !== undefined) return { key: s.slice(j, k), value: s.slice(r, found.valueEnd), end: found.end }
       // Backtracking the spaces after `=`: an empty value followed by white space.
       if (r > q + 1) return { key: s.slice(j, k), value: '', end: r }
@@ -192,25 +198,32 @@ function simpleCookieMatch (s: string, from: number): PatternMatch | undefined {
   return undefined
 }
 
-/** A value at `r` followed by `\s*(\s+|;|$)`: quoted, an expires date, or a run of legal characters (greedy). */
-function valueAt (s: string, r: number, legalRunEnd: () => number): { valueEnd: number, end: number } | undefined {
+/**
+ * A value at `r` followed by `\s*(\s+|;|$)`: quoted, an expires date, or
+ * the run of legal characters from `r` (greedy), which ends at `legalRunEnd`
+ * when `r` is inside one.
+ */
+function valueAt (s: string, r: number, legalRunEnd: number): { valueEnd: number, end: number } | undefined {
   if (s.charCodeAt(r) === 0x22) {
     const quoted = quotedStringEnd(s, r)
     const end = quoted === -1 ? -1 : terminator(s, quoted)
     if (end !== -1) return { valueEnd: quoted, end }
   }
-  EXPIRES.lastIndex = r
-  if (EXPIRES.test(s)) {
-    // {9,11} can only end where the rest of the date fits; the terminator decides among them.
-    for (let len = 11; len >= 9; len--) {
-      const m = new RegExp(`[A-Za-z0-9_]{3},[ \\t\\n\\v\\f\\r][A-Za-z0-9_ \\t\\n\\v\\f\\r-]{${len}}[ \\t\\n\\v\\f\\r][0-9:]{8}[ \\t\\n\\v\\f\\r]GMT`, 'y')
-      m.lastIndex = r
-      if (!m.test(s)) continue
-      const end = terminator(s, m.lastIndex)
-      if (end !== -1) return { valueEnd: m.lastIndex, end }
+  // An expires date starts with three word characters and a comma.
+  if (s.charCodeAt(r + 3) === 0x2c) {
+    EXPIRES.lastIndex = r
+    if (EXPIRES.test(s)) {
+      // {9,11} can only end where the rest of the date fits; the terminator decides among them.
+      for (let len = 11; len >= 9; len--) {
+        const m = new RegExp(`[A-Za-z0-9_]{3},[ \\t\\n\\v\\f\\r][A-Za-z0-9_ \\t\\n\\v\\f\\r-]{${len}}[ \\t\\n\\v\\f\\r][0-9:]{8}[ \\t\\n\\v\\f\\r]GMT`, 'y')
+        m.lastIndex = r
+        if (!m.test(s)) continue
+        const end = terminator(s, m.lastIndex)
+        if (end !== -1) return { valueEnd: m.lastIndex, end }
+      }
     }
   }
-  const legalEnd = r < s.length && isLegalValue(s.charCodeAt(r)) ? legalRunEnd() : r
+  const legalEnd = r < s.length && isLegalValue(s.charCodeAt(r)) ? legalRunEnd : r
   const end = terminator(s, legalEnd)
   return end === -1 ? undefined : { valueEnd: legalEnd, end }
 }
