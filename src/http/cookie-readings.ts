@@ -60,8 +60,10 @@ export const COOKIE_READINGS: readonly CookieReading[] = [
  * token name without `$`, `%` or `+` (attribute names of RFC 2109; names old
  * PHP and Rack percent-decode) and a value of token characters without `$`,
  * separated by `; `. Percent escapes in values (express-session's `s%3A…`)
- * and `+` stay here: every reading that decodes them decodes them as the
- * gateway's hash does, or into a space no session id holds.
+ * and `+` stay here: where a reading decodes them differently from the
+ * gateway's hash, the result holds a space, a byte above 0x7F or a `%`,
+ * which no session id does (apps draw ids from plain alphabets; checked in
+ * test/cookie-readings.test.ts).
  */
 const PLAIN_COOKIE_HEADER = /^[A-Za-z0-9!#&'*.^_`|~-]+=[A-Za-z0-9!#%&'*+.^_`|~-]*(?:; [A-Za-z0-9!#&'*.^_`|~-]+=[A-Za-z0-9!#%&'*+.^_`|~-]*)*$/
 
