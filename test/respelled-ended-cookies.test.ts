@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startHarness, type Harness } from './helpers/harness.js'
+import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
 import { bytes, getWithCookie, utf8 } from './helpers/raw-cookie.js'
 
 /**
@@ -55,8 +55,8 @@ t.test('an ended cookie re-spelled as some framework still reads it is refused b
   t.notOk(h.logs.some((l) => l.includes(E)), 'the ended value is never logged')
 })
 
-t.test('an ended session id re-spelled in the URL as PHP reads it is refused', async (t) => {
-  const h = await startHarness(t)
+t.test('an ended session id re-spelled in the URL as PHP reads it is refused, and masked in the logs', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}log: { level: info, requests: true }\n` })
   const E = await endedCookie(h)
   const cases: Array<[string, string]> = [
     ['a percent-encoded query name (PHP $_GET)', `/api/me?%73essionid=${E}`],
@@ -69,6 +69,8 @@ t.test('an ended session id re-spelled in the URL as PHP reads it is refused', a
     t.equal(r.status, 401, `${name}: refused`)
     t.equal(h.app.requests, before, `${name}: the app never saw it`)
   }
+  t.notOk(h.logs.some((l) => l.includes(E)), 'the id never appears in a log line')
+  t.ok(h.logs.some((l) => l.includes('%73essionid=[redacted]')), 'the URL is logged with the id masked')
 })
 
 t.test('a logged-out cookie is taken out as every framework reads it, not only as the gateway does', async (t) => {
