@@ -167,9 +167,9 @@ function judgeAndAnswer (ctx: GatewayContext) {
     // one must not be sent back to the page it is on.
     let refuse = page === 'ended' ? [] : ended.filter((e) => e.checkedOnly || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
     if (refuse.length === 0) {
+      const rest = strippedHeader(ctx, request.headers.cookie ?? '', ended, judged)
       // The gateway's own pages forward nothing to the app.
-      const rest = onPage ? { holds: true, empty: false } : strippedHeader(ctx, request.headers.cookie ?? '', ended, judged)
-      if (rest.holds) {
+      if (rest.holds || onPage) {
         state.strip = new Set(ended.map((e) => e.value))
         // Clearing is safe only if the browser holds nothing else under the name.
         state.clearStripped = rest.empty
