@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
-import { withoutCookieValues } from '../http/cookies.js'
+import { withoutSessionPieces } from '../http/cookie-strip.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
 import type { AskContext } from '../identity/index.js'
@@ -145,7 +145,10 @@ export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, he
   const { config } = ctx
   const state = request[kState]
   if (state?.strip !== undefined && typeof headers.cookie === 'string') {
-    const rest = withoutCookieValues(headers.cookie, config.session.cookie, state.strip)
+    // Every piece any framework would read an ended value from goes: the
+    // session check made sure (reading the same result) that none is left.
+    const stripped = new Set([...state.strip].map(ctx.hash))
+    const rest = withoutSessionPieces(headers.cookie, config.session.cookie, (value) => stripped.has(ctx.hash(value)))
     if (rest === undefined) delete headers.cookie
     else headers.cookie = rest
   }
