@@ -203,6 +203,7 @@ t.test('metrics move as traffic flows', async (t) => {
   t.equal(await metric('sessioncap_live_sessions'), 1)
   await h.device('browser').formLogin('alice')
   t.equal(await metric('sessioncap_ended_sessions'), 1, 'the ended gauge is read at this scrape, not the one before')
+  t.equal(await metric('sessioncap_ended_sessions_max'), 10_000_000, 'the bound an alert compares it with (store.maxEnded)')
   t.equal(await metric('sessioncap_logins_total{outcome="admitted"}'), 2)
   t.equal(await metric('sessioncap_sessions_ended_total{reason="concurrent_login_limit"}'), 1)
   const cookie = laptop.sessionCookie ?? ''

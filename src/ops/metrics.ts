@@ -15,6 +15,8 @@ export interface MetricsSources {
   webhook?: () => { dropped: number, failures: number, queued: number }
   /** The audit file's drops and backlog (`audit.file`). */
   auditFile?: () => { dropped: number, buffered: number }
+  /** `store.maxEnded`: where new sign-ins start being refused (alert on ended / this). */
+  maxEnded?: number
 }
 
 /**
@@ -69,6 +71,9 @@ export class Metrics implements EventSink {
     }
     const live = new Gauge({ name: 'sessioncap_live_sessions', help: 'Sessions tracked (counting or idle).', registers, collect: readStats })
     const endedGauge = new Gauge({ name: 'sessioncap_ended_sessions', help: 'Ended sessions still refused.', registers, collect: readStats })
+    if (sources.maxEnded !== undefined) {
+      new Gauge({ name: 'sessioncap_ended_sessions_max', help: 'store.maxEnded: at this many ended sessions new sign-ins are refused.', registers }).set(sources.maxEnded)
+    }
     this.storeSeconds = new Histogram({
       name: 'sessioncap_store_duration_seconds',
       help: 'How long store operations took.',

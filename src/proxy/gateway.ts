@@ -119,7 +119,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // The metrics are served by the admin API only; without it nothing is measured (the hot path stays bare).
   const metrics = adminToken === undefined || adminToken === ''
     ? undefined
-    : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats, auditFile: audit.fileStats })
+    : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats, auditFile: audit.fileStats, maxEnded: config.store.maxEnded })
   if (metrics !== undefined) events.add(metrics)
   const store = metrics === undefined ? rawStore : meteredStore(rawStore, metrics.storeSeconds, metrics.storeErrors)
   const secret = config.secret ?? ephemeralSecret()
