@@ -1,6 +1,6 @@
 # sessioncap, built from this checkout. Also runs the stand-in demo app
 # (docker-compose.yml starts both from this one image).
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /srv
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
