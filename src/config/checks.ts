@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
 import { templateFolderProblems } from '../pages/templates.js'
+import { placeholderProblems } from './placeholders.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
 
@@ -41,6 +42,7 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
   checkLimits(config, add)
   if (config.whoami !== undefined) checkWhoami(obj(config.whoami), ['whoami'], add)
   checkStore(config, new Set(written.storeKeys), add)
+  for (const p of placeholderProblems(config)) add(p.segments, p.message)
 
   const maxAge = str(obj(config.sessions).maxAge)
   if (maxAge !== undefined && parseDuration(maxAge) === 0) add(['sessions', 'maxAge'], 'expected a duration longer than 0s')
