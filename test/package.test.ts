@@ -38,7 +38,7 @@ async function packAndInstall (): Promise<{ packed: Packed, installed: string, b
 
 const shipped = await packAndInstall()
 if (shipped === undefined) {
-  t.skip('npm pack cannot run on this machine (no npm on PATH): the package as shipped is not tested')
+  t.test('the package as shipped', { skip: 'npm pack cannot run on this machine (no npm on PATH): the package as shipped is not tested' }, async () => {})
 } else {
   tests(shipped)
 }
