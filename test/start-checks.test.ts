@@ -46,6 +46,9 @@ t.test('the audit file\'s folder must exist; stdout (-) needs none', async (t) =
   t.equal(r.code, 2)
   t.match(r.stderr, /audit\.file: no such folder: \/nonexistent-sessioncap \(the audit trail would lose every event\)/)
   t.match(await cli(['check', '--config', `${dir}/stdout.yaml`]), { code: 0 })
+  const existing = t.testdir({ 'audit.log': '' })
+  writeFileSync(`${existing}/gw.yaml`, `${BASE}audit: { file: ${existing}/audit.log }\n`)
+  t.match(await cli(['check', '--config', `${existing}/gw.yaml`]), { code: 0 }, 'a file already there, writable, is appended to')
 })
 
 t.test('a folder this user cannot write to is refused', { skip: process.getuid?.() === 0 ? 'root may write anywhere: run the suite as another user to test this' : false }, async (t) => {

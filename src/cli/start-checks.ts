@@ -27,9 +27,9 @@ export function checkStart (loaded: LoadedConfig): void {
     lines.push(formatProblem({ ...loaded.locate(segments), path: segments.join('.'), message }))
   }
 
+  // The operator's own templates are checked with the configuration (checks.ts); the built-in ones only here.
   for (const p of templateProblems(config.pages.templates)) {
     if (p.builtIn) lines.push(`${p.file}: ${p.message}`)
-    else at(['pages', 'templates'], `${p.file}: ${p.message}`)
   }
 
   if (config.store.type === 'memory' && config.store.snapshot !== undefined) {
