@@ -9,14 +9,17 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 export interface Run { code: number | null, stdout: string, stderr: string }
 
 /**
- * The environment a command of the test runs in: the test's, without the
- * `npm_*` variables `npm test` exported (an inner npm would take
- * `npm_config_*` for its own settings), but with the npm cache kept.
+ * The environment a command of the test runs in, as a user's shell would
+ * have it: the test's, without the `npm_*` variables `npm test` exported (an
+ * inner npm would take `npm_config_*` for its own settings; the cache and
+ * registry are kept) and without tap's (its NODE_OPTIONS loader, coverage).
  */
 export function cleanEnv (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (!k.toLowerCase().startsWith('npm_') || /^npm_config_(cache|registry|userconfig)$/i.test(k)) env[k] = v
+    const npm = k.toLowerCase().startsWith('npm_') && !/^npm_config_(cache|registry|userconfig)$/i.test(k)
+    const tap = /^(_?TAP|NODE_OPTIONS$|NODE_V8_COVERAGE$|TS_NODE_)/.test(k)
+    if (!npm && !tap) env[k] = v
   }
   return { ...env, ...extra }
 }
