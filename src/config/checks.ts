@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createLocalJWKSet } from 'jose'
+import { placeholderProblems } from './placeholders.js'
 import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
 import { templateFolderProblems } from '../pages/templates.js'
-import { placeholderProblems } from './placeholders.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
 
