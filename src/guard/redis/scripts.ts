@@ -1,0 +1,204 @@
+/**
+ * The guard's Lua scripts. Each step of an attempt is one script, so it is
+ * atomic across every gateway of a fleet: 500 attempts fired at once through
+ * several gateways are decided one after the other inside Redis, and exactly
+ * `threshold` of them are charged. Each mirrors counter.ts (the memory
+ * store's logic) and says where.
+ *
+ * Counters are numbered as the keys are passed: 1 userNetwork, 2 network,
+ * 3 user, 4 logins; a set of them is a bit mask (1, 2, 4, 8).
+ *
+ * Times inside the hashes are the gateway's clock (`now`, passed in); a key's
+ * own expiry is always relative (PEXPIRE), never an absolute date, so Redis
+ * and the gateway need not agree on the time (and tests may run a fake clock
+ * years away).
+ *
+ * Both are idempotent: ioredis re-sends commands that were in flight when a
+ * connection dropped (NOTES-proxy.md, ioredis). A charge re-sent finds its own
+ * `i:ID` field and changes nothing; a settle re-sent finds it gone.
+ */
+
+const PRELUDE = `
+local now = tonumber(ARGV[1])
+local mine = 'i:' .. ARGV[2]
+-- Lua numbers are doubles: written as whole numbers, never as 1.7e+12.
+local function num (x) return string.format('%d', x) end
+local function bit (i) return 2 ^ (i - 1) end
+local function has (mask, i) return mask % (2 * bit(i)) >= bit(i) end
+-- A key's expiry only ever grows: it covers the longest of what it holds.
+local function extend (key, ms)
+  if ms > 0 and redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, math.ceil(ms)) end
+end
+`
+
+/**
+ * Step 1. KEYS 1 userNetwork, 2 network, 3 user, 4 logins.
+ * ARGV 1 now, 2 attempt id, 3 inFlightTimeout, 4/5 userNetwork threshold and
+ * window, 6/7 network, 8/9 user, 10/11 logins (threshold 0: not applied).
+ * Returns {1, mask charged} | {0, retry ms, mask refusing, 1 if a key is blocked else 0}.
+ */
+export const CHARGE = `${PRELUDE}
+local inFlightTimeout = tonumber(ARGV[3])
+local deadline = num(now + inFlightTimeout)
+local SATURATED_RETRY_MS = 1000
+
+local counters = {}
+for i = 1, 4 do
+  local limit = tonumber(ARGV[2 + 2 * i])
+  if limit > 0 then
+    local c = { i = i, key = KEYS[i], limit = limit, kept = 0, windowEnd = 0, blockedUntil = 0, inFlight = 0, stale = {} }
+    local all = redis.call('HGETALL', c.key)
+    for j = 1, #all, 2 do
+      local f, v = all[j], all[j + 1]
+      if f == 'f' then c.kept = tonumber(v)
+      elseif f == 'e' then c.windowEnd = tonumber(v)
+      elseif f == 'b' then c.blockedUntil = tonumber(v)
+      elseif f == mine then c.charged = true
+      elseif string.sub(f, 1, 2) == 'i:' then
+        -- A charge past its deadline is dropped (its settle never came).
+        if tonumber(v) > now then c.inFlight = c.inFlight + 1 else table.insert(c.stale, f) end
+      end
+    end
+    -- refresh(): an ended block or window is over.
+    if c.blockedUntil ~= 0 and c.blockedUntil <= now then c.blockedUntil = 0; c.blockOver = true end
+    if c.windowEnd ~= 0 and c.windowEnd <= now then c.kept = 0; c.windowEnd = 0; c.windowOver = true end
+    table.insert(counters, c)
+  end
+end
+
+local mask = 0
+for _, c in ipairs(counters) do mask = mask + bit(c.i) end
+-- Re-sent after a reconnect: already charged.
+if counters[1] ~= nil and counters[1].charged then return {1, mask} end
+
+-- judge(), for every counter (the retry is the longest wait among them).
+local retry, refusing, blocked = 0, 0, 0
+for _, c in ipairs(counters) do
+  local wait = 0
+  if c.blockedUntil > now then
+    wait = c.blockedUntil - now
+    blocked = 1
+  elseif c.kept >= c.limit then
+    wait = math.max(c.windowEnd - now, 1)
+  elseif c.kept + c.inFlight >= c.limit then
+    wait = SATURATED_RETRY_MS
+  end
+  if wait > 0 then
+    refusing = refusing + bit(c.i)
+    if wait > retry then retry = wait end
+  end
+end
+-- A refused attempt leaves nothing behind.
+if refusing > 0 then return {0, retry, refusing, blocked} end
+
+for _, c in ipairs(counters) do
+  if #c.stale > 0 then redis.call('HDEL', c.key, unpack(c.stale)) end
+  if c.blockOver then redis.call('HDEL', c.key, 'b', 'k') end
+  if c.windowOver then redis.call('HDEL', c.key, 'f', 'e') end
+  redis.call('HSET', c.key, mine, deadline)
+  extend(c.key, inFlightTimeout)
+end
+return {1, mask}
+`
+
+/**
+ * Step 2. KEYS 1-4 as CHARGE, 5 the blocks index.
+ * ARGV 1 now, 2 attempt id, 3 outcome (success | failure | neutral), 4 mask
+ * charged, 5/6 userNetwork threshold and window, 7/8 network, 9/10 user
+ * (threshold 0: off now), 11 logins window (0: off now), 12/13/14 block base,
+ * max and history, 15 length of the keys' common start (what the index names a key by).
+ * Returns {1 if anything was settled else 0, then per block: counter number, until, failures, times}.
+ */
+export const SETTLE = `${PRELUDE}
+local outcome, mask = ARGV[3], tonumber(ARGV[4])
+local base, max, history = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local MAX_HISTORY = 32
+local out = {0}
+
+for i = 1, 4 do
+  local key = KEYS[i]
+  if has(mask, i) and redis.call('HDEL', key, mine) == 1 then
+    out[1] = 1
+    local v = redis.call('HMGET', key, 'f', 'e', 'b')
+    local kept, windowEnd, blockedUntil = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+    -- refresh()
+    if blockedUntil ~= 0 and blockedUntil <= now then blockedUntil = 0; redis.call('HDEL', key, 'b', 'k') end
+    if windowEnd ~= 0 and windowEnd <= now then kept = 0; windowEnd = 0; redis.call('HDEL', key, 'f', 'e') end
+
+    if i == 4 then
+      -- logins: only a success is a login; anything else is refunded.
+      local window = tonumber(ARGV[11])
+      if outcome == 'success' and window > 0 then
+        if windowEnd == 0 then windowEnd = now + window end
+        redis.call('HSET', key, 'f', num(kept + 1), 'e', num(windowEnd))
+        extend(key, windowEnd - now)
+      end
+    elseif outcome == 'success' and i == 1 then
+      -- The user signed in from here: the userNetwork count is cleared (memory-guard.ts says why only this one).
+      redis.call('HDEL', key, 'f', 'e')
+    elseif outcome == 'failure' then
+      -- keepFailure(); a failure during a block adds nothing.
+      local limit, window = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+      if limit > 0 and blockedUntil <= now then
+        if windowEnd == 0 then windowEnd = now + window end
+        kept = kept + 1
+        if kept < limit then
+          redis.call('HSET', key, 'f', num(kept), 'e', num(windowEnd))
+          extend(key, windowEnd - now)
+        else
+          local times = {}
+          local h = redis.call('HGET', key, 'h')
+          if h then
+            for t in string.gmatch(h, '[^,]+') do
+              if tonumber(t) > now - history then table.insert(times, t) end
+            end
+          end
+          table.insert(times, num(now))
+          while #times > MAX_HISTORY do table.remove(times, 1) end
+          local length = math.min(base * 2 ^ (#times - 1), max)
+          local blockEnd = now + length
+          redis.call('HDEL', key, 'f', 'e')
+          redis.call('HSET', key, 'b', num(blockEnd), 'k', num(kept), 'h', table.concat(times, ','))
+          -- Kept as long as its history matters (the next block's length).
+          extend(key, math.max(length, history))
+          redis.call('ZADD', KEYS[5], blockEnd, string.sub(key, tonumber(ARGV[15]) + 1))
+          redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+          extend(KEYS[5], length)
+          table.insert(out, i)
+          table.insert(out, blockEnd)
+          table.insert(out, kept)
+          table.insert(out, #times)
+        end
+      end
+    end
+  end
+end
+return out
+`
+
+/**
+ * Lifts blocks: forgets each key given (its block, history and count) and
+ * takes it out of the index. KEYS 1 the index, 2.. the keys.
+ * ARGV 1 now, 2 length of the keys' common start.
+ * Returns, per key that was blocked: its name in the index, until, failures, times.
+ */
+export const LIFT = `
+local now = tonumber(ARGV[1])
+local out = {}
+for i = 2, #KEYS do
+  local member = string.sub(KEYS[i], tonumber(ARGV[2]) + 1)
+  local blockEnd = tonumber(redis.call('ZSCORE', KEYS[1], member))
+  if blockEnd and blockEnd > now then
+    local v = redis.call('HMGET', KEYS[i], 'k', 'h')
+    local times = 0
+    if v[2] then for _ in string.gmatch(v[2], '[^,]+') do times = times + 1 end end
+    table.insert(out, member)
+    table.insert(out, blockEnd)
+    table.insert(out, tonumber(v[1]) or 0)
+    table.insert(out, times)
+  end
+  redis.call('DEL', KEYS[i])
+  redis.call('ZREM', KEYS[1], member)
+end
+return out
+`
