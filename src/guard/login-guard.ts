@@ -70,6 +70,8 @@ export class LoginGuard {
   readonly #rules: GuardRules
   readonly #ipv6Prefix: number
   readonly #hash: GuardHasher
+  /** One hasher per secret: a token signed before a rotation names the user's key under the secret of its day. */
+  readonly #hashes: GuardHasher[]
   readonly #devices: DeviceTokens | undefined
   /** Attempt ids: unique across a fleet (a random prefix per process), cheaper than random bytes each. */
   readonly #idPrefix = randomBytes(9).toString('base64url')
@@ -81,7 +83,8 @@ export class LoginGuard {
     this.#store = opts.store
     this.#rules = opts.rules
     this.#ipv6Prefix = opts.ipv6Prefix
-    this.#hash = createGuardHasher(first)
+    this.#hashes = opts.secrets.map((secret) => createGuardHasher(secret))
+    this.#hash = this.#hashes[0] as GuardHasher
     this.#devices = opts.deviceMaxAge === undefined ? undefined : createDeviceTokens({ secrets: opts.secrets, maxAge: opts.deviceMaxAge })
   }
 
@@ -98,7 +101,7 @@ export class LoginGuard {
     if (input.deviceToken !== undefined && this.#devices !== undefined) {
       const token = this.#devices.verify(input.deviceToken, input.now)
       // A token of another user's device is no token for this one.
-      if (token.valid && sameKey(token.userKey, user)) {
+      if (token.valid && this.#names(token.userKey, user, input)) {
         deviceId = token.deviceId
         renewDevice = token.renew
       }
@@ -153,6 +156,13 @@ export class LoginGuard {
       throw new errors.ADMIN_BAD_REQUEST((err as Error).message)
     }
     return await this.#store.liftNetworks(networks.map((n) => networkKey(this.#hash, n)), now)
+  }
+
+  /** Whether a device token's user key is this attempt's user, under the current secret or an earlier one. */
+  #names (tokenKey: string, user: string, input: AttemptInput): boolean {
+    if (sameKey(tokenKey, user)) return true
+    const name = guardUser(input.user, input.caseInsensitive)
+    return this.#hashes.slice(1).some((hash) => sameKey(tokenKey, userKey(hash, name)))
   }
 
   /** A user's keyed hash, as blocks name it (for an operator's lookup). */
