@@ -97,7 +97,20 @@ export function keepFailure (c: CounterEntry, limit: number, window: number, blo
  * window, in a fixed order. An attempt with a valid device token for its user
  * skips the network and user counters (guard.ts, `ChargeRequest.device`).
  */
-export function countersFor (rules: GuardRules, device: boolean): Array<[CounterKind, number, number]> {
+export function countersFor (rules: GuardRules, device: boolean): ReadonlyArray<readonly [CounterKind, number, number]> {
+  // Made once per rules (a reload makes new ones): every attempt asks.
+  let made = applied.get(rules)
+  if (made === undefined) {
+    made = [listCounters(rules, false), listCounters(rules, true)]
+    applied.set(rules, made)
+  }
+  return made[device ? 1 : 0]
+}
+
+type Applied = ReadonlyArray<readonly [CounterKind, number, number]>
+const applied = new WeakMap<GuardRules, [Applied, Applied]>()
+
+function listCounters (rules: GuardRules, device: boolean): Applied {
   const out: Array<[CounterKind, number, number]> = []
   if (rules.userNetwork !== undefined) out.push(['userNetwork', rules.userNetwork.failures, rules.userNetwork.window])
   if (!device && rules.network !== undefined) out.push(['network', rules.network.failures, rules.network.window])

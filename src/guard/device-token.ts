@@ -53,10 +53,23 @@ const TOKEN = /^v1\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{22})\.([0-9a-z]{1,12})\.
 const MAX_TOKEN = 100
 const INVALID: DeviceTokenCheck = { valid: false, renew: false, userKey: null }
 
+/** Random bytes drawn a pool at a time: one call to the generator per 256 device ids, not per id. */
+const POOL = 16 * 256
+let pool = Buffer.alloc(0)
+let used = POOL
+function randomId (): string {
+  if (used === POOL) {
+    pool = randomBytes(POOL)
+    used = 0
+  }
+  used += 16
+  return pool.toString('base64url', used - 16, used)
+}
+
 export function createDeviceTokens (opts: DeviceTokenOptions): DeviceTokens {
   if (opts.secrets.length === 0) throw new TypeError('device tokens need at least one secret')
   const macs = opts.secrets.map((secret) => hmacSha256(createHmac('sha256', secret).update('sessioncap guard device v1').digest()))
-  const sign = (userKey: string, now: number, deviceId = randomBytes(16).toString('base64url')): string => {
+  const sign = (userKey: string, now: number, deviceId = randomId()): string => {
     const body = `v1.${userKey}.${deviceId}.${Math.floor(now / 1000).toString(36)}`
     return `${body}.${(macs[0] as (v: string) => string)(body).slice(0, SIGNATURE_CHARS)}`
   }

@@ -59,8 +59,8 @@ export const UNKNOWN_NETWORK = 'unknown'
  */
 export function clientNetwork (address: string | undefined, ipv6Prefix: number): string {
   if (address === undefined) return UNKNOWN_NETWORK
-  const v4 = ipv4Bytes(address)
-  if (v4 !== undefined) return v4.join('.')
+  // node:net accepts only the canonical dotted quad (no leading zeros): it is its own spelling.
+  if (isIPv4(address)) return address
   const v6 = ipv6Bytes(address)
   if (v6 === undefined) return UNKNOWN_NETWORK
   const mapped = mappedIpv4(v6)

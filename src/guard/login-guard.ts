@@ -51,8 +51,12 @@ export type AttemptDecision =
   | { allowed: false, retryAfter: number, refusedBy: CounterKind[], blocked: boolean, device: boolean }
 
 export interface SettleReport extends SettleResult {
-  /** After a success: a device token for the proxy to set (a new device, or a renewed token). */
-  deviceToken?: string
+  /**
+   * After a success from a browser without a valid device token (or with one
+   * to renew): set the device cookie to `deviceToken(ticket, now)`. Signing
+   * is its own call, so the counting step stays the counting step.
+   */
+  issueDevice: boolean
 }
 
 /**
@@ -111,7 +115,10 @@ export class LoginGuard {
     if (!result.allowed) {
       return { allowed: false, retryAfter: Math.max(1, Math.ceil(result.retryAfterMs / 1000)), refusedBy: result.refusedBy, blocked: result.blocked, device }
     }
-    const ticket: LoginTicket = deviceId === undefined ? { ...result.ticket, renewDevice } : { ...result.ticket, deviceId, renewDevice }
+    // A fresh object too.
+    const ticket = result.ticket as { -readonly [K in keyof LoginTicket]: LoginTicket[K] }
+    ticket.renewDevice = renewDevice
+    if (deviceId !== undefined) ticket.deviceId = deviceId
     return { allowed: true, ticket, device }
   }
 
@@ -120,10 +127,20 @@ export class LoginGuard {
    * client disconnect: `neutral`). Settling twice changes nothing more.
    */
   async settle (ticket: LoginTicket, outcome: Outcome, now: number): Promise<SettleReport> {
-    const result = await this.#store.settle(ticket, outcome, now, this.#rules)
-    if (outcome !== 'success' || !result.settled || this.#devices === undefined) return result
-    if (ticket.deviceId !== undefined && !ticket.renewDevice) return result
-    return { ...result, deviceToken: this.#devices.sign(ticket.user, now, ticket.deviceId) }
+    // The store's answer is a fresh object: completed in place rather than copied (this runs for every login).
+    const result = await this.#store.settle(ticket, outcome, now, this.#rules) as SettleReport
+    result.issueDevice = outcome === 'success' && result.settled && this.#devices !== undefined && (ticket.deviceId === undefined || ticket.renewDevice)
+    return result
+  }
+
+  /**
+   * The device token to set after a success (`SettleReport.issueDevice`):
+   * names the ticket's user key, keeps the device id of a token being renewed.
+   * Throws with `guard.device: false`.
+   */
+  deviceToken (ticket: LoginTicket, now: number): string {
+    if (this.#devices === undefined) throw new TypeError('device tokens are off (guard.device: false)')
+    return this.#devices.sign(ticket.user, now, ticket.deviceId)
   }
 
   /** Active blocks, soonest to end first (admin: `GET /blocks`). */

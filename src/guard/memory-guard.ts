@@ -82,7 +82,8 @@ export class MemoryGuardStore implements GuardStore {
     const refusedBy: CounterKind[] = []
     for (const [kind, limit] of countersFor(req.rules, req.device)) {
       const key = counterKey(kind, req.user, req.network)
-      const entry = this.#blocked.get(key) ?? this.#active.get(key)
+      // Most keys are counters: their LRU first; the blocked keys' only when it holds any.
+      const entry = this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
       if (entry !== undefined) {
         refresh(entry, now)
         const wait = judge(entry, limit, now)

@@ -59,23 +59,26 @@ t.test('through the guard: a success hands a token out once, and a renewal keeps
   const old = make([OLD_SECRET])
   const login = async (g: LoginGuard, now: number, deviceToken?: string) => {
     const d = await g.attempt({ user: 'alice', caseInsensitive: false, address: '203.0.113.7', now, ...(deviceToken === undefined ? {} : { deviceToken }) })
-    return d.allowed ? { d, report: await g.settle(d.ticket, 'success', now) } : undefined
+    if (!d.allowed) return undefined
+    const report = await g.settle(d.ticket, 'success', now)
+    return { d, report, token: report.issueDevice ? g.deviceToken(d.ticket, now) : undefined }
   }
   const first = await login(old, T0)
-  const token = first?.report.deviceToken as string
+  const token = first?.token as string
   t.type(token, 'string')
   const g = make([TEST_SECRET, OLD_SECRET])
   const renewed = await login(g, T0 + DAY, token)
   t.match(renewed?.d, { device: true, ticket: { renewDevice: true } })
-  const fresh = renewed?.report.deviceToken as string
+  const fresh = renewed?.token as string
   t.type(fresh, 'string', 'signed with an older secret: renewed')
   t.equal(fresh.split('.')[2], token.split('.')[2], 'the same device')
-  t.equal((await login(g, T0 + 2 * DAY, fresh))?.report.deviceToken, undefined, 'a fresh token is left as it is')
+  t.equal((await login(g, T0 + 2 * DAY, fresh))?.token, undefined, 'a fresh token is left as it is')
   const failed = await g.attempt({ user: 'alice', caseInsensitive: false, address: '203.0.113.7', now: T0 + 3 * DAY })
-  t.equal(failed.allowed && (await g.settle(failed.ticket, 'failure', T0 + 3 * DAY)).deviceToken, undefined, 'a failure hands nothing out')
+  t.equal(failed.allowed && (await g.settle(failed.ticket, 'failure', T0 + 3 * DAY)).issueDevice, false, 'a failure hands nothing out')
   const off = new LoginGuard({ store: new MemoryGuardStore({ maxKeys: 100 }), secrets: [TEST_SECRET], rules: guardRules(config), ipv6Prefix: 64 })
   const none = await login(off, T0, fresh)
   t.match(none, { d: { device: false }, report: { settled: true } }, 'guard.device: false: tokens are neither read nor handed out')
-  t.equal(none?.report.deviceToken, undefined)
+  t.equal(none?.token, undefined)
+  t.throws(() => off.deviceToken(none?.d.allowed === true ? none.d.ticket : ({} as never), T0), TypeError, 'and cannot be asked for')
   t.throws(() => new LoginGuard({ store: new MemoryGuardStore({ maxKeys: 1 }), secrets: [], rules: guardRules(config), ipv6Prefix: 64 }), TypeError)
 })

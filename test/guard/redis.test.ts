@@ -62,6 +62,22 @@ t.test('redis: keys hold hashes only, all under one hash tag, and every key expi
   t.ok(Number(redis.cli('pttl', keys.find((k) => k.includes(':un:')) as string).trim()) <= 86_400_000, 'a blocked key lasts its history (24 h), no longer')
 })
 
+t.test('redis: a key whose last write was a settle expires too (a settle that empties a hash makes it anew)', async (t) => {
+  const prefix = freshPrefix()
+  const store = await connect(t, prefix)
+  const guard = new LoginGuard({ store, secrets: [TEST_SECRET], rules, ipv6Prefix: 64 })
+  // One attempt each: the settle's HDEL of the charge empties every counter, its HSET of the failure makes it again.
+  for (let i = 0; i < 10; i++) {
+    const d = await guard.attempt({ user: `user${i}`, caseInsensitive: false, address: `192.0.2.${i}`, now: T })
+    if (d.allowed) await guard.settle(d.ticket, i % 2 === 0 ? 'failure' : 'success', T)
+  }
+  const keys = redis.cli('--scan', '--pattern', `${prefix}*`).trim().split('\n').filter(Boolean)
+  t.equal(keys.length, 5 * 3 + 5, 'five failures: three counters each; five successes: a login each')
+  const ttls = keys.map((key) => Number(redis.cli('pttl', key).trim()))
+  t.ok(ttls.every((ttl) => ttl > 0), `every key expires: ${ttls.join(', ')}`)
+  t.ok(ttls.every((ttl) => ttl <= 3_600_000), 'no longer than its window')
+})
+
 t.test('redis: a charge re-sent with the same id (ioredis after a reconnect) is charged once', async (t) => {
   const store = await connect(t)
   const req = { id: 'same', user: 'u', network: 'n', device: false, now: T, rules }

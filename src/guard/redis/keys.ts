@@ -13,7 +13,8 @@ import { counterKey } from '../keys.js'
  * A counter's hash: `f` failures (logins) kept, `e` when its window ends,
  * `b` blocked until, `k` failures when the block tripped, `h` when it was
  * blocked within block.history (comma-separated ms), and one `i:ID` field per
- * attempt in flight (→ the time its charge is dropped). USER and NET are the
+ * attempt in flight (→ the time its charge is dropped). Times are the
+ * gateways' clock. USER and NET are the
  * keyed hashes of keys.ts: no name or address is ever in Redis.
  *
  * Why one tag for every guard key: one attempt must judge and charge its

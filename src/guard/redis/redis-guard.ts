@@ -45,7 +45,6 @@ export class RedisGuardStore implements GuardStore {
   readonly #client: RedisClient
   readonly #prefix: string
   readonly #base: string
-  readonly #timeout: number
   readonly #events: GuardEvents
   #healthy = true
   #closed = false
@@ -54,7 +53,6 @@ export class RedisGuardStore implements GuardStore {
     this.#client = client
     this.#prefix = opts.store.keyPrefix
     this.#base = guardKeyBase(opts.store.keyPrefix)
-    this.#timeout = opts.store.commandTimeout
     this.#events = opts.events
   }
 
@@ -76,9 +74,14 @@ export class RedisGuardStore implements GuardStore {
   }
 
   async charge (req: ChargeRequest): Promise<ChargeResult> {
-    const applied = new Map(countersFor(req.rules, req.device).map(([kind, limit, window]) => [kind, [limit, window]]))
-    const args: ScriptArg[] = [...this.#keys(req.user, req.network), req.now, req.id, req.rules.inFlightTimeout]
-    for (const kind of COUNTERS) args.push(...(applied.get(kind) ?? [0, 0]))
+    const args: ScriptArg[] = this.#keys(req.user, req.network)
+    // Thresholds and windows in counter order (keys.ts counterKey names, spelled out in #keys), 0 for a counter not applied.
+    args.push(req.now, req.id, req.rules.inFlightTimeout, 0, 0, 0, 0, 0, 0, 0, 0, req.rules.block.history)
+    for (const [kind, limit, window] of countersFor(req.rules, req.device)) {
+      const at = 7 + 2 * COUNTERS.indexOf(kind)
+      args[at] = limit
+      args[at + 1] = window
+    }
     const reply = await this.#run(async () => await this.#client.guardCharge(...args)) as number[]
     if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
     return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
@@ -149,8 +152,9 @@ export class RedisGuardStore implements GuardStore {
     this.#client.disconnect()
   }
 
-  #keys (user: string, network: string): string[] {
-    return COUNTERS.map((kind) => redisCounterKey(this.#prefix, kind, user, network))
+  #keys (user: string, network: string): ScriptArg[] {
+    const base = this.#base
+    return [`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`, `${base}l:${user}`]
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
@@ -179,24 +183,20 @@ export class RedisGuardStore implements GuardStore {
     return lifted
   }
 
-  /** One step within `commandTimeout`, or SESSIONCAP_ERR_STORE_UNAVAILABLE. */
+  /**
+   * One step, or SESSIONCAP_ERR_STORE_UNAVAILABLE. Every command already
+   * gives up after `commandTimeout` (the client is made so, connect.ts): no
+   * timer of our own per login.
+   */
   async #run<T> (op: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new errors.STORE_UNAVAILABLE({ cause: new Error('login guard store closed') })
-    const p = op()
-    p.catch(() => { /* the race below reports it */ })
-    let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`no answer from Redis within ${this.#timeout} ms`)) }, this.#timeout)
-    })
     try {
-      const result = await Promise.race([p, deadline])
-      this.#up()
+      const result = await op()
+      if (!this.#healthy) this.#up()
       return result
     } catch (err) {
       this.#down(err as Error)
       throw new errors.STORE_UNAVAILABLE({ cause: err })
-    } finally {
-      clearTimeout(timer)
     }
   }
 

@@ -34,11 +34,13 @@ end
 /**
  * Step 1. KEYS 1 userNetwork, 2 network, 3 user, 4 logins.
  * ARGV 1 now, 2 attempt id, 3 inFlightTimeout, 4/5 userNetwork threshold and
- * window, 6/7 network, 8/9 user, 10/11 logins (threshold 0: not applied).
+ * window, 6/7 network, 8/9 user, 10/11 logins (threshold 0: not applied),
+ * 12 block history.
  * Returns {1, mask charged} | {0, retry ms, mask refusing, 1 if a key is blocked else 0}.
  */
 export const CHARGE = `${PRELUDE}
 local inFlightTimeout = tonumber(ARGV[3])
+local history = tonumber(ARGV[12])
 local deadline = num(now + inFlightTimeout)
 local SATURATED_RETRY_MS = 1000
 
@@ -46,17 +48,25 @@ local counters = {}
 for i = 1, 4 do
   local limit = tonumber(ARGV[2 + 2 * i])
   if limit > 0 then
-    local c = { i = i, key = KEYS[i], limit = limit, kept = 0, windowEnd = 0, blockedUntil = 0, inFlight = 0, stale = {} }
+    -- ttl: what the key must outlive (its charges in flight, its window, its block, its history).
+    local c = { i = i, key = KEYS[i], limit = limit, kept = 0, windowEnd = 0, blockedUntil = 0, inFlight = 0, stale = {}, ttl = inFlightTimeout }
     local all = redis.call('HGETALL', c.key)
     for j = 1, #all, 2 do
       local f, v = all[j], all[j + 1]
       if f == 'f' then c.kept = tonumber(v)
       elseif f == 'e' then c.windowEnd = tonumber(v)
       elseif f == 'b' then c.blockedUntil = tonumber(v)
+      elseif f == 'h' then c.ttl = math.max(c.ttl, tonumber(string.match(v, '([^,]+)$')) + history - now)
       elseif f == mine then c.charged = true
       elseif string.sub(f, 1, 2) == 'i:' then
         -- A charge past its deadline is dropped (its settle never came).
-        if tonumber(v) > now then c.inFlight = c.inFlight + 1 else table.insert(c.stale, f) end
+        local d = tonumber(v)
+        if d > now then
+          c.inFlight = c.inFlight + 1
+          c.ttl = math.max(c.ttl, d - now)
+        else
+          table.insert(c.stale, f)
+        end
       end
     end
     -- refresh(): an ended block or window is over.
@@ -96,7 +106,8 @@ for _, c in ipairs(counters) do
   if c.blockOver then redis.call('HDEL', c.key, 'b', 'k') end
   if c.windowOver then redis.call('HDEL', c.key, 'f', 'e') end
   redis.call('HSET', c.key, mine, deadline)
-  extend(c.key, inFlightTimeout)
+  -- Every field was read above: the expiry is set exactly, no PTTL needed.
+  redis.call('PEXPIRE', c.key, math.ceil(math.max(c.ttl, c.windowEnd - now, c.blockedUntil - now)))
 end
 return {1, mask}
 `
@@ -115,23 +126,27 @@ local base, max, history = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV
 local MAX_HISTORY = 32
 local out = {0}
 
+-- Only what an outcome changes is read and written: most settles are successes,
+-- which on the network and user counters only give the charge back.
 for i = 1, 4 do
   local key = KEYS[i]
   if has(mask, i) and redis.call('HDEL', key, mine) == 1 then
     out[1] = 1
-    local v = redis.call('HMGET', key, 'f', 'e', 'b')
-    local kept, windowEnd, blockedUntil = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-    -- refresh()
-    if blockedUntil ~= 0 and blockedUntil <= now then blockedUntil = 0; redis.call('HDEL', key, 'b', 'k') end
-    if windowEnd ~= 0 and windowEnd <= now then kept = 0; windowEnd = 0; redis.call('HDEL', key, 'f', 'e') end
-
     if i == 4 then
       -- logins: only a success is a login; anything else is refunded.
       local window = tonumber(ARGV[11])
       if outcome == 'success' and window > 0 then
-        if windowEnd == 0 then windowEnd = now + window end
+        local v = redis.call('HMGET', key, 'f', 'e')
+        local kept, windowEnd = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+        local opened = windowEnd <= now
+        if opened then
+          kept = 0
+          windowEnd = now + window
+        end
         redis.call('HSET', key, 'f', num(kept + 1), 'e', num(windowEnd))
-        extend(key, windowEnd - now)
+        -- A new window: the key's expiry (set at the charge) may be shorter. After the
+        -- HSET: the HDEL above may have emptied (deleted) the key, and HSET made it anew.
+        if opened then extend(key, window) end
       end
     elseif outcome == 'success' and i == 1 then
       -- The user signed in from here: the userNetwork count is cleared (memory-guard.ts says why only this one).
@@ -139,12 +154,23 @@ for i = 1, 4 do
     elseif outcome == 'failure' then
       -- keepFailure(); a failure during a block adds nothing.
       local limit, window = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+      local v = redis.call('HMGET', key, 'f', 'e', 'b')
+      local kept, windowEnd, blockedUntil = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+      -- refresh()
+      if blockedUntil ~= 0 and blockedUntil <= now then
+        blockedUntil = 0
+        redis.call('HDEL', key, 'b', 'k')
+      end
       if limit > 0 and blockedUntil <= now then
-        if windowEnd == 0 then windowEnd = now + window end
+        local opened = windowEnd <= now
+        if opened then
+          kept = 0
+          windowEnd = now + window
+        end
         kept = kept + 1
         if kept < limit then
           redis.call('HSET', key, 'f', num(kept), 'e', num(windowEnd))
-          extend(key, windowEnd - now)
+          if opened then extend(key, window) end
         else
           local times = {}
           local h = redis.call('HGET', key, 'h')
