@@ -172,7 +172,13 @@ async function redis () {
   await windowed(guardOn(a), 20_000, job.window)
   await a.close()
   const b = await store('gb-run:')
+  // redis-server's own CPU time: what one Redis core could do, whatever else the machine runs.
+  const redisCpu = async () => { const t = await info.info('cpu'); return Number(/used_cpu_user:([\d.]+)/.exec(t)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(t)[1]) }
+  const r0 = await redisCpu()
   out.guard = await windowed(guardOn(b), job.redisAttempts, job.window)
+  const redisSeconds = await redisCpu() - r0
+  out.guard.redisCpuUsPerPair = redisSeconds * 1e6 / job.redisAttempts
+  out.guard.pairsPerRedisCpuSecond = job.redisAttempts / redisSeconds
   out.guardOneAtATime = await sequential(guardOn(b), 5_000, 1_000_000)
   await b.close()
 

@@ -28,6 +28,8 @@ export class CounterEntry {
    * trips is that block's n.
    */
   history: number[] | undefined = undefined
+  /** The user's logins counter, kept in the user's entry (keys.ts `counterKey`); undefined elsewhere. */
+  logins: CounterEntry | undefined = undefined
 }
 
 /** A counter full only of charges in flight is retried this soon: their answers are due any moment. */
@@ -95,7 +97,9 @@ export function keepFailure (c: CounterEntry, limit: number, window: number, blo
 /**
  * The counters an attempt is judged and charged by, with their threshold and
  * window, in a fixed order. An attempt with a valid device token for its user
- * skips the network and user counters (guard.ts, `ChargeRequest.device`).
+ * skips the network and user counters (guard.ts, `ChargeRequest.device`) —
+ * unless the userNetwork counter is off: a token must never mean "no failure
+ * counter at all" (a stolen cookie would be a licence to guess).
  */
 export function countersFor (rules: GuardRules, device: boolean): ReadonlyArray<readonly [CounterKind, number, number]> {
   // Made once per rules (a reload makes new ones): every attempt asks.
@@ -110,7 +114,8 @@ export function countersFor (rules: GuardRules, device: boolean): ReadonlyArray<
 type Applied = ReadonlyArray<readonly [CounterKind, number, number]>
 const applied = new WeakMap<GuardRules, [Applied, Applied]>()
 
-function listCounters (rules: GuardRules, device: boolean): Applied {
+function listCounters (rules: GuardRules, known: boolean): Applied {
+  const device = known && rules.userNetwork !== undefined
   const out: Array<[CounterKind, number, number]> = []
   if (rules.userNetwork !== undefined) out.push(['userNetwork', rules.userNetwork.failures, rules.userNetwork.window])
   if (!device && rules.network !== undefined) out.push(['network', rules.network.failures, rules.network.window])

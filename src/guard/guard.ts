@@ -82,7 +82,8 @@ export interface ChargeRequest {
    * The attempt carries a valid device token naming this user: it is judged
    * and charged by its userNetwork counter (and logins) only, so an attacker
    * who blocks the user or the network does not lock out the user's own
-   * devices (authelia#4730).
+   * devices (authelia#4730). With the userNetwork counter off, the token
+   * changes nothing (counter.ts `countersFor`).
    */
   device: boolean
   now: number

@@ -190,20 +190,22 @@ function ipv6Network (address: bigint, prefix: number): string {
 
 /**
  * A counter's name in a store (the Redis keys add a prefix and hash tag):
- * `un:USER:NET`, `n:NET`, `u:USER`, `l:USER`. The userNetwork key names its
- * user and network hashes apart, so every block of one user, or of one
- * network, can be found and lifted (a hash of the pair could not be).
+ * `un:USER:NET`, `n:NET`, `u:USER`. The logins counter lives with the user's
+ * (`u:USER`, fields of its own): an attempt touches three keys, not four. The
+ * userNetwork key names its user and network hashes apart, so every block of
+ * one user, or of one network, can be found and lifted (a hash of the pair
+ * could not be).
  */
 export function counterKey (kind: CounterKind, user: string, network: string): string {
   switch (kind) {
     case 'userNetwork': return `un:${user}:${network}`
     case 'network': return `n:${network}`
-    case 'user': return `u:${user}`
-    case 'logins': return `l:${user}`
+    case 'user':
+    case 'logins': return `u:${user}`
   }
 }
 
-/** What a blocked counter's name says: its counter, and the hashes it holds. Undefined: not a failure counter's name. */
+/** What a blocked counter's name says: its counter, and the hashes it holds. Undefined: not a counter's name. */
 export function parseCounterKey (name: string): { counter: FailureCounter, user?: string, network?: string } | undefined {
   const [kind, a, b] = name.split(':')
   if (kind === 'un' && a !== undefined && b !== undefined) return { counter: 'userNetwork', user: a, network: b }

@@ -9,10 +9,21 @@ export interface MemoryGuardOptions {
   events?: GuardEvents
 }
 
+/**
+ * One counter of an attempt: `entry` its count, `holder` the entry its key
+ * holds (the same, but for logins, which live in the user's entry).
+ */
+interface Part {
+  kind: CounterKind
+  key: string
+  entry: CounterEntry
+  holder: CounterEntry
+}
+
 /** One attempt in flight: the counters it was charged to, until its settle (or its deadline). */
 interface InFlight {
   deadline: number
-  parts: Array<{ kind: CounterKind, key: string, entry: CounterEntry }>
+  parts: Part[]
 }
 
 const WARN_EVERY_MS = 60_000
@@ -76,14 +87,19 @@ export class MemoryGuardStore implements GuardStore {
     const known = this.#inFlight.get(req.id)
     if (known !== undefined) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: known.parts.map((p) => p.kind) } }
 
-    const parts: Array<{ kind: CounterKind, key: string, entry: CounterEntry | undefined }> = []
+    const found: Array<{ kind: CounterKind, key: string, holder: CounterEntry | undefined }> = []
     let retry = 0
     let blocked = false
     const refusedBy: CounterKind[] = []
     for (const [kind, limit] of countersFor(req.rules, req.device)) {
       const key = counterKey(kind, req.user, req.network)
-      // Most keys are counters: their LRU first; the blocked keys' only when it holds any.
-      const entry = this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
+      // The user's and the logins counters share a key: one lookup.
+      const previous = found[found.length - 1]
+      const holder = previous?.key === key
+        ? previous.holder
+        // Most keys are counters: their LRU first; the blocked keys' only when it holds any.
+        : this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
+      const entry = kind === 'logins' ? holder?.logins : holder
       if (entry !== undefined) {
         refresh(entry, now)
         const wait = judge(entry, limit, now)
@@ -93,22 +109,29 @@ export class MemoryGuardStore implements GuardStore {
           if (entry.blockedUntil > now) blocked = true
         }
       }
-      parts.push({ kind, key, entry })
+      found.push({ kind, key, holder })
     }
     // A refused attempt leaves nothing behind: not even a key.
     if (refusedBy.length > 0) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
 
-    const charged = parts.map(({ kind, key, entry }) => {
-      let e = entry
-      if (e === undefined) {
-        e = new CounterEntry()
-        this.#active.set(key, e)
+    const parts: Part[] = []
+    for (const { kind, key, holder } of found) {
+      const previous = parts[parts.length - 1]
+      let h = previous?.key === key ? previous.holder : holder
+      if (h === undefined) {
+        h = new CounterEntry()
+        this.#active.set(key, h)
       }
-      e.inFlight++
-      return { kind, key, entry: e }
-    })
-    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, parts: charged })
-    return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: charged.map((p) => p.kind) } }
+      let entry = h
+      if (kind === 'logins') {
+        h.logins ??= new CounterEntry()
+        entry = h.logins
+      }
+      entry.inFlight++
+      parts.push({ kind, key, entry, holder: h })
+    }
+    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, parts })
+    return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: parts.map((p) => p.kind) } }
   }
 
   async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
@@ -122,7 +145,7 @@ export class MemoryGuardStore implements GuardStore {
     if (flight === undefined) return { settled: false, blocks: [] }
     this.#inFlight.delete(ticket.id)
     const blocks: BlockInfo[] = []
-    for (const { kind, key, entry } of flight.parts) {
+    for (const { kind, key, entry, holder } of flight.parts) {
       if (entry.inFlight > 0) entry.inFlight--
       refresh(entry, now)
       if (kind === 'logins') {
@@ -145,7 +168,7 @@ export class MemoryGuardStore implements GuardStore {
       if (keepFailure(entry, rule.failures, rule.window, rules.block, now)) {
         // Blocks live apart, where no flood of new counters can push them out.
         this.#active.delete(key)
-        this.#blocked.set(key, entry)
+        this.#blocked.set(key, holder)
         blocks.push(info(key, entry) as BlockInfo)
       }
     }
@@ -165,8 +188,8 @@ export class MemoryGuardStore implements GuardStore {
   }
 
   async liftUser (user: string, now: number): Promise<BlockInfo[]> {
-    // Its user and logins counters start afresh whether blocked or not: the operator vouched for the account.
-    for (const kind of ['user', 'logins'] as const) this.#active.delete(counterKey(kind, user, ''))
+    // Its user counter (and logins, in the same entry) starts afresh whether blocked or not: the operator vouched for the account.
+    this.#active.delete(counterKey('user', user, ''))
     return this.#lift(now, (b) => b.user === user)
   }
 

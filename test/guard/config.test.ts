@@ -2,7 +2,7 @@ import t from 'tap'
 import { loadConfigText } from '../../src/config/load.js'
 import { openLoginGuard } from '../../src/guard/index.js'
 import { MemoryGuardStore } from '../../src/guard/memory-guard.js'
-import { guardRules } from '../../src/guard/rules.js'
+import { guardEnforced, guardRules } from '../../src/guard/rules.js'
 import { guardConfig, TEST_SECRET } from './contract.js'
 
 const BASE = 'upstream: http://127.0.0.1:1\nsession: { cookie: sessionid }\nlogin: [{ path: /login, user: { form: u } }]\n'
@@ -74,4 +74,13 @@ t.test('openLoginGuard: none with guard: false, the memory store with store type
   const guard = await openLoginGuard(load(''), [TEST_SECRET], { warn: () => {} })
   t.ok(guard?.store instanceof MemoryGuardStore)
   await guard?.close()
+})
+
+t.test('guardEnforced: guard.mode, else the top-level mode', async (t) => {
+  const load = (yaml: string) => loadConfigText(BASE + yaml, 'test.yaml', {}).config
+  t.equal(guardEnforced(load('')), true)
+  t.equal(guardEnforced(load('mode: observe\n')), false)
+  t.equal(guardEnforced(load('mode: observe\nguard: { mode: enforce }\n')), true)
+  t.equal(guardEnforced(load('guard: { mode: observe }\n')), false)
+  t.equal(guardEnforced(load('guard: false\n')), false)
 })

@@ -229,6 +229,11 @@ export function guardContract (t: Test, name: string, make: GuardStoreFactory): 
     await g.settle(ticketOf(d), 'failure', T0)
     for (let i = 0; i < 30; i++) await fail(g, 'alice', `198.51.100.${i}`, T0 + i)
     t.match(await attempt(g, 'alice', '198.51.100.200', T0 + 100), { allowed: true }, 'no user counter')
+
+    const h = await open(t, '{ userNetwork: false }')
+    const laptop = (await tryLogin(h, 'bob', '203.0.113.7', T0, 'success')).token
+    const d2 = await attempt(h, 'bob', '203.0.113.7', T0 + 1, laptop)
+    t.same(ticketOf(d2).counters, ['network', 'user', 'logins'], 'without a userNetwork counter a device token exempts from nothing')
   })
 
   t.test(`${name}: observe: a refused attempt is charged nothing, so the counters hold what enforce would hold`, async (t) => {

@@ -69,7 +69,7 @@ t.test('counter names: each kind, and back', async (t) => {
   t.equal(counterKey('userNetwork', 'U', 'N'), 'un:U:N')
   t.equal(counterKey('network', 'U', 'N'), 'n:N')
   t.equal(counterKey('user', 'U', 'N'), 'u:U')
-  t.equal(counterKey('logins', 'U', 'N'), 'l:U')
+  t.equal(counterKey('logins', 'U', 'N'), 'u:U', 'the logins counter lives with the user\'s')
   t.same(parseCounterKey('un:U:N'), { counter: 'userNetwork', user: 'U', network: 'N' })
   t.same(parseCounterKey('n:N'), { counter: 'network', network: 'N' })
   t.same(parseCounterKey('u:U'), { counter: 'user', user: 'U' })

@@ -6,16 +6,17 @@ import { counterKey } from '../keys.js'
  *
  *   {prefix}{g}:un:USER:NET   HASH  the userNetwork counter of a user and a network
  *   {prefix}{g}:n:NET         HASH  the network counter
- *   {prefix}{g}:u:USER        HASH  the user counter
- *   {prefix}{g}:l:USER        HASH  the user's successful logins (guard.maxLoginsPerHour)
+ *   {prefix}{g}:u:USER        HASH  the user counter, and the user's successful logins (guard.maxLoginsPerHour)
  *   {prefix}{g}:blocks        ZSET  blocked counter (name after `{g}:`) → blocked until (ms)
  *
- * A counter's hash: `f` failures (logins) kept, `e` when its window ends,
- * `b` blocked until, `k` failures when the block tripped, `h` when it was
- * blocked within block.history (comma-separated ms), and one `i:ID` field per
- * attempt in flight (→ the time its charge is dropped). Times are the
- * gateways' clock. USER and NET are the
- * keyed hashes of keys.ts: no name or address is ever in Redis.
+ * A counter's hash: `f` failures kept, `e` when its window ends, `b` blocked
+ * until, `k` failures when the block tripped, `h` when it was blocked within
+ * block.history (comma-separated ms), and one `i:ID` field per attempt in
+ * flight (→ the time its charge is dropped). The user's hash also holds the
+ * logins counter: `lf` logins kept, `le` when its window ends, `j:ID` per
+ * attempt in flight (one key fewer per attempt). Times are the gateways'
+ * clock. USER and NET are the keyed hashes of keys.ts: no name or address is
+ * ever in Redis.
  *
  * Why one tag for every guard key: one attempt must judge and charge its
  * user's, its network's and its user+network's counters in one script

@@ -59,8 +59,8 @@ export class RedisGuardStore implements GuardStore {
   /** Connects without waiting long: a gateway starts while Redis is down, and steps fail until it is up. */
   static async connect (opts: RedisGuardOptions): Promise<RedisGuardStore> {
     const client = createRedisClient(opts.store)
-    client.defineCommand('guardCharge', { lua: CHARGE, numberOfKeys: 4 })
-    client.defineCommand('guardSettle', { lua: SETTLE, numberOfKeys: 5 })
+    client.defineCommand('guardCharge', { lua: CHARGE, numberOfKeys: 3 })
+    client.defineCommand('guardSettle', { lua: SETTLE, numberOfKeys: 4 })
     client.defineCommand('guardLift', { lua: LIFT })
     const store = new RedisGuardStore(opts, client)
     client.on('error', (err: Error) => { store.#down(err) })
@@ -75,10 +75,12 @@ export class RedisGuardStore implements GuardStore {
 
   async charge (req: ChargeRequest): Promise<ChargeResult> {
     const args: ScriptArg[] = this.#keys(req.user, req.network)
-    // Thresholds and windows in counter order (keys.ts counterKey names, spelled out in #keys), 0 for a counter not applied.
-    args.push(req.now, req.id, req.rules.inFlightTimeout, 0, 0, 0, 0, 0, 0, 0, 0, req.rules.block.history)
+    args.push(req.now, req.id, req.rules.inFlightTimeout)
+    // Thresholds and windows in counter order, 0 for a counter not applied.
+    const thresholds = args.length
+    args.push(0, 0, 0, 0, 0, 0, 0, 0, req.rules.block.history)
     for (const [kind, limit, window] of countersFor(req.rules, req.device)) {
-      const at = 7 + 2 * COUNTERS.indexOf(kind)
+      const at = thresholds + 2 * COUNTERS.indexOf(kind)
       args[at] = limit
       args[at + 1] = window
     }
@@ -126,9 +128,9 @@ export class RedisGuardStore implements GuardStore {
   }
 
   async liftUser (user: string, now: number): Promise<BlockInfo[]> {
-    // Its user and logins counters start afresh whether blocked or not: the operator vouched for the account.
+    // Its user counter (and logins, in the same key) starts afresh whether blocked or not: the operator vouched for the account.
     const found = await this.#scanIndex(`un:${user}:*`, () => true)
-    const keys = [redisCounterKey(this.#prefix, 'user', user, ''), redisCounterKey(this.#prefix, 'logins', user, ''), ...found.map((m) => this.#base + m)]
+    const keys = [redisCounterKey(this.#prefix, 'user', user, ''), ...found.map((m) => this.#base + m)]
     return await this.#lift(keys, now)
   }
 
@@ -152,9 +154,10 @@ export class RedisGuardStore implements GuardStore {
     this.#client.disconnect()
   }
 
+  /** userNetwork, network, user (which holds logins too): keys.ts `counterKey`, spelled out (every attempt makes them). */
   #keys (user: string, network: string): ScriptArg[] {
     const base = this.#base
-    return [`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`, `${base}l:${user}`]
+    return [`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`]
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */

@@ -5,8 +5,10 @@
  * `threshold` of them are charged. Each mirrors counter.ts (the memory
  * store's logic) and says where.
  *
- * Counters are numbered as the keys are passed: 1 userNetwork, 2 network,
- * 3 user, 4 logins; a set of them is a bit mask (1, 2, 4, 8).
+ * Counters are numbered 1 userNetwork, 2 network, 3 user, 4 logins; a set
+ * of them is a bit mask (1, 2, 4, 8). Three keys: the logins counter lives in
+ * the user's hash under fields of its own (`lf`, `le`, `j:ID`), so a login
+ * reads and writes three keys, not four (keys.ts).
  *
  * Times inside the hashes are the gateway's clock (`now`, passed in); a key's
  * own expiry is always relative (PEXPIRE), never an absolute date, so Redis
@@ -15,12 +17,17 @@
  *
  * Both are idempotent: ioredis re-sends commands that were in flight when a
  * connection dropped (NOTES-proxy.md, ioredis). A charge re-sent finds its own
- * `i:ID` field and changes nothing; a settle re-sent finds it gone.
+ * in-flight field and changes nothing; a settle re-sent finds it gone.
  */
 
 const PRELUDE = `
 local now = tonumber(ARGV[1])
-local mine = 'i:' .. ARGV[2]
+local id = ARGV[2]
+-- Where each counter lives: its key, its count and window-end fields, its in-flight fields' prefix.
+local KEY = {1, 2, 3, 3}
+local KEPT = {'f', 'f', 'f', 'lf'}
+local WINDOW = {'e', 'e', 'e', 'le'}
+local FLIGHT = {'i:', 'i:', 'i:', 'j:'}
 -- Lua numbers are doubles: written as whole numbers, never as 1.7e+12.
 local function num (x) return string.format('%d', x) end
 local function bit (i) return 2 ^ (i - 1) end
@@ -32,7 +39,7 @@ end
 `
 
 /**
- * Step 1. KEYS 1 userNetwork, 2 network, 3 user, 4 logins.
+ * Step 1. KEYS 1 userNetwork, 2 network, 3 user (and logins).
  * ARGV 1 now, 2 attempt id, 3 inFlightTimeout, 4/5 userNetwork threshold and
  * window, 6/7 network, 8/9 user, 10/11 logins (threshold 0: not applied),
  * 12 block history.
@@ -44,34 +51,60 @@ local history = tonumber(ARGV[12])
 local deadline = num(now + inFlightTimeout)
 local SATURATED_RETRY_MS = 1000
 
+-- Every field of a key, read once: its counters' values, what is in flight,
+-- and what the key must outlive (ttl) — whichever of its counters this attempt uses.
+local keys = {}
+local function load (k)
+  local key = { name = KEYS[k], ttl = inFlightTimeout, v = {}, flying = {}, stale = {}, drop = {}, set = {} }
+  local all = redis.call('HGETALL', key.name)
+  for j = 1, #all, 2 do
+    local f, v = all[j], all[j + 1]
+    local prefix = string.sub(f, 1, 2)
+    if prefix == 'i:' or prefix == 'j:' then
+      local d = tonumber(v)
+      if d > now then
+        -- A charge past its deadline is dropped (its settle never came).
+        key.flying[prefix] = (key.flying[prefix] or 0) + 1
+        key.ttl = math.max(key.ttl, d - now)
+      else
+        table.insert(key.stale, f)
+      end
+      if string.sub(f, 3) == id then key.flying[f] = true end
+    elseif f == 'h' then
+      key.ttl = math.max(key.ttl, tonumber(string.match(v, '([^,]+)$')) + history - now)
+    else
+      key.v[f] = tonumber(v)
+      if f == 'e' or f == 'le' or f == 'b' then key.ttl = math.max(key.ttl, tonumber(v) - now) end
+    end
+  end
+  return key
+end
+
 local counters = {}
 for i = 1, 4 do
   local limit = tonumber(ARGV[2 + 2 * i])
   if limit > 0 then
-    -- ttl: what the key must outlive (its charges in flight, its window, its block, its history).
-    local c = { i = i, key = KEYS[i], limit = limit, kept = 0, windowEnd = 0, blockedUntil = 0, inFlight = 0, stale = {}, ttl = inFlightTimeout }
-    local all = redis.call('HGETALL', c.key)
-    for j = 1, #all, 2 do
-      local f, v = all[j], all[j + 1]
-      if f == 'f' then c.kept = tonumber(v)
-      elseif f == 'e' then c.windowEnd = tonumber(v)
-      elseif f == 'b' then c.blockedUntil = tonumber(v)
-      elseif f == 'h' then c.ttl = math.max(c.ttl, tonumber(string.match(v, '([^,]+)$')) + history - now)
-      elseif f == mine then c.charged = true
-      elseif string.sub(f, 1, 2) == 'i:' then
-        -- A charge past its deadline is dropped (its settle never came).
-        local d = tonumber(v)
-        if d > now then
-          c.inFlight = c.inFlight + 1
-          c.ttl = math.max(c.ttl, d - now)
-        else
-          table.insert(c.stale, f)
-        end
-      end
+    local key = keys[KEY[i]]
+    if key == nil then
+      key = load(KEY[i])
+      keys[KEY[i]] = key
     end
+    local c = { i = i, key = key, limit = limit, mine = FLIGHT[i] .. id,
+      kept = key.v[KEPT[i]] or 0, windowEnd = key.v[WINDOW[i]] or 0, inFlight = key.flying[FLIGHT[i]] or 0,
+      -- logins never blocks: the user's block is the user counter's alone.
+      blockedUntil = i < 4 and key.v.b or 0 }
     -- refresh(): an ended block or window is over.
-    if c.blockedUntil ~= 0 and c.blockedUntil <= now then c.blockedUntil = 0; c.blockOver = true end
-    if c.windowEnd ~= 0 and c.windowEnd <= now then c.kept = 0; c.windowEnd = 0; c.windowOver = true end
+    if c.blockedUntil ~= 0 and c.blockedUntil <= now then
+      c.blockedUntil = 0
+      table.insert(key.drop, 'b')
+      table.insert(key.drop, 'k')
+    end
+    if c.windowEnd ~= 0 and c.windowEnd <= now then
+      c.kept = 0
+      c.windowEnd = 0
+      table.insert(key.drop, KEPT[i])
+      table.insert(key.drop, WINDOW[i])
+    end
     table.insert(counters, c)
   end
 end
@@ -79,7 +112,7 @@ end
 local mask = 0
 for _, c in ipairs(counters) do mask = mask + bit(c.i) end
 -- Re-sent after a reconnect: already charged.
-if counters[1] ~= nil and counters[1].charged then return {1, mask} end
+if counters[1] ~= nil and counters[1].key.flying[counters[1].mine] then return {1, mask} end
 
 -- judge(), for every counter (the retry is the longest wait among them).
 local retry, refusing, blocked = 0, 0, 0
@@ -102,18 +135,24 @@ end
 if refusing > 0 then return {0, retry, refusing, blocked} end
 
 for _, c in ipairs(counters) do
-  if #c.stale > 0 then redis.call('HDEL', c.key, unpack(c.stale)) end
-  if c.blockOver then redis.call('HDEL', c.key, 'b', 'k') end
-  if c.windowOver then redis.call('HDEL', c.key, 'f', 'e') end
-  redis.call('HSET', c.key, mine, deadline)
-  -- Every field was read above: the expiry is set exactly, no PTTL needed.
-  redis.call('PEXPIRE', c.key, math.ceil(math.max(c.ttl, c.windowEnd - now, c.blockedUntil - now)))
+  table.insert(c.key.set, c.mine)
+  table.insert(c.key.set, deadline)
+end
+for k = 1, 3 do
+  local key = keys[k]
+  if key ~= nil then
+    for _, f in ipairs(key.drop) do table.insert(key.stale, f) end
+    if #key.stale > 0 then redis.call('HDEL', key.name, unpack(key.stale)) end
+    redis.call('HSET', key.name, unpack(key.set))
+    -- Every field was read above: the expiry is set exactly, no PTTL needed.
+    redis.call('PEXPIRE', key.name, math.ceil(key.ttl))
+  end
 end
 return {1, mask}
 `
 
 /**
- * Step 2. KEYS 1-4 as CHARGE, 5 the blocks index.
+ * Step 2. KEYS 1-3 as CHARGE, 4 the blocks index.
  * ARGV 1 now, 2 attempt id, 3 outcome (success | failure | neutral), 4 mask
  * charged, 5/6 userNetwork threshold and window, 7/8 network, 9/10 user
  * (threshold 0: off now), 11 logins window (0: off now), 12/13/14 block base,
@@ -129,21 +168,21 @@ local out = {0}
 -- Only what an outcome changes is read and written: most settles are successes,
 -- which on the network and user counters only give the charge back.
 for i = 1, 4 do
-  local key = KEYS[i]
-  if has(mask, i) and redis.call('HDEL', key, mine) == 1 then
+  local key = KEYS[KEY[i]]
+  if has(mask, i) and redis.call('HDEL', key, FLIGHT[i] .. id) == 1 then
     out[1] = 1
     if i == 4 then
       -- logins: only a success is a login; anything else is refunded.
       local window = tonumber(ARGV[11])
       if outcome == 'success' and window > 0 then
-        local v = redis.call('HMGET', key, 'f', 'e')
+        local v = redis.call('HMGET', key, 'lf', 'le')
         local kept, windowEnd = tonumber(v[1]) or 0, tonumber(v[2]) or 0
         local opened = windowEnd <= now
         if opened then
           kept = 0
           windowEnd = now + window
         end
-        redis.call('HSET', key, 'f', num(kept + 1), 'e', num(windowEnd))
+        redis.call('HSET', key, 'lf', num(kept + 1), 'le', num(windowEnd))
         -- A new window: the key's expiry (set at the charge) may be shorter. After the
         -- HSET: the HDEL above may have emptied (deleted) the key, and HSET made it anew.
         if opened then extend(key, window) end
@@ -187,9 +226,9 @@ for i = 1, 4 do
           redis.call('HSET', key, 'b', num(blockEnd), 'k', num(kept), 'h', table.concat(times, ','))
           -- Kept as long as its history matters (the next block's length).
           extend(key, math.max(length, history))
-          redis.call('ZADD', KEYS[5], blockEnd, string.sub(key, tonumber(ARGV[15]) + 1))
-          redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-          extend(KEYS[5], length)
+          redis.call('ZADD', KEYS[4], blockEnd, string.sub(key, tonumber(ARGV[15]) + 1))
+          redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+          extend(KEYS[4], length)
           table.insert(out, i)
           table.insert(out, blockEnd)
           table.insert(out, kept)
