@@ -5,6 +5,8 @@ import type { GuardStore } from '../../src/guard/guard.js'
 import { startRedis } from '../helpers/redis.js'
 import { freshPrefix, redisStoreConfig } from '../helpers/redis-config.js'
 import { LoginGuard } from '../../src/guard/login-guard.js'
+import { openLoginGuard } from '../../src/guard/index.js'
+import { loadConfigText } from '../../src/config/load.js'
 import { guardRules } from '../../src/guard/rules.js'
 import { guardConfig, guardContract, TEST_SECRET } from './contract.js'
 import { alternating } from './alternating.js'
@@ -107,4 +109,18 @@ t.test('redis: when Redis is away every step fails fast with SESSIONCAP_ERR_STOR
   }
   t.ok(back, 'answers again')
   t.match(await store.charge({ ...req, id: 'c', now: T + 1 }), { allowed: true })
+})
+
+t.test('openLoginGuard: the Redis store with store type redis, sharing the sessions\' Redis', async (t) => {
+  const { config } = loadConfigText(`upstream: http://127.0.0.1:1
+secret: ${TEST_SECRET}
+session: { cookie: sessionid }
+login: [{ path: /login, user: { form: u } }]
+store: { type: redis, url: "${redis.url}", keyPrefix: "${freshPrefix()}", commandTimeout: 5s }
+`, 'test.yaml', {})
+  const guard = await openLoginGuard(config, [TEST_SECRET], { warn: () => {} })
+  t.teardown(async () => { await guard?.close() })
+  t.ok(guard?.store instanceof RedisGuardStore)
+  await guard?.store.ping()
+  t.match(await guard?.attempt({ user: 'alice', caseInsensitive: false, address: '203.0.113.7', now: T }), { allowed: true })
 })
