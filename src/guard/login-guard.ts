@@ -115,7 +115,7 @@ export class LoginGuard {
     if (!result.allowed) {
       return { allowed: false, retryAfter: Math.max(1, Math.ceil(result.retryAfterMs / 1000)), refusedBy: result.refusedBy, blocked: result.blocked, device }
     }
-    // A fresh object too.
+    // The store's ticket is a fresh object: completed in place (this runs for every login).
     const ticket = result.ticket as { -readonly [K in keyof LoginTicket]: LoginTicket[K] }
     ticket.renewDevice = renewDevice
     if (deviceId !== undefined) ticket.deviceId = deviceId
