@@ -53,6 +53,14 @@ export const errors = {
   NOTHING_ENDED: createError('SESSIONCAP_ERR_NOTHING_ENDED', '%s', 404),
   /** An admin API call with a wrong parameter. */
   ADMIN_BAD_REQUEST: createError('SESSIONCAP_ERR_ADMIN_BAD_REQUEST', '%s', 400),
+  /**
+   * The login guard refused a login attempt before it reached the app (too
+   * many failures of this user or from this network, a block, or too many
+   * successful logins in an hour): 429 with `Retry-After`, and for non-browser
+   * clients `{"error":"too_many_attempts","code":"…","retryAfter":N}`. The
+   * answer is the same whatever refused it and whether the user exists.
+   */
+  TOO_MANY_ATTEMPTS: createError('SESSIONCAP_ERR_TOO_MANY_ATTEMPTS', 'too many sign-in attempts: try again later', 429),
   /** The session store failed while deciding about this request. */
   STORE_UNAVAILABLE: createError('SESSIONCAP_ERR_STORE_UNAVAILABLE', 'session store unavailable', 503),
   /**

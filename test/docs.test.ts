@@ -13,7 +13,9 @@ const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
  * `containers`, also the mappings that only group keys (`listen`, `session`).
  */
 function keyPaths (schema: TSchema, prefix = '', containers = false): string[] {
-  const s = schema as { type?: string, properties?: Record<string, TSchema>, items?: TSchema }
+  const s = schema as { type?: string, properties?: Record<string, TSchema>, items?: TSchema, anyOf?: TSchema[] }
+  // `false` or a mapping (`guard`, `guard.user`): the mapping's keys.
+  if (s.anyOf !== undefined) return s.anyOf.flatMap((variant) => keyPaths(variant, prefix, containers))
   if (s.type === 'object' && s.properties !== undefined) {
     return Object.entries(s.properties).flatMap(([k, v]) => {
       const path = prefix === '' ? k : `${prefix}.${k}`

@@ -5,6 +5,7 @@ import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
 import { templateFolderProblems } from '../pages/templates.js'
+import { checkGuard } from './guard-checks.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
 
@@ -48,6 +49,7 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
   if (maxAge !== undefined && parseDuration(maxAge) === 0) add(['sessions', 'maxAge'], 'expected a duration longer than 0s')
 
   checkPages(config, add)
+  checkGuard(config, add)
 
   const redirect = str(obj(config.ended).redirect)
   if (redirect !== undefined && /^https?:/.test(redirect) && !URL.canParse(redirect)) {

@@ -192,6 +192,45 @@ const TrustProxy = Type.Union([
   expected: 'true, false, or a list of proxy addresses/CIDRs (e.g. [10.0.0.0/8, loopback])'
 })
 
+/**
+ * `guard.userNetwork`, `guard.network`, `guard.user`: one failure counter of
+ * the login guard (src/guard/), or `false` to count nothing there.
+ */
+function guardCounter (failures: number, window: string, what: string) {
+  return Type.Union([
+    Type.Literal(false),
+    Type.Object({
+      failures: Type.Integer({ minimum: 1, default: failures, expected: 'a positive whole number of failed logins' }),
+      window: duration(window, { expected: 'a duration such as 15m or 1h (counted from the first failure)' })
+    }, { additionalProperties: false })
+  ], { default: {}, expected: `false (${what} not counted), or a mapping such as { failures: ${failures}, window: ${window} }` })
+}
+
+/** The login guard (docs/guard.md): how many failed logins reach the app. On by default; `guard: false` turns it off. */
+export const GuardSchema = Type.Object({
+  // Absent: the top-level mode. `observe` here rolls the guard out while the limit is enforced.
+  mode: Type.Optional(oneOf(['enforce', 'observe'], { expected: 'enforce or observe (absent: the top-level mode)' })),
+  userNetwork: guardCounter(5, '15m', 'failures of a user from one network'),
+  network: guardCounter(50, '15m', 'failures from one network'),
+  user: guardCounter(20, '1h', 'failures of a user from anywhere'),
+  maxLoginsPerHour: Type.Integer({ minimum: 0, default: 60, expected: 'a whole number of successful logins per user per hour, 0 for unlimited' }),
+  ipv6Prefix: Type.Integer({ minimum: 48, maximum: 128, default: 64, expected: 'an IPv6 prefix length between 48 and 128 (one client network)' }),
+  block: Type.Object({
+    base: duration('1m', { expected: 'a duration such as 1m (the first block\'s length)' }),
+    max: duration('1h', { expected: 'a duration such as 1h (the longest block)' }),
+    history: duration('24h', { expected: 'a duration such as 24h (how long a key\'s earlier blocks lengthen the next)' })
+  }, { additionalProperties: false, default: {} }),
+  device: Type.Union([
+    Type.Literal(false),
+    Type.Object({
+      cookie: cookieName({ default: 'sessioncap_device' }),
+      maxAge: duration('90d', { expected: 'a duration such as 90d (how long a device is recognised)' })
+    }, { additionalProperties: false })
+  ], { default: {}, expected: 'false (no device cookie), or a mapping such as { cookie: sessioncap_device, maxAge: 90d }' }),
+  maxKeys: Type.Integer({ minimum: 1, default: 100_000, expected: 'a positive number of counter keys' }),
+  inFlightTimeout: duration('2m', { expected: 'a duration longer than proxy.timeout, such as 2m' })
+}, { additionalProperties: false })
+
 export const ConfigSchema = Type.Object({
   listen: Type.Object({
     host: Type.String({ minLength: 1, default: '0.0.0.0', expected: 'a host name or IP address' }),
@@ -233,6 +272,10 @@ export const ConfigSchema = Type.Object({
     upstreamLogout: Type.Optional(UpstreamLogout)
   }, { additionalProperties: false, default: {} }),
   mode: oneOf(['enforce', 'observe'], { default: 'enforce', expected: 'enforce or observe' }),
+  guard: Type.Union([Type.Literal(false), GuardSchema], {
+    default: {},
+    expected: 'false (no login guard), or a mapping of guard settings such as { user: false, maxLoginsPerHour: 60 }'
+  }),
   admin: Type.Optional(Type.Object({
     host: Type.String({ minLength: 1, default: '127.0.0.1', expected: 'a host name or IP address' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 9090, expected: 'a port number (0-65535)' }),
@@ -273,6 +316,7 @@ export type LimitConfig = Config['limit']
 export type LogoutRouteConfig = Config['logout'][number]
 export type UserSourceConfig = LoginRouteConfig['user']
 export type UpstreamLogoutConfig = NonNullable<Config['ended']['upstreamLogout']>
+export type GuardConfig = Exclude<Config['guard'], false>
 
 /** Reads our `expected` annotation from any schema node. */
 export function expectedOf (schema: TSchema | undefined): string | undefined {

@@ -1,0 +1,222 @@
+import type { ClientContext, Result } from 'ioredis'
+import type { Config } from '../../config/schema.js'
+import { errors } from '../../errors.js'
+import { createRedisClient, type RedisClient } from '../../store/redis/connect.js'
+import { COUNTERS, type BlockInfo, type BlockList, type ChargeRequest, type ChargeResult, type CounterKind, type FailureCounter, type GuardEvents, type GuardRules, type GuardStore, type Outcome, type SettleResult, type Ticket } from '../guard.js'
+import { countersFor } from '../counter.js'
+import { parseCounterKey } from '../keys.js'
+import { blocksKey, guardKeyBase, redisCounterKey } from './keys.js'
+import { CHARGE, LIFT, SETTLE } from './scripts.js'
+
+// Typed by augmenting RedisCommander, as ioredis's own example does (and the session store).
+type ScriptArg = string | number
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext> {
+    guardCharge: (...args: ScriptArg[]) => Result<unknown, Context>
+    guardSettle: (...args: ScriptArg[]) => Result<unknown, Context>
+    guardLift: (...args: ScriptArg[]) => Result<unknown, Context>
+  }
+}
+
+export interface RedisGuardOptions {
+  /** The store section: where Redis is, its key prefix, `commandTimeout`. */
+  store: Config['store']
+  events: GuardEvents
+}
+
+/** Keys per LIFT call (all in one slot: one call may take many, but not unboundedly many). */
+const LIFT_BATCH = 500
+const SCAN_COUNT = 1000
+
+/**
+ * The guard's counters in Redis (standalone, Sentinel or Cluster), shared by
+ * every gateway of a fleet: one script per step (scripts.ts), every key under
+ * one hash tag (keys.ts says why). Its own connection, made like the session
+ * store's: fail fast (`commandTimeout`, no offline queue) — a login must not
+ * wait a minute on a Redis that is away. When Redis fails, every step throws
+ * SESSIONCAP_ERR_STORE_UNAVAILABLE and the caller applies `store.onError`.
+ *
+ * Bounded: every counter expires by itself (its window, its block, its
+ * history, its charges in flight, whichever ends last); the index of blocks
+ * drops ended blocks whenever one is added, and expires with the longest.
+ */
+export class RedisGuardStore implements GuardStore {
+  readonly kind = 'redis'
+  readonly #client: RedisClient
+  readonly #prefix: string
+  readonly #base: string
+  readonly #events: GuardEvents
+  #healthy = true
+  #closed = false
+
+  private constructor (opts: RedisGuardOptions, client: RedisClient) {
+    this.#client = client
+    this.#prefix = opts.store.keyPrefix
+    this.#base = guardKeyBase(opts.store.keyPrefix)
+    this.#events = opts.events
+  }
+
+  /** Connects without waiting long: a gateway starts while Redis is down, and steps fail until it is up. */
+  static async connect (opts: RedisGuardOptions): Promise<RedisGuardStore> {
+    const client = createRedisClient(opts.store)
+    client.defineCommand('guardCharge', { lua: CHARGE, numberOfKeys: 3 })
+    client.defineCommand('guardSettle', { lua: SETTLE, numberOfKeys: 4 })
+    client.defineCommand('guardLift', { lua: LIFT })
+    const store = new RedisGuardStore(opts, client)
+    client.on('error', (err: Error) => { store.#down(err) })
+    client.on('ready', () => { store.#up() })
+    const wait = Math.max(2_000, opts.store.commandTimeout * 10)
+    await Promise.race([
+      client.connect().catch((err: unknown) => { store.#down(err as Error) }),
+      new Promise((resolve) => { setTimeout(resolve, wait).unref() })
+    ])
+    return store
+  }
+
+  async charge (req: ChargeRequest): Promise<ChargeResult> {
+    const args: ScriptArg[] = this.#keys(req.user, req.network)
+    args.push(req.now, req.id, req.rules.inFlightTimeout)
+    // Thresholds and windows in counter order, 0 for a counter not applied.
+    const thresholds = args.length
+    args.push(0, 0, 0, 0, 0, 0, 0, 0, req.rules.block.history)
+    for (const [kind, limit, window] of countersFor(req.rules, req.device)) {
+      const at = thresholds + 2 * COUNTERS.indexOf(kind)
+      args[at] = limit
+      args[at + 1] = window
+    }
+    const reply = await this.#run(async () => await this.#client.guardCharge(...args)) as number[]
+    if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
+    return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
+  }
+
+  async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
+    const mask = ticket.counters.reduce((m, kind) => m | (1 << COUNTERS.indexOf(kind)), 0)
+    const rule = (r: GuardRules['user']): ScriptArg[] => r === undefined ? [0, 0] : [r.failures, r.window]
+    const reply = await this.#run(async () => await this.#client.guardSettle(
+      ...this.#keys(ticket.user, ticket.network), blocksKey(this.#prefix),
+      now, ticket.id, outcome, mask, ...rule(rules.userNetwork), ...rule(rules.network), ...rule(rules.user), rules.logins?.window ?? 0,
+      rules.block.base, rules.block.max, rules.block.history, this.#base.length)) as number[]
+    const blocks: BlockInfo[] = []
+    for (let i = 1; i + 3 < reply.length; i += 4) {
+      const counter = COUNTERS[(reply[i] as number) - 1] as FailureCounter
+      const block: BlockInfo = { counter, until: reply[i + 1] as number, failures: reply[i + 2] as number, times: reply[i + 3] as number }
+      if (counter !== 'network') block.user = ticket.user
+      if (counter !== 'user') block.network = ticket.network
+      blocks.push(block)
+    }
+    return { settled: reply[0] === 1, blocks }
+  }
+
+  async blocks (now: number, limit: number): Promise<BlockList> {
+    return await this.#run(async () => {
+      const index = blocksKey(this.#prefix)
+      const [total, listed] = await Promise.all([
+        this.#client.zcount(index, `(${now}`, '+inf'),
+        this.#client.zrangebyscore(index, `(${now}`, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+      ])
+      const members: Array<[string, number]> = []
+      for (let i = 0; i + 1 < listed.length; i += 2) members.push([listed[i] as string, Number(listed[i + 1])])
+      const details = await Promise.all(members.map(async ([member]) => await this.#client.hmget(this.#base + member, 'k', 'h')))
+      const blocks: BlockInfo[] = []
+      members.forEach(([member, until], i) => {
+        const named = parseCounterKey(member)
+        const [failures, history] = details[i] ?? []
+        if (named !== undefined) blocks.push({ ...named, until, failures: Number(failures ?? 0), times: history == null ? 0 : history.split(',').length })
+      })
+      return { blocks, total }
+    })
+  }
+
+  async liftUser (user: string, now: number): Promise<BlockInfo[]> {
+    // Its user counter (and logins, in the same key) starts afresh whether blocked or not: the operator vouched for the account.
+    const found = await this.#scanIndex(`un:${user}:*`, () => true)
+    const keys = [redisCounterKey(this.#prefix, 'user', user, ''), ...found.map((m) => this.#base + m)]
+    return await this.#lift(keys, now)
+  }
+
+  async liftNetworks (networks: readonly string[], now: number): Promise<BlockInfo[]> {
+    const wanted = new Set(networks)
+    // A scan of the index, matched here: a range names up to 65,536 networks, too many patterns for MATCH.
+    const found = await this.#scanIndex('*', (member) => {
+      const network = parseCounterKey(member)?.network
+      return network !== undefined && wanted.has(network)
+    })
+    return await this.#lift(found.map((m) => this.#base + m), now)
+  }
+
+  async ping (): Promise<void> {
+    await this.#run(async () => { await this.#client.ping() })
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#client.disconnect()
+  }
+
+  /** userNetwork, network, user (which holds logins too): keys.ts `counterKey`, spelled out (every attempt makes them). */
+  #keys (user: string, network: string): ScriptArg[] {
+    const base = this.#base
+    return [`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`]
+  }
+
+  /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
+  async #scanIndex (match: string, keep: (member: string) => boolean): Promise<string[]> {
+    const index = blocksKey(this.#prefix)
+    const found: string[] = []
+    let cursor = '0'
+    do {
+      const [next, items] = await this.#run(async () => await this.#client.zscan(index, cursor, 'MATCH', match, 'COUNT', SCAN_COUNT))
+      for (let i = 0; i < items.length; i += 2) if (keep(items[i] as string)) found.push(items[i] as string)
+      cursor = next
+    } while (cursor !== '0')
+    return [...new Set(found)]
+  }
+
+  async #lift (keys: string[], now: number): Promise<BlockInfo[]> {
+    const lifted: BlockInfo[] = []
+    for (let i = 0; i < keys.length; i += LIFT_BATCH) {
+      const batch = keys.slice(i, i + LIFT_BATCH)
+      const reply = await this.#run(async () => await this.#client.guardLift(batch.length + 1, blocksKey(this.#prefix), ...batch, now, this.#base.length)) as Array<string | number>
+      for (let j = 0; j + 3 < reply.length; j += 4) {
+        const named = parseCounterKey(String(reply[j]))
+        if (named !== undefined) lifted.push({ ...named, until: Number(reply[j + 1]), failures: Number(reply[j + 2]), times: Number(reply[j + 3]) })
+      }
+    }
+    return lifted
+  }
+
+  /**
+   * One step, or SESSIONCAP_ERR_STORE_UNAVAILABLE. Every command already
+   * gives up after `commandTimeout` (the client is made so, connect.ts): no
+   * timer of our own per login.
+   */
+  async #run<T> (op: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new errors.STORE_UNAVAILABLE({ cause: new Error('login guard store closed') })
+    try {
+      const result = await op()
+      if (!this.#healthy) this.#up()
+      return result
+    } catch (err) {
+      this.#down(err as Error)
+      throw new errors.STORE_UNAVAILABLE({ cause: err })
+    }
+  }
+
+  #down (err: Error): void {
+    if (!this.#healthy || this.#closed) return
+    this.#healthy = false
+    const log = this.#events.error ?? this.#events.warn
+    log(`login guard: Redis is unreachable (${err.message}); login attempts are decided by store.onError until it answers again`)
+  }
+
+  #up (): void {
+    if (this.#healthy || this.#closed) return
+    this.#healthy = true
+    this.#events.warn('login guard: Redis answers again')
+  }
+}
+
+function fromMask (mask: number): CounterKind[] {
+  return COUNTERS.filter((_kind, i) => (mask & (1 << i)) !== 0)
+}

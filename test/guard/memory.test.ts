@@ -1,0 +1,61 @@
+import t from 'tap'
+import { MemoryGuardStore } from '../../src/guard/memory-guard.js'
+import { guardRules } from '../../src/guard/rules.js'
+import { guardContract, guardConfig, T0 } from './contract.js'
+
+guardContract(t, 'memory', async () => new MemoryGuardStore({ maxKeys: 100_000 }))
+
+const rules = guardRules(guardConfig())
+const charge = (store: MemoryGuardStore, id: string, user: string, network: string, now: number) =>
+  store.chargeNow({ id, user, network, device: false, now, rules })
+
+t.test('memory: at guard.maxKeys the least recently used counters are dropped, blocks are kept apart, and the log says so once', async (t) => {
+  const warnings: Array<{ message: string, details?: Record<string, unknown> }> = []
+  const store = new MemoryGuardStore({ maxKeys: 20, events: { warn: (message, details) => { warnings.push({ message, details }) } } })
+  // Mallory blocks herself from one network.
+  for (let i = 0; i < 5; i++) {
+    const r = charge(store, `m${i}`, 'mallory', 'net-m', T0 + i)
+    if (r.allowed) store.settleNow(r.ticket, 'failure', T0 + i, rules)
+  }
+  t.match(charge(store, 'm5', 'mallory', 'net-m', T0 + 10), { allowed: false, blocked: true })
+  // Then a flood of new users and networks: 4 counter keys each.
+  for (let i = 0; i < 500; i++) {
+    const r = charge(store, `f${i}`, `flood${i}`, `net${i}`, T0 + 100 + i)
+    if (r.allowed) store.settleNow(r.ticket, 'failure', T0 + 100 + i, rules)
+  }
+  const size = store.size()
+  t.ok(size.counters <= 20, `counters bounded: ${size.counters}`)
+  t.equal(size.inFlight, 0)
+  t.match(charge(store, 'm6', 'mallory', 'net-m', T0 + 1_000), { allowed: false, blocked: true }, 'the flood did not push her block out')
+  t.equal(warnings.length, 1, 'warned once (then at most once a minute)')
+  t.match(warnings[0], { message: /guard.maxKeys reached/, details: { maxKeys: 20 } })
+  t.equal((await store.blocks(T0 + 1_000, 10)).total, 1)
+})
+
+t.test('memory: blocked keys have their own bound; the one dropped first is the one nobody tried for longest', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 3, events: { warn: () => {} } })
+  const block = (user: string, now: number): void => {
+    for (let i = 0; i < 5; i++) {
+      const r = store.chargeNow({ id: `${user}${i}`, user, network: 'n', device: false, now, rules: { ...rules, network: undefined, user: undefined, logins: undefined } })
+      if (r.allowed) store.settleNow(r.ticket, 'failure', now, rules)
+    }
+  }
+  block('a', T0)
+  block('b', T0 + 1)
+  block('c', T0 + 2)
+  // a keeps trying: its block stays the most recently used.
+  t.match(store.chargeNow({ id: 'a-again', user: 'a', network: 'n', device: false, now: T0 + 3, rules }), { allowed: false })
+  block('d', T0 + 4)
+  const users = (await store.blocks(T0 + 5, 10)).blocks.map((b) => b.user)
+  t.same(users.sort(), ['a', 'c', 'd'], 'b, untried since it was blocked, was dropped')
+})
+
+t.test('memory: one attempt in flight is one record, dropped at its settle or at inFlightTimeout', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 1000 })
+  for (let i = 0; i < 100; i++) charge(store, `x${i}`, `u${i}`, `n${i}`, T0)
+  t.equal(store.size().inFlight, 100)
+  charge(store, 'late', 'v', 'n2', T0 + rules.inFlightTimeout)
+  t.equal(store.size().inFlight, 1, 'the 100 forgotten attempts gave their charges back')
+  await store.close()
+  t.same(store.size(), { counters: 0, blocked: 0, inFlight: 0 })
+})

@@ -1,0 +1,126 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { RedisGuardStore } from '../../src/guard/redis/redis-guard.js'
+import type { GuardStore } from '../../src/guard/guard.js'
+import { startRedis } from '../helpers/redis.js'
+import { freshPrefix, redisStoreConfig } from '../helpers/redis-config.js'
+import { LoginGuard } from '../../src/guard/login-guard.js'
+import { openLoginGuard } from '../../src/guard/index.js'
+import { loadConfigText } from '../../src/config/load.js'
+import { guardRules } from '../../src/guard/rules.js'
+import { guardConfig, guardContract, TEST_SECRET } from './contract.js'
+import { alternating } from './alternating.js'
+
+const redis = await startRedis(t, { persistent: false })
+
+async function connect (t: Test, prefix = freshPrefix()): Promise<RedisGuardStore> {
+  // A generous timeout: 500 scripts at once on a shared 2-core machine.
+  const store = await RedisGuardStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 5s'), keyPrefix: prefix }, events: { warn: () => {} } })
+  t.teardown(async () => { await store.close() })
+  return store
+}
+
+guardContract(t, 'redis', async (t) => await connect(t))
+
+guardContract(t, 'redis, two gateways', async (t) => {
+  const prefix = freshPrefix()
+  return alternating([await connect(t, prefix), await connect(t, prefix)])
+})
+
+const rules = guardRules(guardConfig())
+const T = Date.UTC(2001, 8, 1)
+
+t.test('redis: 500 attempts at once through two store instances on one Redis: exactly the threshold is allowed, five rounds', async (t) => {
+  const prefix = freshPrefix()
+  const stores = [await connect(t, prefix), await connect(t, prefix)]
+  for (let round = 0; round < 5; round++) {
+    const results = await Promise.all(Array.from({ length: 500 }, async (_, i) => await (stores[i % 2] as GuardStore).charge({
+      id: `r${round}-${i}`, user: `user-${round}`, network: 'net', device: false, now: T, rules
+    })))
+    t.equal(results.filter((r) => r.allowed).length, 5, `round ${round}: 5 of 500`)
+  }
+})
+
+t.test('redis: keys hold hashes only, all under one hash tag, and every key expires by itself', async (t) => {
+  const prefix = freshPrefix()
+  const store = await connect(t, prefix)
+  const guard = new LoginGuard({ store, secrets: [TEST_SECRET], rules, ipv6Prefix: 64, deviceMaxAge: 90 * 86_400_000 })
+  for (let i = 0; i < 5; i++) {
+    const d = await guard.attempt({ user: 'alice@example.com', caseInsensitive: false, address: '203.0.113.7', now: T + i })
+    if (d.allowed) await guard.settle(d.ticket, 'failure', T + i)
+  }
+  const inFlight = await guard.attempt({ user: 'bob', caseInsensitive: false, address: '198.51.100.4', now: T })
+  t.ok(inFlight.allowed)
+  const keys = redis.cli('--scan', '--pattern', `${prefix}*`).trim().split('\n').sort()
+  // Three keys per user and network (the logins counter lives in the user's), and the index of blocks.
+  t.same(keys.map((k) => k.slice(prefix.length).replace(/:[A-Za-z0-9_-]{22}/g, ':H')), ['{g}:blocks', '{g}:n:H', '{g}:n:H', '{g}:u:H', '{g}:u:H', '{g}:un:H:H', '{g}:un:H:H'])
+  for (const key of keys) {
+    const ttl = Number(redis.cli('pttl', key).trim())
+    t.ok(ttl > 0, `${key} expires (${ttl} ms)`)
+    const dump = redis.cli('--no-raw', key.endsWith('blocks') ? 'zrange' : 'hgetall', key, ...(key.endsWith('blocks') ? ['0', '-1'] : []))
+    t.notOk(/alice|example|bob|203\.0|198\.51/.test(key + dump), `${key}: nothing in clear`)
+  }
+  t.equal(new Set(keys.map((k) => redis.cli('cluster', 'keyslot', k).trim())).size, 1, 'one slot for every guard key')
+  t.ok(Number(redis.cli('pttl', keys.find((k) => k.includes(':un:')) as string).trim()) <= 86_400_000, 'a blocked key lasts its history (24 h), no longer')
+})
+
+t.test('redis: a key whose last write was a settle expires too (a settle that empties a hash makes it anew)', async (t) => {
+  const prefix = freshPrefix()
+  const store = await connect(t, prefix)
+  const guard = new LoginGuard({ store, secrets: [TEST_SECRET], rules, ipv6Prefix: 64 })
+  // One attempt each: the settle's HDEL of the charge empties every counter, its HSET of the failure makes it again.
+  for (let i = 0; i < 10; i++) {
+    const d = await guard.attempt({ user: `user${i}`, caseInsensitive: false, address: `192.0.2.${i}`, now: T })
+    if (d.allowed) await guard.settle(d.ticket, i % 2 === 0 ? 'failure' : 'success', T)
+  }
+  const keys = redis.cli('--scan', '--pattern', `${prefix}*`).trim().split('\n').filter(Boolean)
+  t.equal(keys.length, 5 * 3 + 5, 'five failures: three counters each; five successes: a login each (in the user\'s key)')
+  const ttls = keys.map((key) => Number(redis.cli('pttl', key).trim()))
+  t.ok(ttls.every((ttl) => ttl > 0), `every key expires: ${ttls.join(', ')}`)
+  t.ok(ttls.every((ttl) => ttl <= 3_600_000), 'no longer than its window')
+})
+
+t.test('redis: a charge re-sent with the same id (ioredis after a reconnect) is charged once', async (t) => {
+  const store = await connect(t)
+  const req = { id: 'same', user: 'u', network: 'n', device: false, now: T, rules }
+  t.match(await store.charge(req), { allowed: true })
+  t.match(await store.charge(req), { allowed: true })
+  for (let i = 0; i < 4; i++) t.match(await store.charge({ ...req, id: `other${i}` }), { allowed: true }, 'four more fit: the re-sent one took one place')
+  t.match(await store.charge({ ...req, id: 'sixth' }), { allowed: false })
+})
+
+t.test('redis: when Redis is away every step fails fast with SESSIONCAP_ERR_STORE_UNAVAILABLE, and works again when it is back', async (t) => {
+  const own = await startRedis(t, { persistent: false })
+  const store = await RedisGuardStore.connect({ store: redisStoreConfig(`url: ${own.url}`, 'commandTimeout: 200ms'), events: { warn: () => {}, error: () => {} } })
+  t.teardown(async () => { await store.close() })
+  const req = { id: 'a', user: 'u', network: 'n', device: false, now: T, rules }
+  t.match(await store.charge(req), { allowed: true })
+  await own.kill()
+  const started = Date.now()
+  await t.rejects(store.charge({ ...req, id: 'b' }), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
+  await t.rejects(store.settle({ id: 'a', user: 'u', network: 'n', counters: ['userNetwork'] }, 'failure', T, rules), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
+  await t.rejects(store.ping(), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
+  t.ok(Date.now() - started < 2_000, 'within commandTimeout each')
+  await own.start()
+  let back = false
+  for (let i = 0; i < 100 && !back; i++) {
+    back = await store.ping().then(() => true, () => false)
+    if (!back) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(back, 'answers again')
+  t.match(await store.charge({ ...req, id: 'c', now: T + 1 }), { allowed: true })
+})
+
+t.test('openLoginGuard: the Redis store with store type redis, sharing the sessions\' Redis', async (t) => {
+  const { config } = loadConfigText(`upstream: http://127.0.0.1:1
+secret: ${TEST_SECRET}
+session: { cookie: sessionid }
+login: [{ path: /login, user: { form: u } }]
+store: { type: redis, url: "${redis.url}", keyPrefix: "${freshPrefix()}", commandTimeout: 5s }
+`, 'test.yaml', {})
+  const guard = await openLoginGuard(config, [TEST_SECRET], { warn: () => {} })
+  t.teardown(async () => { await guard?.close() })
+  t.ok(guard?.store instanceof RedisGuardStore)
+  await guard?.store.ping()
+  t.match(await guard?.attempt({ user: 'alice', caseInsensitive: false, address: '203.0.113.7', now: T }), { allowed: true })
+})
