@@ -63,6 +63,8 @@ export class AuditTrail implements EventSink {
 
   emit (event: GatewayEvent): void {
     if (!this.enabled) return
+    // Every attempt is counted in the metrics; the trail keeps failures and blocks (an attack would flood it otherwise).
+    if (event.type === 'login_attempt') return
     if (event.type === 'request_refused') {
       if (this.#refused.has(event.session)) return
       this.#refused.set(event.session, true)

@@ -54,6 +54,39 @@ export type GatewayEvent =
     enforced: boolean
   }
   | {
+    /** A login attempt the guard saw, and what became of it (metrics only: the audit trail writes failures and blocks). */
+    type: 'login_attempt'
+    result: 'success' | 'failure' | 'neutral' | 'refused' | 'would_refuse' | 'unguarded'
+  }
+  | {
+    /** A login the app refused (wrong password, unknown user: never told apart), counted by the guard. */
+    type: 'login_failed'
+    user: string
+    client?: Client
+    enforced: boolean
+  }
+  | {
+    /** A guard counter tripped: its key is blocked until `until`. */
+    type: 'login_blocked'
+    counter: 'userNetwork' | 'network' | 'user'
+    /** The user and client of the attempt that tripped it. */
+    user?: string
+    client?: Client
+    until: string
+    failures: number
+    /** Times the key was blocked within `guard.block.history`, this one included. */
+    times: number
+    enforced: boolean
+  }
+  | {
+    /** An administrator lifted guard blocks. */
+    type: 'block_lifted'
+    kind: 'user' | 'network'
+    target: string
+    lifted: number
+    client?: Client
+  }
+  | {
     /** `ended.upstreamLogout`: the app's own logout, replayed for an ended session. */
     type: 'upstream_logout'
     session: SessionId

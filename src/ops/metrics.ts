@@ -32,6 +32,8 @@ export class Metrics implements EventSink {
   readonly #refused: Counter<'reason'>
   readonly #observed: Counter<'action'>
   readonly #upstreamLogouts: Counter<'outcome'>
+  readonly #loginAttempts: Counter<'result'>
+  readonly #loginBlocks: Counter<'counter'>
   readonly storeSeconds: Histogram<'operation'>
   readonly storeErrors: Counter<'operation'>
 
@@ -56,6 +58,8 @@ export class Metrics implements EventSink {
     this.#refused = new Counter({ name: 'sessioncap_requests_refused_total', help: 'Requests refused because they carried an ended session, by the reason it ended.', labelNames: ['reason'], registers })
     this.#observed = new Counter({ name: 'sessioncap_observed_total', help: 'Observe mode: what enforce would have done (end_session, reject_login, ask, refuse_request).', labelNames: ['action'], registers })
     this.#upstreamLogouts = new Counter({ name: 'sessioncap_upstream_logouts_total', help: 'The app\'s logout replayed for ended sessions (ended.upstreamLogout), by outcome.', labelNames: ['outcome'], registers })
+    this.#loginAttempts = new Counter({ name: 'sessioncap_login_attempts_total', help: 'Login attempts the guard saw, by result: success, failure, neutral (5xx, client gone: refunded), refused (429), would_refuse (observe), unguarded (guard store unavailable).', labelNames: ['result'], registers })
+    this.#loginBlocks = new Counter({ name: 'sessioncap_login_blocks_total', help: 'Guard blocks started, by counter (userNetwork, network, user).', labelNames: ['counter'], registers })
     // Both gauges come from one read of the store, shared by every scrape in
     // flight (with Redis it scans the keys): each gauge waits for it, so
     // neither reports the previous scrape's value.
@@ -125,6 +129,13 @@ export class Metrics implements EventSink {
         break
       case 'upstream_logout':
         this.#upstreamLogouts.inc({ outcome: event.outcome })
+        break
+      case 'login_attempt':
+        this.#loginAttempts.inc({ result: event.result })
+        break
+      case 'login_blocked':
+        if (event.enforced) this.#loginBlocks.inc({ counter: event.counter })
+        else this.#observed.inc({ action: 'block' })
         break
     }
   }

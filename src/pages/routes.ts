@@ -35,18 +35,7 @@ type Query = Record<string, string | undefined>
 export async function registerPages (app: FastifyInstance, ctx: PagesContext): Promise<void> {
   const { prefix } = ctx.config.pages
   const { templates, links, signer } = ctx.pages
-  const formAction = ["'self'"]
-  const redirect = ctx.config.ended.redirect
-  // After "cancel", the form's answer sends the browser to `ended.redirect`, which form-action must allow.
-  if (redirect !== undefined && /^https?:/.test(redirect)) formAction.push(new URL(redirect).origin)
-  const securityHeaders = {
-    'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src ${templates.styleHash}; img-src 'self' data:; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'`,
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff',
-    'cross-origin-opener-policy': 'same-origin'
-  }
+  const securityHeaders = ctx.pages.headers
 
   const page = (reply: FastifyReply, status: number, name: PageName, view: View & { heading: string }): FastifyReply =>
     reply.code(status).headers(securityHeaders).type('text/html; charset=utf-8').send(templates.render(name, { ...view, title: ctx.config.pages.title }))

@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url'
 import Mustache from 'mustache'
 
 /** Every file a template folder may hold; a folder may replace any of them and keeps the defaults of the others. */
-export const TEMPLATE_FILES = ['layout.html', 'style.css', 'choose.html', 'sessions.html', 'ended.html'] as const
+export const TEMPLATE_FILES = ['layout.html', 'style.css', 'choose.html', 'sessions.html', 'ended.html', 'blocked.html'] as const
 export type TemplateFile = typeof TEMPLATE_FILES[number]
-export type PageName = 'choose' | 'sessions' | 'ended'
+export type PageName = 'choose' | 'sessions' | 'ended' | 'blocked'
 
 /** The templates shipped with sessioncap (templates/ at the package's root, next to dist/ and src/). */
 export const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../templates/', import.meta.url))

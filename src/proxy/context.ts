@@ -13,6 +13,9 @@ import type { Whoami } from '../identity/index.js'
 import type { LRUCache } from 'lru-cache'
 import type { EventSink } from '../ops/events.js'
 import type { HotCounters } from '../ops/metrics.js'
+import type { LoginGuard } from '../guard/index.js'
+import type { SerializeCookie } from '../http/set-cookie.js'
+import type { GuardedAttempt } from './login-guard.js'
 
 /**
  * Everything the hooks share, built once per gateway. The fields that are
@@ -51,6 +54,10 @@ export interface GatewayContext {
   readonly holderOf: (request: FastifyRequest) => Holder | undefined
   /** For the pages: answers a request whose session ended, as the gateway does everywhere. */
   readonly answerEnded: (request: FastifyRequest, reply: FastifyReply, reason: EndReason) => FastifyReply
+  /** The login guard (src/guard/), or undefined with `guard: false`. */
+  readonly guard: LoginGuard | undefined
+  /** @fastify/cookie's serializer, for the cookies the gateway sets itself. */
+  readonly serializeCookie: SerializeCookie
   /** `ended.upstreamLogout`: the ended sessions already logged out of the app (their ids, never a cookie). */
   readonly logoutReplays?: import('./upstream-logout.js').LogoutReplays
 }
@@ -80,6 +87,10 @@ export interface RequestState {
   pendingSeen: boolean
   /** The gateway answered this request itself; the response watcher leaves it alone. */
   answered: boolean
+  /** A login attempt the guard allowed: settled once the app's answer is classified. */
+  guard: GuardedAttempt | undefined
+  /** The app's answer logged the user in by the route's own rules (for the guard's classification). */
+  loggedIn: boolean
 }
 
 import type { Holder } from '../sessions/context.js'

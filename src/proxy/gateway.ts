@@ -30,6 +30,7 @@ import { meteredStore } from '../ops/metered-store.js'
 import { createAdminServer } from '../admin/server.js'
 import { applyReload, type ReloadOutcome } from './reload.js'
 import { LogoutReplays } from './upstream-logout.js'
+import { openLoginGuard } from '../guard/index.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
@@ -127,6 +128,9 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
   }
 
+  // The login guard, on the store type the sessions use (guard: false: none).
+  const guard = await openLoginGuard(config, [secret], { warn: storeEvents.warn, error: storeEvents.error })
+
   // The gateway asking the app itself (whoami), the way it forwards requests.
   const ask = createAppClient(config.upstream)
   const ctx: GatewayContext = {
@@ -149,6 +153,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     events,
     counters,
     logoutReplays: new LogoutReplays(config.upstream),
+    guard,
+    serializeCookie: app.serializeCookie.bind(app),
     holderOf: (request) => {
       const state = request[kState]
       if (state == null) return undefined
@@ -188,7 +194,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   app.addHook('onRequest', sessionCheck(ctx))
   app.addHook('onSend', responseWatch(ctx))
   await registerPages(app, ctx)
-  await registerUpstream(app, ctx, loginBody())
+  await registerUpstream(app, ctx, loginBody(ctx))
   await app.ready()
   const admin = metrics === undefined ? undefined : await createAdminServer(ctx, { token: adminToken as string, metrics })
   let adminAddress: string | undefined
@@ -218,6 +224,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
       // Both stop accepting at once; each finishes what it is answering.
       await Promise.all([admin?.close(), app.close()])
       await audit.close()
+      await guard?.close()
       await opened.shutdown()
       stdout?.flush()
     }

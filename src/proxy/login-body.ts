@@ -6,6 +6,8 @@ import { errors } from '../errors.js'
 import { identify, type RequestIdentity } from '../identity/index.js'
 import { decodedBody } from '../identity/body-text.js'
 import { kState } from './symbols.js'
+import type { GatewayContext } from './context.js'
+import { guardAttempt } from './login-guard.js'
 
 /**
  * preHandler: on a login route, read who is logging in.
@@ -17,25 +19,27 @@ import { kState } from './symbols.js'
  * back on `request.body` for reply-from to forward (reading `request.raw` by
  * hand instead breaks the forwarded Content-Length: fastify/help#906).
  */
-export function loginBody () {
-  const read = readLoginBody()
+export function loginBody (ctx: GatewayContext) {
+  const read = readLoginBody(ctx)
   // A callback hook: requests that are not logins (nearly all) pass without a promise.
   return function readLogin (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
     const state = request[kState]
     if (state?.login == null) { done(); return }
-    read(request, reply).then(() => { done() }, done)
+    // A request answered here (the login guard refused it) goes no further.
+    read(request, reply).then((answered) => { if (!answered) done() }, done)
   }
 }
 
-function readLoginBody () {
-  return async function readLogin (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+function readLoginBody (ctx: GatewayContext) {
+  /** Reads the user (and group) a login request names; true when the request was answered here. */
+  return async function readLogin (request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const state = request[kState]
     const route = state?.login
-    if (state == null || route === undefined) return
+    if (state == null || route === undefined) return false
     let body: Buffer | undefined
     let decoded: Buffer | undefined
     const fromRequest = [route.identity, route.group].filter((s): s is RequestIdentity => s?.phase === 'request')
-    if (fromRequest.length === 0) return
+    if (fromRequest.length === 0) return false
     if (fromRequest.some((s) => s.needsBody) && hasBody(request)) {
       let raw: Buffer
       try {
@@ -71,6 +75,8 @@ function readLoginBody () {
       const group = identify(route.group, req, false)
       if (group.kind === 'user') state.group = group.user
     }
+    // An attempt names a user: the login guard judges it before the app sees it.
+    return found.kind === 'user' ? await guardAttempt(ctx, request, reply, state, found.user) : false
   }
 }
 

@@ -14,7 +14,7 @@ import { RouteTable } from './routes.js'
  * so; everything else (limits, overrides, policy, ask, login and logout
  * routes, whoami, mode, ended, log level…) applies to the next request.
  */
-export const RESTART_ONLY = ['listen', 'upstream', 'secret', 'session', 'store', 'admin', 'audit', 'pages', 'proxy', 'sessions', 'preset'] as const
+export const RESTART_ONLY = ['listen', 'upstream', 'secret', 'session', 'store', 'admin', 'audit', 'pages', 'proxy', 'sessions', 'preset', 'guard'] as const
 
 export interface ReloadOutcome {
   /** Top-level keys whose new values are now in force. */

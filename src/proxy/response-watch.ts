@@ -14,6 +14,7 @@ import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWit
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
+import { classifyAnswer, guardSettle } from './login-guard.js'
 import { admitSession, endSessions, isObserving } from '../sessions/actions.js'
 import { clientOf } from '../http/client.js'
 
@@ -77,7 +78,9 @@ export function responseWatch (ctx: GatewayContext) {
   // without a promise.
   return function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void): void {
     const state = request[kState]
-    if (state == null || state.answered || (state.logout === undefined && !state.clearStripped && !reply.hasHeader('set-cookie'))) {
+    // A guarded login the gateway answered itself after forwarding it (502, 504): it proved nothing.
+    if (state?.guard?.settled === false && state.answered) guardSettle(ctx, request, reply, state, 'neutral')
+    if (state == null || state.answered || (state.guard === undefined && state.logout === undefined && !state.clearStripped && !reply.hasHeader('set-cookie'))) {
       done(null, payload)
       return
     }
@@ -88,6 +91,16 @@ export function responseWatch (ctx: GatewayContext) {
 function watchAnswer (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
   return async function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: RequestState): Promise<unknown> {
+    // The app's own status, before the gateway may replace its answer: what the login guard classifies.
+    const appStatus = reply.statusCode
+    try {
+      return await decide(request, reply, payload, state)
+    } finally {
+      if (state.guard !== undefined) guardSettle(ctx, request, reply, state, classifyAnswer(appStatus, state.loggedIn))
+    }
+  }
+
+  async function decide (request: FastifyRequest, reply: FastifyReply, payload: unknown, state: RequestState): Promise<unknown> {
     const now = ctx.now()
     const change = sessionCookieChange(ctx, request, reply, cookieName, now)
     if (change.dropped.length > 0) await endDropped(ctx, request, state, change, now)
@@ -257,6 +270,8 @@ async function applyAnswer (
   if (route !== undefined && route.accepts(status, location(reply))) {
     const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
     if (login === 'nobody') return undefined
+    // A login by the route's own rules (and whoami's, where it is asked): a success for the login guard.
+    state.loggedIn = true
     if (login !== undefined) return await admitLogin(ctx, request, reply, answer.payload, state, login, id, now)
     if (route.config.unidentified === 'refuse' && isObserving(ctx)) {
       request.log.info({ route: route.config.path, from: route.identity.describe, session: shortId(id) }, 'observe: would refuse this login (the user could not be read)')

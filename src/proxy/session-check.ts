@@ -95,7 +95,9 @@ export function sessionCheck (ctx: GatewayContext) {
       clearStripped: false,
       holder: undefined,
       pendingSeen: false,
-      answered: false
+      answered: false,
+      guard: undefined,
+      loggedIn: false
     }
     request[kState] = state
     // `others` is empty without a single extra step for a header as browsers send it.
