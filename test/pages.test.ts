@@ -152,7 +152,7 @@ t.test('a wrong template folder, prefix or timeout is a configuration error', as
   }
   const bad = problems(`pages: { templates: "${dir}" }\n`)
   t.match(bad, /pages\.templates: choose\.html: Unclosed section "open"/)
-  t.match(bad, /; chooser\.html is not a template sessioncap uses \(expected any of layout\.html, style\.css, choose\.html, sessions\.html, ended\.html\)/)
+  t.match(bad, /; chooser\.html is not a template sessioncap uses \(expected any of layout\.html, style\.css, choose\.html, sessions\.html, ended\.html, blocked\.html\)/)
   t.match(problems(`pages: { templates: "${join(dir, 'nope')}" }\n`), /pages\.templates: no such folder/)
   t.match(problems('pages: { prefix: /admin/ }\n'), /login\[0\]\.path: is under pages\.prefix \(\/admin\/\)/)
   t.match(problems('pages: { prefix: /Admin/ }\n'), /login\[0\]\.path: is under pages\.prefix \(\/Admin\/\)/, 'in any case')
