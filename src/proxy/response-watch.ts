@@ -15,6 +15,7 @@ import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
 import { admitSession, clientOf, endSessions, isObserving } from './session-actions.js'
+import { overHttps } from './scheme.js'
 
 /** Largest login answer read for `responseJson`; a larger one names nobody. */
 const MAX_ANSWER_BYTES = 1024 * 1024
@@ -126,7 +127,7 @@ function watchAnswer (ctx: GatewayContext) {
     }
     if (state.clearStripped && change.set === undefined && !change.cleared) {
       // The browser still holds the ended cookie (and nothing else under its name): ask it to drop it.
-      void reply.header('set-cookie', ctx.scopes.clearAll())
+      void reply.header('set-cookie', ctx.scopes.clearAll(overHttps(request)))
     }
     return answer.payload
   }
