@@ -1,0 +1,68 @@
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2'
+import type { Test } from 'tap'
+
+export interface H2Answer {
+  status: number
+  headers: IncomingHttpHeaders & IncomingHttpStatusHeader
+  setCookies: string[]
+  text: string
+  json: () => unknown
+}
+
+export interface H2RequestOptions {
+  method?: string
+  /** More header fields; a list value is sent as that many fields of one name (e.g. `cookie` crumbs, RFC 9113 §8.2.3). */
+  headers?: OutgoingHttpHeaders
+  /** Sent in DATA frames, without Content-Length unless `headers` has one. */
+  body?: string | Buffer
+}
+
+/**
+ * An HTTP/2 client (node:http2) on one connection: what a browser does with
+ * `listen.http2` (ALPN "h2"), closed at teardown.
+ */
+export class H2Client {
+  private constructor (readonly session: ClientHttp2Session) {}
+
+  static async open (t: Test, base: string, ca: Buffer): Promise<H2Client> {
+    const session = connect(base, { ca })
+    await new Promise<void>((resolve, reject) => {
+      session.once('connect', () => { resolve() })
+      session.once('error', reject)
+    })
+    // A session the gateway closes (GOAWAY, a graceful stop) must not fail the test by itself.
+    session.on('error', () => {})
+    t.teardown(() => { session.destroy() })
+    return new H2Client(session)
+  }
+
+  /** The protocol ALPN chose for this connection. */
+  get protocol (): string | false | undefined {
+    return this.session.alpnProtocol
+  }
+
+  async send (path: string, opts: H2RequestOptions = {}): Promise<H2Answer> {
+    const body = opts.body
+    const stream = this.session.request({ ':method': opts.method ?? (body === undefined ? 'GET' : 'POST'), ':path': path, ...opts.headers }, { endStream: body === undefined })
+    if (body !== undefined) stream.end(body)
+    const headers = await new Promise<IncomingHttpHeaders & IncomingHttpStatusHeader>((resolve, reject) => {
+      stream.once('response', resolve)
+      stream.once('error', reject)
+    })
+    const chunks: Buffer[] = []
+    stream.on('data', (c: Buffer) => { chunks.push(c) })
+    await new Promise<void>((resolve, reject) => {
+      stream.once('end', resolve)
+      stream.once('error', reject)
+    })
+    const text = Buffer.concat(chunks).toString('utf8')
+    const raw = headers['set-cookie']
+    return {
+      status: Number(headers[':status']),
+      headers,
+      setCookies: raw === undefined ? [] : Array.isArray(raw) ? raw : [raw],
+      text,
+      json: (): unknown => JSON.parse(text) as unknown
+    }
+  }
+}
