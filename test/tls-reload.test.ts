@@ -43,10 +43,15 @@ t.test('SIGHUP: a renewed certificate is served to new connections; a broken one
   t.teardown(async () => { await agent.close() })
   t.equal((await request(`${gw.base}/`, { dispatcher: agent })).statusCode, 200)
 
+  // A SIGHUP with the same files changes nothing, and says so.
+  let mark = gw.output().length
+  gw.child.kill('SIGHUP')
+  await gw.waitFor(/"msg":"TLS certificate read again: unchanged"/, mark)
+
   // Renewal: the new files in place (as certbot or cert-manager write them), then SIGHUP.
   copyFileSync(renewed.key, served.key)
   copyFileSync(renewed.cert, served.cert)
-  let mark = gw.output().length
+  mark = gw.output().length
   gw.child.kill('SIGHUP')
   await gw.waitFor(/"msg":"TLS certificate reloaded: new connections get this one"/, mark)
   t.match(gw.output().slice(mark), new RegExp(`"previous":"${first.fingerprint}"[^\\n]*"fingerprint":"${renewed.fingerprint}"`))

@@ -104,7 +104,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // hooks use, and where HTTP/2 differs, proxy/http2-request.ts says so.
   const app = Fastify({ ...fastifyOptions, ...listenerOptions(config.listen, certificate) } as FastifyServerOptions)
   if (config.listen.http2) alignHttp1Timeouts(app.server)
-  const connections = [connectionControl(app.server)]
+  const appConnections = connectionControl(app.server)
+  const connections = [appConnections]
   // "All methods": WebDAV and the other methods Node parses, not only Fastify's defaults.
   for (const method of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
@@ -233,6 +234,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     },
     async close () {
       readiness.stop()
+      // HTTP/2 sessions get a GOAWAY now: Node (before 24) would wait for them to end by themselves.
+      appConnections.closeIdle()
       // The proxied port stops accepting at once and finishes what it is
       // answering; the admin API stays up meanwhile, so /readyz can tell a
       // load balancer "shutdown" until the last request is answered.

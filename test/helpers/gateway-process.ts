@@ -40,7 +40,7 @@ export async function startGatewayProcess (t: Test, yaml: string, opts: GatewayP
   const file = join(dir, 'gateway.yaml')
   const listen = opts.listen === undefined ? '' : `, ${opts.listen}`
   writeFileSync(file, `listen: { host: 127.0.0.1, port: 0${listen} }\nlog: { level: info }\n${yaml}`)
-  const child = spawn(process.execPath, [CLI, '--config', file], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const waiters = new Set<() => void>()
   const onData = (c: Buffer): void => { out += c.toString(); for (const w of waiters) w() }

@@ -45,15 +45,19 @@ export class H2Client {
     const body = opts.body
     const stream = this.session.request({ ':method': opts.method ?? (body === undefined ? 'GET' : 'POST'), ':path': path, ...opts.headers }, { endStream: body === undefined })
     if (body !== undefined) stream.end(body)
+    // A stream cut by its connection closes with RST_STREAM CANCEL, and Node emits no 'error' for that: 'close' says it.
+    const cut = (): Error => new Error(`stream closed (RST_STREAM ${stream.rstCode ?? '?'})`)
     const headers = await new Promise<IncomingHttpHeaders & IncomingHttpStatusHeader>((resolve, reject) => {
       stream.once('response', resolve)
       stream.once('error', reject)
+      stream.once('close', () => { reject(cut()) })
     })
     const chunks: Buffer[] = []
     stream.on('data', (c: Buffer) => { chunks.push(c) })
     await new Promise<void>((resolve, reject) => {
       stream.once('end', resolve)
       stream.once('error', reject)
+      stream.once('close', () => { if (stream.readableEnded) resolve(); else reject(cut()) })
     })
     const text = Buffer.concat(chunks).toString('utf8')
     const raw = headers['set-cookie']
