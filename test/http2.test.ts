@@ -124,6 +124,14 @@ t.test('HTTP/2 bodies: without Content-Length (or Content-Type) they reach the l
 
   const big = await c.send('/api/small-login', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'eve@example.test', pad: 'x'.repeat(400) }) })
   t.equal(big.status, 413, 'a login body over maxBodyBytes, length unannounced')
+  // Far more than a flow-control window (64 KiB): the client cannot send it all unless the gateway reads it.
+  const huge = await c.send('/api/small-login', { headers: { 'content-type': 'application/json' }, body: Buffer.alloc(4 * 1024 * 1024, ' ') })
+  t.equal(huge.status, 413)
+  // (Node's client marks the stream closed on the reset; its 'close' waits for the unsent body to be dropped.)
+  const deadline = Date.now() + 10_000
+  while (!huge.stream.closed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(huge.stream.closed, 'the gateway resets the stream once answered (RFC 9113 §8.1): the client stops sending')
+  t.equal(huge.stream.rstCode, 0, 'with NO_ERROR')
   t.equal((await c.send('/')).status, 200, 'the connection goes on (HTTP/2 has no Connection: close)')
 
   const upload = Buffer.alloc(300_000, 'u')

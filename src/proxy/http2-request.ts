@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { Http2ServerRequest } from 'node:http2'
+import { constants, type Http2ServerRequest } from 'node:http2'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 
 /**
@@ -44,6 +44,31 @@ export function bodyFollows (request: FastifyRequest): boolean {
   if (h2 !== undefined) return !h2.stream.endAfterHeaders
   const length = request.headers['content-length']
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+}
+
+/**
+ * The gateway answered before the request's content was all read (a login
+ * body too large, too slow): the client must stop sending it. HTTP/1.1
+ * closes the connection after the answer (`Connection: close`); HTTP/2 has
+ * no such header and keeps the connection: the stream alone is reset with
+ * NO_ERROR once the answer is complete, which is how RFC 9113 §8.1 lets a
+ * server ask a client to abort a request it already answered. (Left open,
+ * a stream whose content nobody reads would hold its flow-control window,
+ * and keep its session from closing, for ever.)
+ */
+export function stopRequestBodyAfterAnswer (request: FastifyRequest, reply: FastifyReply): void {
+  const h2 = http2Request(request.raw)
+  if (h2 === undefined) {
+    void reply.header('connection', 'close')
+    return
+  }
+  // The stream's own 'finish' (its answer written out), not the response's: Node's compatibility
+  // response emits 'finish' only once the stream has closed, which is what is waited for here.
+  h2.stream.once('finish', () => {
+    h2.stream.close(constants.NGHTTP2_NO_ERROR)
+    // Its unread content would otherwise keep it (and a closing session) open: dropped.
+    h2.stream.destroy()
+  })
 }
 
 type PreHandler = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void

@@ -6,7 +6,7 @@ import { errors } from '../errors.js'
 import { identify, type RequestIdentity } from '../identity/index.js'
 import { decodedBody } from '../identity/body-text.js'
 import { kState } from './symbols.js'
-import { bodyFollows, http2Request } from './http2-request.js'
+import { bodyFollows, stopRequestBodyAfterAnswer } from './http2-request.js'
 
 /**
  * preHandler: on a login route, read who is logging in.
@@ -43,9 +43,8 @@ function readLoginBody () {
         raw = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
       } catch (err) {
         state.answered = true
-        // The rest of the body may still be arriving: this connection is done.
-        // (HTTP/2 has no such header: the stream ends with the answer, the connection goes on.)
-        if (http2Request(request.raw) === undefined) void reply.header('connection', 'close')
+        // The rest of the body may still be arriving: the client is told to stop sending it.
+        stopRequestBodyAfterAnswer(request, reply)
         throw err
       }
       // The app must get the bytes exactly as the client sent them (a chunked

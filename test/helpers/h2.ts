@@ -1,4 +1,4 @@
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2'
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type IncomingHttpStatusHeader, type OutgoingHttpHeaders } from 'node:http2'
 import type { Test } from 'tap'
 
 export interface H2Answer {
@@ -7,6 +7,8 @@ export interface H2Answer {
   setCookies: string[]
   text: string
   json: () => unknown
+  /** The request's stream (e.g. to see that the server reset it: `closed`, `rstCode`). */
+  stream: ClientHttp2Stream
 }
 
 export interface H2RequestOptions {
@@ -44,6 +46,8 @@ export class H2Client {
   async send (path: string, opts: H2RequestOptions = {}): Promise<H2Answer> {
     const body = opts.body
     const stream = this.session.request({ ':method': opts.method ?? (body === undefined ? 'GET' : 'POST'), ':path': path, ...opts.headers }, { endStream: body === undefined })
+    // A body the server stops reading (it answered first) may never be written out: not an error here.
+    stream.on('error', () => {})
     if (body !== undefined) stream.end(body)
     // A stream cut by its connection closes with RST_STREAM CANCEL, and Node emits no 'error' for that: 'close' says it.
     const cut = (): Error => new Error(`stream closed (RST_STREAM ${stream.rstCode ?? '?'})`)
@@ -66,7 +70,8 @@ export class H2Client {
       headers,
       setCookies: raw === undefined ? [] : Array.isArray(raw) ? raw : [raw],
       text,
-      json: (): unknown => JSON.parse(text) as unknown
+      json: (): unknown => JSON.parse(text) as unknown,
+      stream
     }
   }
 }
