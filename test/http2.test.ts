@@ -80,6 +80,28 @@ t.test('HTTP/2 through to the app: a page, a login, a refused ended session', as
   t.same((await phone.send('/api/me', { headers: { cookie: `sessionid=${second}` } })).json(), { username: 'alice', role: 'staff' }, 'the new session goes on')
 })
 
+t.test('the gateway\'s pages over HTTP/2: the sessions page lists and signs out another device', async (t) => {
+  const { h, cert } = await h2Gateway(t, `${APP_ROUTES}limit: 2\n`)
+  const laptop = await H2Client.open(t, h.base, cert.pem)
+  const phone = await H2Client.open(t, h.base, cert.pem)
+  const mine = sessionOf(await laptop.send('/admin/login/', { headers: FORM, body: 'username=alice&password=x' }))
+  h.clock.advance(MIN)
+  const other = sessionOf(await phone.send('/admin/login/', { headers: FORM, body: 'username=alice&password=x' }))
+  const page = await laptop.send('/.sessioncap/sessions', { headers: { accept: HTML, cookie: `sessionid=${mine}` } })
+  t.equal(page.status, 200)
+  t.equal(page.headers['cache-control'], 'no-store')
+  t.match(page.text, /This device/)
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? ''
+  // The form as a browser posts it, here without Content-Length.
+  const posted = await laptop.send('/.sessioncap/sessions', { headers: { ...FORM, accept: HTML, cookie: `sessionid=${mine}` }, body: `csrf=${encodeURIComponent(csrf)}&action=end-others` })
+  t.equal(posted.status, 303)
+  t.equal(posted.headers.location, '/.sessioncap/sessions?done=1')
+  const refused = await phone.send('/', { headers: { accept: HTML, cookie: `sessionid=${other}` } })
+  t.equal(refused.status, 303, 'the other device is signed out')
+  t.match(String(refused.headers.location), /^\/\.sessioncap\/ended\?n=/)
+  t.equal((await laptop.send('/api/me', { headers: { cookie: `sessionid=${mine}` } })).status, 200, 'this one goes on')
+})
+
 t.test('a cookie split over several HTTP/2 header fields is judged and forwarded as one Cookie header', async (t) => {
   // GET /echo is on a login route's path: an ended value is taken out there, and the app shows what it got.
   const { h, cert } = await h2Gateway(t, routes('{ method: POST, path: /echo, user: { form: username } }'))
