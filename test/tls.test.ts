@@ -1,5 +1,10 @@
 import t, { type Test } from 'tap'
 import { writeFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
+import { createServer } from 'node:tls'
+import { pino } from 'pino'
+import { readCertificatePair } from '../src/listen/certificates.js'
+import { ServedCertificate } from '../src/listen/served-certificate.js'
 import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
 import { makeCertificate, type TestCertificate } from './helpers/certificates.js'
 import { cli } from './helpers/cli.js'
@@ -94,6 +99,18 @@ t.test('behind a trusted proxy, X-Forwarded-Proto: https counts as HTTPS; from a
       }
     })
   }
+})
+
+t.test('an expired certificate is served all the same (refusing to start would take the site down), with a warning', async (t) => {
+  const cert = certificate(t)
+  const lines: string[] = []
+  const log = pino({ level: 'info' }, new Writable({ write (chunk: Buffer, _encoding, done) { lines.push(chunk.toString()); done() } }))
+  const server = createServer()
+  const pair = readCertificatePair({ cert: cert.cert, key: cert.key })
+  // openssl 3.0 cannot make a certificate that is already expired: its date is moved instead.
+  const served = new ServedCertificate({ cert: cert.cert, key: cert.key }, { ...pair, notAfter: new Date(Date.now() - 1000) }, server, log)
+  t.equal(served.fingerprint, cert.fingerprint)
+  t.match(lines.join(''), /"level":40[^\n]*"msg":"the TLS certificate has expired: browsers will refuse it"/)
 })
 
 t.test('sessioncap check: the certificate files exist, parse, and belong together', async (t) => {
