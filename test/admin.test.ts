@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
+import { loadConfigText } from '../src/config/load.js'
 import type { Device } from './helpers/client.js'
 
 /** The admin API over real HTTP, on its own listener beside the proxy. */
@@ -114,6 +115,32 @@ t.test('ending a user\'s sessions, all or all but the newest N', async (t) => {
   t.equal((await call(h, 'DELETE', '/users/bob/sessions')).status, 404)
 })
 
+t.test('ending a user\'s sessions ends them in every scope, also one a reload removed from the configuration', async (t) => {
+  // At first the API login has a scope of its own, with its own limit.
+  const scoped = APP_ROUTES.replace('caseInsensitive: true }', 'caseInsensitive: true, scope: api }')
+  t.not(scoped, APP_ROUTES, 'the API route is scoped')
+  const h = await startHarness(t, { yaml: `${scoped}${ADMIN}limit: { default: 1, api: 5 }\n` })
+  const [laptop] = await signedIn(h, 'alice', 1) as [Device]
+  const tokens = [h.device('api'), h.device('api')]
+  for (const d of tokens) t.equal((await d.apiLogin('alice')).status, 200)
+  t.same((await call(h, 'GET', '/users/alice/sessions')).json().scopes.map((s: { scope: string, sessions: unknown[] }) => [s.scope, s.sessions.length]), [['default', 1], ['api', 2]])
+
+  // The scope goes from the configuration; the sessions made under it stay, and still work.
+  const { config } = loadConfigText(`upstream: ${h.app.url}\nlisten: { host: 127.0.0.1, port: 0 }\nlog: { level: debug }\n${APP_ROUTES}${ADMIN}`)
+  h.gateway.reload(config)
+  t.same(h.gateway.context.config.login.routes.map((r) => r.scope ?? 'default'), ['default', 'default'], 'no route names the api scope now')
+  t.same(await Promise.all([laptop, ...tokens].map(async (d) => await d.whoami())), ['alice', 'alice', 'alice'], 'every session still works')
+  const listed = await call(h, 'GET', '/users/alice/sessions')
+  t.same(listed.json().scopes.map((s: { scope: string, sessions: unknown[] }) => [s.scope, s.sessions.length]), [['default', 1], ['api', 2]], 'the listing still shows the api sessions')
+
+  const ended = await call(h, 'DELETE', '/users/alice/sessions')
+  t.equal(ended.status, 200)
+  t.same(ended.json().ended.map((s: { scope: string, state: string }) => [s.scope, s.state]), [['default', 'ended'], ['api', 'ended'], ['api', 'ended']], 'all three ended, the api ones too')
+  t.same(await Promise.all([laptop, ...tokens].map(async (d) => await d.whoami())), [401, 401, 401], 'none of them works any more')
+  t.same((await call(h, 'GET', '/users/alice/sessions')).json().scopes, [], 'nothing left in any scope')
+  t.equal((await call(h, 'DELETE', '/users/alice/sessions')).status, 404, 'a second call finds nothing to end')
+})
+
 t.test('users over their limit after it was lowered, and the sweep that ends exactly the surplus', async (t) => {
   const h = await admin(t, 'limit: 0\npolicy: evict-oldest\n')
   const alice = await signedIn(h, 'alice', 3)
@@ -180,6 +207,7 @@ t.test('metrics move as traffic flows', async (t) => {
   t.equal(await metric('sessioncap_live_sessions'), 1)
   await h.device('browser').formLogin('alice')
   t.equal(await metric('sessioncap_ended_sessions'), 1, 'the ended gauge is read at this scrape, not the one before')
+  t.equal(await metric('sessioncap_ended_sessions_max'), 10_000_000, 'the bound an alert compares it with (store.maxEnded)')
   t.equal(await metric('sessioncap_logins_total{outcome="admitted"}'), 2)
   t.equal(await metric('sessioncap_sessions_ended_total{reason="concurrent_login_limit"}'), 1)
   const cookie = laptop.sessionCookie ?? ''

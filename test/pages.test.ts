@@ -49,6 +49,48 @@ t.test('a prefix of your own', async (t) => {
   t.equal(h.app.requests, before + 1, 'the default prefix is the app\'s again')
 })
 
+t.test('the prefix is matched in any case, like login paths: the pages, never the app', async (t) => {
+  for (const [prefix, spellings] of [
+    ['/.sessioncap/', ['/.SESSIONCAP/', '/.SessionCap/']],
+    ['/_Account/', ['/_account/', '/_ACCOUNT/', '/_Account/']]
+  ] as const) {
+    const h = await startHarness(t, { yaml: `${APP_ROUTES}pages: { prefix: ${prefix} }\n` })
+    const before = h.app.requests
+    for (const spelled of spellings) {
+      const sessions = await h.device('browser').send(`${spelled}sessions`)
+      t.equal(sessions.status, 200, `${spelled}sessions is the sessions page`)
+      t.match(sessions.text, /You are not signed in/)
+      t.equal(sessions.headers['x-frame-options'], 'DENY', 'with the pages\' headers')
+      t.equal((await h.device('browser').send(`${spelled}no-such-page`, { method: 'POST' })).status, 404, `${spelled}no-such-page: the gateway's 404`)
+    }
+    t.equal(h.app.requests, before, `under ${prefix}, in any case, nothing reached the app`)
+  }
+})
+
+t.test('the session check knows a re-cased prefix for the pages', async (t) => {
+  // policy ask: a waiting session reaches the pages and nothing else.
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}policy: ask\n` })
+  const laptop = h.device('browser')
+  await laptop.formLogin('alice')
+  const phone = h.device('browser')
+  t.equal((await phone.formLogin('alice')).headers.location, '/.sessioncap/choose?next=%2F', 'the phone waits for a choice')
+  t.equal((await phone.send('/.SessionCap/not-a-page')).status, 404, 'under the re-cased prefix: a page (the 404 of the pages), not a redirect to the chooser')
+  const chooser = await phone.send('/.SESSIONCAP/choose?next=%2F')
+  t.equal(chooser.status, 200, 'the chooser itself, under the re-cased prefix')
+  t.match(chooser.text, /Too many devices signed in/)
+  t.equal((await phone.send('/Somewhere')).status, 303, 'outside the prefix, the waiting session is still sent to the chooser')
+
+  // The signed-out page never refuses a cookie, whatever the prefix's case.
+  const h2 = await startHarness(t, { yaml: APP_ROUTES })
+  const old = h2.device('browser')
+  await old.formLogin('alice')
+  await h2.device('browser').formLogin('alice')
+  t.equal((await old.send('/')).status, 303, 'the first device\'s session has ended')
+  const ended = await old.send('/.SESSIONCAP/ended')
+  t.equal(ended.status, 200, 'its browser, ended cookie and all, still gets the signed-out page')
+  t.match(ended.text, /You have been signed out/)
+})
+
 t.test('the signed-out page says only what its signed note says', async (t) => {
   const h = await startHarness(t, { yaml: APP_ROUTES })
   const plain = await h.device('browser').send('/.sessioncap/ended')
@@ -113,6 +155,7 @@ t.test('a wrong template folder, prefix or timeout is a configuration error', as
   t.match(bad, /; chooser\.html is not a template sessioncap uses \(expected any of layout\.html, style\.css, choose\.html, sessions\.html, ended\.html\)/)
   t.match(problems(`pages: { templates: "${join(dir, 'nope')}" }\n`), /pages\.templates: no such folder/)
   t.match(problems('pages: { prefix: /admin/ }\n'), /login\[0\]\.path: is under pages\.prefix \(\/admin\/\)/)
+  t.match(problems('pages: { prefix: /Admin/ }\n'), /login\[0\]\.path: is under pages\.prefix \(\/Admin\/\)/, 'in any case')
   t.match(problems('pages: { prefix: sessioncap }\n'), /pages\.prefix: expected a path that starts and ends with \//)
   t.match(problems('pages: { accent: "red; } body { display: none" }\n'), /pages\.accent: expected a colour such as #2563eb/)
   t.match(problems('ask: { timeout: 0s }\n'), /ask\.timeout: expected a duration longer than 0s/)

@@ -2,8 +2,8 @@ import { ownerParts, slotOwner } from '../domain/limits.js'
 import { surplus } from '../domain/policy.js'
 import { counts, isIdle, type SessionRecord } from '../domain/session.js'
 import type { Client } from '../ops/events.js'
-import type { GatewayContext } from '../proxy/context.js'
-import { endSessions } from '../proxy/session-actions.js'
+import type { AdminContext } from './context.js'
+import { endSessions } from '../sessions/actions.js'
 
 /**
  * What the admin API (and so the CLI) can do with sessions, apart from HTTP.
@@ -33,19 +33,37 @@ export interface UserSessions {
   sessions: SessionView[]
 }
 
-/** A user's sessions in every scope the configuration knows (the default one first). */
-export async function userSessions (ctx: GatewayContext, user: string): Promise<UserSessions[]> {
-  const scopes = new Set<string | undefined>([undefined, ...ctx.config.login.routes.map((r) => r.scope)])
+/**
+ * A user's sessions in every scope they have sessions in: those the
+ * configuration names (the default one first), then any other the store
+ * holds. A scope a reload removed still has the sessions made under it: they
+ * keep working until they expire, so they must be listed and can be ended.
+ */
+export async function userSessions (ctx: AdminContext, user: string): Promise<UserSessions[]> {
   const out: UserSessions[] = []
-  for (const scope of scopes) {
-    const listed = await ownerSessions(ctx, slotOwner(user, scope))
+  for (const owner of await ownersOf(ctx, user)) {
+    const listed = await ownerSessions(ctx, owner)
     if (listed.sessions.length > 0) out.push(listed)
   }
   return out
 }
 
+/**
+ * The user's slot owners (the user in each scope). The store does not index
+ * owners by user, so finding the scopes the configuration no longer names
+ * walks every owner (`users`, as the over-limit list and the sweep do): an
+ * admin call, never the request path.
+ */
+async function ownersOf (ctx: AdminContext, user: string): Promise<string[]> {
+  const owners = new Set([undefined, ...ctx.config.login.routes.map((r) => r.scope)].map((scope) => slotOwner(user, scope)))
+  for await (const owner of ctx.store.users(ctx.now())) {
+    if (ownerParts(owner).user === user) owners.add(owner)
+  }
+  return [...owners]
+}
+
 /** One owner's (user in a scope) sessions, oldest sign-in first, with the limit that applies to them. */
-export async function ownerSessions (ctx: GatewayContext, owner: string): Promise<UserSessions> {
+export async function ownerSessions (ctx: AdminContext, owner: string): Promise<UserSessions> {
   const now = ctx.now()
   const records = await ctx.store.sessionsOf(owner, now)
   const { user, scope } = ownerParts(owner)
@@ -55,7 +73,7 @@ export async function ownerSessions (ctx: GatewayContext, owner: string): Promis
   return { user, scope, limit, counting: sessions.filter((s) => s.state === 'counting').length, sessions }
 }
 
-function view (ctx: GatewayContext, r: SessionRecord, now: number): SessionView {
+function view (ctx: AdminContext, r: SessionRecord, now: number): SessionView {
   const { user, scope } = ownerParts(r.user)
   const state = r.pendingUntil !== undefined ? 'pending' : isIdle(r.lastUsedAt, now, ctx.config.sessions) ? 'idle' : 'counting'
   return {
@@ -73,7 +91,7 @@ function view (ctx: GatewayContext, r: SessionRecord, now: number): SessionView 
 }
 
 /** Users with more counting sessions than `max` (or than their own limit); at most `cap` of them. */
-export async function overLimit (ctx: GatewayContext, max: number | undefined, cap: number): Promise<{ users: UserSessions[], truncated: boolean }> {
+export async function overLimit (ctx: AdminContext, max: number | undefined, cap: number): Promise<{ users: UserSessions[], truncated: boolean }> {
   const users: UserSessions[] = []
   for await (const owner of ctx.store.users(ctx.now())) {
     const listed = await ownerSessions(ctx, owner)
@@ -91,7 +109,7 @@ export async function overLimit (ctx: GatewayContext, max: number | undefined, c
  * Ends a user's sessions (every scope), all but the newest `keep` sign-ins
  * of each scope. Returns what was ended.
  */
-export async function endUserSessions (ctx: GatewayContext, user: string, keep: number, client: Client | undefined): Promise<SessionView[]> {
+export async function endUserSessions (ctx: AdminContext, user: string, keep: number, client: Client | undefined): Promise<SessionView[]> {
   const ended: SessionView[] = []
   for (const listed of await userSessions(ctx, user)) {
     const byNewest = [...listed.sessions].sort((a, b) => b.signedInAt.localeCompare(a.signedInAt) || (a.id < b.id ? -1 : 1))
@@ -104,7 +122,7 @@ export async function endUserSessions (ctx: GatewayContext, user: string, keep: 
 }
 
 /** Ends one session by its id (any cookie id of it). Returns what was ended. */
-export async function endSession (ctx: GatewayContext, id: string, client: Client | undefined): Promise<SessionView[]> {
+export async function endSession (ctx: AdminContext, id: string, client: Client | undefined): Promise<SessionView[]> {
   const now = ctx.now()
   const done = await endSessions(ctx, [id], 'ended_by_admin', { client, by: { at: now } })
   return done.map((r) => ({ ...view(ctx, r, now), state: 'ended' as const }))
@@ -126,7 +144,7 @@ export interface SweepResult {
  * a login of the same user in between is decided by the store as usual, so
  * at worst the sweep ends a session that login already ended.
  */
-export async function sweep (ctx: GatewayContext, max: number | undefined, dryRun: boolean, client: Client | undefined): Promise<SweepResult> {
+export async function sweep (ctx: AdminContext, max: number | undefined, dryRun: boolean, client: Client | undefined): Promise<SweepResult> {
   const result: SweepResult = { dryRun, users: [], ended: 0 }
   const now = ctx.now()
   for await (const owner of ctx.store.users(now)) {

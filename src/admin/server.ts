@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify'
 import { errors, isStoreUnavailable } from '../errors.js'
 import type { Metrics } from '../ops/metrics.js'
-import type { GatewayContext } from '../proxy/context.js'
-import { clientOf } from '../proxy/session-actions.js'
+import type { AdminContext } from './context.js'
+import { clientOf } from '../http/client.js'
 import { bearerMatches } from './auth.js'
 import { endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
 import type { Readiness } from '../health/readiness.js'
@@ -26,7 +26,7 @@ export interface AdminOptions {
  * nothing to end is a 404, never a success. While the gateway stops, the
  * probes answer and every other call gets 503.
  */
-export async function createAdminServer (ctx: GatewayContext, opts: AdminOptions): Promise<FastifyInstance> {
+export async function createAdminServer (ctx: AdminContext, opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024, return503OnClosing: false })
 
   app.addHook('onRequest', refuseWhileStopping(opts.readiness))

@@ -95,7 +95,9 @@ function checkPages (config: Raw, add: Add): void {
   if (wrong.length > 0) add(['pages', 'templates'], wrong.join('; '))
   // The prefix is the gateway's: a route of the app under it would never be reached.
   const prefix = str(pages.prefix) ?? '/.sessioncap/'
-  const under = (path: unknown): boolean => typeof path === 'string' && (normalizePath(path) + '/').startsWith(prefix)
+  // In any case: the prefix is matched like the routes are (normalizePath lowercases).
+  const lowerPrefix = prefix.toLowerCase()
+  const under = (path: unknown): boolean => typeof path === 'string' && (normalizePath(path) + '/').startsWith(lowerPrefix)
   list(obj(config.login).routes).forEach((route, i) => {
     if (under(obj(route).path)) add(['login', 'routes', i, 'path'], `is under pages.prefix (${prefix}), which the gateway keeps for its own pages`)
   })

@@ -86,3 +86,8 @@ export function isIdle (lastUsedAt: number, now: number, t: Timeouts): boolean {
 export function counts (r: Pick<SessionRecord, 'createdAt' | 'lastUsedAt' | 'pendingUntil'>, now: number, t: Timeouts): boolean {
   return r.pendingUntil === undefined && !isTooOld(r.createdAt, now, t) && !isIdle(r.lastUsedAt, now, t)
 }
+
+/** Short form of a session id for logs: enough to correlate lines, useless for anything else. */
+export function shortId (id: SessionId): string {
+  return id.slice(0, 10)
+}

@@ -1,3 +1,5 @@
+import { phpQuery } from './readings/php.js'
+
 /**
  * Reading the session cookie from a request.
  *
@@ -39,32 +41,63 @@ export function cookieValues (header: string | undefined, name: string): string[
   return values
 }
 
-/** The `Cookie` header without the given values (as written) of the session cookie; undefined when nothing is left. */
-export function withoutCookieValues (header: string, name: string, drop: ReadonlySet<string>): string | undefined {
-  const wanted = canonicalCookieName(name)
-  const kept = header.split(';').filter((pair) => {
-    const eq = pair.indexOf('=')
-    if (eq === -1) return pair.trim() !== ''
-    return !(canonicalCookieName(pair.slice(0, eq)) === wanted && drop.has(pair.slice(eq + 1).trim()))
-  }).map((p) => p.trim())
-  return kept.length === 0 ? undefined : kept.join('; ')
-}
-
 /**
  * Session ids carried in the URL instead of a cookie: a `;jsessionid=…` path
  * parameter (servlet containers accept it by default) or a query parameter
  * of the cookie's name (PHP with `use_only_cookies` off). They are only ever
  * checked against ended sessions, never tracked.
+ *
+ * PHP reads the query its own way (`phpQuery`): names are percent-decoded,
+ * `+` is a space and leading spaces go (`?%73essionid=`, `?+sessionid=`),
+ * and a value runs to the next `&` (`/`, `?` and `;` included). That reading
+ * is added when the query holds a character it reads differently.
  */
 export function urlSessionValues (url: string, name: string): string[] {
-  const wanted = canonicalCookieName(name)
   if (!url.includes(';') && !url.includes('?')) return []
+  const wanted = canonicalCookieName(name)
   const values: string[] = []
-  const re = /[;?&]([^=;?&#/]+)=([^;?&#/]*)/g
-  for (const m of url.matchAll(re)) {
-    if (canonicalCookieName(m[1] as string) === wanted && m[2] !== '') values.push(m[2] as string)
+  for (const m of url.matchAll(URL_PARAMETER)) {
+    if (canonicalCookieName(m[2] as string) === wanted && m[3] !== '') values.push(m[3] as string)
+  }
+  const query = queryOf(url)
+  if (query !== undefined && PHP_READS_OTHERWISE.test(query)) {
+    for (const pair of phpQuery(query)) {
+      if (pair.value !== '' && canonicalCookieName(pair.name) === wanted && !values.includes(pair.value)) values.push(pair.value)
+    }
   }
   return values
+}
+
+// `;name=value` in the path, `?name=value` and `&name=value` in the query.
+const URL_PARAMETER = /([;?&])([^=;?&#/]+)=([^;?&#/]*)/g
+// Characters PHP reads differently from URL_PARAMETER: escapes and `+` in names, `/ ? ;` inside values.
+const PHP_READS_OTHERWISE = /[%+/?;]/
+
+function queryOf (url: string): string | undefined {
+  const q = url.indexOf('?')
+  if (q === -1) return undefined
+  const hash = url.indexOf('#', q)
+  return url.slice(q + 1, hash === -1 ? undefined : hash)
+}
+
+/**
+ * The URL with every session id `urlSessionValues` finds masked, for logs:
+ * `/x;jsessionid=abc?%73essionid=def` → `/x;jsessionid=[redacted]?%73essionid=[redacted]`.
+ */
+export function redactUrlSessionIds (url: string, name: string): string {
+  const wanted = canonicalCookieName(name)
+  const masked = url.replace(URL_PARAMETER, (all, sep: string, param: string) =>
+    canonicalCookieName(param) === wanted ? `${sep}${param}=[redacted]` : all)
+  const query = queryOf(masked)
+  if (query === undefined || !PHP_READS_OTHERWISE.test(query)) return masked
+  const q = masked.indexOf('?')
+  const redacted = query.split('&').map((piece) => {
+    const eq = piece.indexOf('=')
+    if (eq === -1) return piece
+    const pair = phpQuery(piece)[0]
+    return pair !== undefined && canonicalCookieName(pair.name) === wanted ? `${piece.slice(0, eq)}=[redacted]` : piece
+  }).join('&')
+  return masked.slice(0, q + 1) + redacted + masked.slice(q + 1 + query.length)
 }
 
 /**

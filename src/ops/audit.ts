@@ -1,6 +1,6 @@
-import { createWriteStream, type WriteStream } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import type { Config } from '../config/schema.js'
+import { AuditFile } from './audit-file.js'
 import type { EventSink, GatewayEvent } from './events.js'
 import { WebhookQueue } from './webhook.js'
 
@@ -15,28 +15,25 @@ export type AuditRecord = GatewayEvent & { time: string, mode: Config['mode'] }
 /**
  * The audit trail: every event as one JSON line, to a file (appended), to
  * stdout (`-`), and/or to a webhook. Writing never waits: lines go to the
- * stream's buffer, webhook events to a bounded queue delivered in the
- * background. A refused request is written once per session (a browser
- * retrying in a loop must not flood the trail); the metrics count each one.
+ * file's bounded buffer (audit-file.ts), webhook events to a bounded queue
+ * delivered in the background. A refused request is written once per
+ * session (a browser retrying in a loop must not flood the trail); the
+ * metrics count each one.
  *
  * Session ids are the keyed hashes the admin API uses, never cookies.
  */
 export class AuditTrail implements EventSink {
-  readonly #file: string | undefined
-  #stream: WriteStream | NodeJS.WritableStream | undefined
+  readonly #file: AuditFile | undefined
+  #closed = false
   readonly #webhook: WebhookQueue | undefined
   readonly #refused = new LRUCache<string, true>({ max: 100_000 })
-  readonly #log: AuditLog
   readonly #now: () => number
   #mode: Config['mode']
-  #failing = false
 
   constructor (config: Config, log: AuditLog, now: () => number) {
-    this.#file = config.audit.file
-    this.#log = log
     this.#now = now
     this.#mode = config.mode
-    this.#stream = this.#open()
+    this.#file = config.audit.file === undefined ? undefined : new AuditFile(config.audit.file, log, now)
     const url = config.audit.webhook
     this.#webhook = url === undefined
       ? undefined
@@ -44,7 +41,13 @@ export class AuditTrail implements EventSink {
   }
 
   get enabled (): boolean {
-    return this.#stream !== undefined || this.#webhook !== undefined
+    return this.#file !== undefined || this.#webhook !== undefined
+  }
+
+  /** For the metrics: the file's waiting bytes and dropped events (undefined without a file). */
+  get fileStats (): (() => { dropped: number, buffered: number }) | undefined {
+    const file = this.#file
+    return file === undefined ? undefined : () => ({ dropped: file.dropped, buffered: file.buffered })
   }
 
   /** For the metrics: the webhook's queue and failures (undefined without a webhook). */
@@ -65,37 +68,20 @@ export class AuditTrail implements EventSink {
       this.#refused.set(event.session, true)
     }
     const record: AuditRecord = { time: new Date(this.#now()).toISOString(), mode: this.#mode, ...event }
-    if (this.#stream !== undefined) this.#stream.write(`${JSON.stringify(record)}\n`)
+    if (this.#file !== undefined && !this.#closed) this.#file.write(`${JSON.stringify(record)}\n`)
     this.#webhook?.push(record)
   }
 
   /** Reopens the file (after log rotation moved it away); SIGHUP does this. */
   reopen (): void {
-    if (this.#file === undefined || this.#file === '-') return
-    const old = this.#stream as WriteStream | undefined
-    this.#stream = this.#open()
-    old?.end()
+    if (!this.#closed) this.#file?.reopen()
   }
 
   /** Writes out what is buffered, and gives the webhook a last chance to deliver. */
   async close (): Promise<void> {
     await this.#webhook?.close()
-    const stream = this.#stream
-    this.#stream = undefined
-    if (stream === undefined || stream === process.stdout) return
-    await new Promise<void>((resolve) => { (stream as WriteStream).end(resolve) })
-  }
-
-  #open (): WriteStream | NodeJS.WritableStream | undefined {
-    if (this.#file === undefined) return undefined
-    if (this.#file === '-') return process.stdout
-    const stream = createWriteStream(this.#file, { flags: 'a' })
-    stream.on('error', (err) => {
-      // Logged once until the file works again; the gateway goes on.
-      if (!this.#failing) this.#log.warn({ err, file: this.#file }, 'audit trail: cannot write the file; events are lost until it works again')
-      this.#failing = true
-    })
-    stream.on('open', () => { this.#failing = false })
-    return stream
+    if (this.#closed) return
+    this.#closed = true
+    await this.#file?.close()
   }
 }

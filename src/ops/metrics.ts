@@ -13,6 +13,10 @@ export interface MetricsSources {
   /** The store's counts; a failure leaves the gauges as they were. */
   stats: () => Promise<StoreStats>
   webhook?: () => { dropped: number, failures: number, queued: number }
+  /** The audit file's drops and backlog (`audit.file`). */
+  auditFile?: () => { dropped: number, buffered: number }
+  /** `store.maxEnded`: where new sign-ins start being refused (alert on ended / this). */
+  maxEnded?: number
 }
 
 /**
@@ -67,6 +71,9 @@ export class Metrics implements EventSink {
     }
     const live = new Gauge({ name: 'sessioncap_live_sessions', help: 'Sessions tracked (counting or idle).', registers, collect: readStats })
     const endedGauge = new Gauge({ name: 'sessioncap_ended_sessions', help: 'Ended sessions still refused.', registers, collect: readStats })
+    if (sources.maxEnded !== undefined) {
+      new Gauge({ name: 'sessioncap_ended_sessions_max', help: 'store.maxEnded: at this many ended sessions new sign-ins are refused.', registers }).set(sources.maxEnded)
+    }
     this.storeSeconds = new Histogram({
       name: 'sessioncap_store_duration_seconds',
       help: 'How long store operations took.',
@@ -76,6 +83,24 @@ export class Metrics implements EventSink {
     })
     this.storeErrors = new Counter({ name: 'sessioncap_store_errors_total', help: 'Store operations that failed (unreachable, timed out).', labelNames: ['operation'], registers })
     const webhook = sources.webhook
+    const auditFile = sources.auditFile
+    if (webhook !== undefined || auditFile !== undefined) {
+      // One counter for every sink, so one alert covers a trail with holes.
+      new Counter({
+        name: 'sessioncap_audit_dropped_total',
+        help: 'Audit events dropped because a sink was not keeping up: sink="file" (its buffer was full, or the file could not be written), sink="webhook" (its queue was full).',
+        labelNames: ['sink'],
+        registers,
+        collect () {
+          this.reset()
+          if (auditFile !== undefined) this.inc({ sink: 'file' }, auditFile().dropped)
+          if (webhook !== undefined) this.inc({ sink: 'webhook' }, webhook().dropped)
+        }
+      })
+    }
+    if (auditFile !== undefined) {
+      new Gauge({ name: 'sessioncap_audit_file_buffered_bytes', help: 'Bytes of audit lines waiting for the file (bounded; beyond, events are dropped).', registers, collect () { this.set(auditFile().buffered) } })
+    }
     if (webhook !== undefined) {
       new Gauge({ name: 'sessioncap_audit_webhook_queued', help: 'Audit events waiting for the webhook.', registers, collect () { this.set(webhook().queued) } })
       new Counter({ name: 'sessioncap_audit_webhook_failures_total', help: 'Failed webhook deliveries (each is retried).', registers, collect () { this.reset(); this.inc(webhook().failures) } })

@@ -1,15 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ownerParts } from '../domain/limits.js'
 import type { EndedBy, SessionRecord } from '../domain/session.js'
-import type { GatewayContext, Holder } from '../proxy/context.js'
-import { shortId } from '../proxy/context.js'
-import { sendEnded } from '../proxy/ended-answer.js'
-import { kState } from '../proxy/symbols.js'
-import { clientOf, endSessions, settleSession } from '../proxy/session-actions.js'
+import { shortId } from '../domain/session.js'
+import { clientOf } from '../http/client.js'
+import type { Holder } from '../sessions/context.js'
+import { endSessions, settleSession } from '../sessions/actions.js'
+import type { PagesContext } from './context.js'
 import type { SessionStore } from '../store/store.js'
 import { endChosen } from './choices.js'
 import { safeNext } from './links.js'
-import { overHttps } from '../proxy/scheme.js'
+import { overHttps } from '../http/scheme.js'
 import type { PageName, View } from './templates.js'
 import { endedWording, fallbackText, sessionRows, spell, utc } from './views.js'
 
@@ -33,7 +33,7 @@ type Query = Record<string, string | undefined>
  * that session's user. Pages are never cached, may not be framed, and allow
  * one inline stylesheet (by hash) and nothing else.
  */
-export async function registerPages (app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+export async function registerPages (app: FastifyInstance, ctx: PagesContext): Promise<void> {
   const { prefix } = ctx.config.pages
   const { templates, links, signer } = ctx.pages
   const formAction = ["'self'"]
@@ -60,13 +60,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
     end: async (ids, reason, _now, by) => await endSessions(ctx, ids, reason, { client: clientOf(request), by })
   })
 
-  /** The request's session, as the check found it; the page answers the request itself. */
-  const holderOf = (request: FastifyRequest): Holder | undefined => {
-    const state = request[kState]
-    if (state == null) return undefined
-    state.answered = true
-    return state.holder
-  }
+  const holderOf = ctx.holderOf
   const limitOf = (holder: Holder): number => {
     const { user, scope } = ownerParts(holder.owner)
     return ctx.limitFor(user, { scope, group: holder.group })
@@ -164,7 +158,7 @@ export async function registerPages (app: FastifyInstance, ctx: GatewayContext):
       if (settled.state === 'pending') {
         return page(reply, 200, 'choose', await chooserView(holder, next, 'This account is still signed in on too many devices. Select more to sign out.'))
       }
-      if (settled.state === 'ended') return sendEnded(ctx, request, reply, 'concurrent_login_limit')
+      if (settled.state === 'ended') return ctx.answerEnded(request, reply, 'concurrent_login_limit')
       return redirectTo(reply, next ?? '/')
     })
 

@@ -1,7 +1,7 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { LimitFor } from '../domain/limits.js'
-import type { SessionId, SessionMeta } from '../domain/session.js'
+import type { EndReason, SessionId, SessionMeta } from '../domain/session.js'
 import type { DecidingPolicy } from '../domain/policy.js'
 import type { Pages } from '../pages/index.js'
 import type { SessionHasher } from '../http/session-hash.js'
@@ -47,6 +47,10 @@ export interface GatewayContext {
   readonly counters: HotCounters
   /** Logs a warning at most once a minute per key (for things that may repeat on every request). */
   readonly warnEveryMinute: (key: string, details: Record<string, unknown>, message: string) => void
+  /** For the pages: the tracked session a request is made with, as the session check found it (the page then answers the request itself). */
+  readonly holderOf: (request: FastifyRequest) => Holder | undefined
+  /** For the pages: answers a request whose session ended, as the gateway does everywhere. */
+  readonly answerEnded: (request: FastifyRequest, reply: FastifyReply, reason: EndReason) => FastifyReply
   /** `ended.upstreamLogout`: the ended sessions already logged out of the app (their ids, never a cookie). */
   readonly logoutReplays?: import('./upstream-logout.js').LogoutReplays
 }
@@ -70,11 +74,7 @@ export interface RequestState {
   strip: Set<string> | undefined
   /** The request carried nothing but stripped values: the answer also asks the browser to drop them. */
   clearStripped: boolean
-  /**
-   * The tracked session the request is made with (the first the store knows,
-   * live or pending), for the pages: whose sessions to show, which is "this
-   * device". `owner` is the store's user (with its scope).
-   */
+  /** The tracked session the request is made with (see Holder), for the pages. */
   holder: Holder | undefined
   /** A value the request carried (cookie or URL) is a session waiting for its user's choice. */
   pendingSeen: boolean
@@ -82,18 +82,11 @@ export interface RequestState {
   answered: boolean
 }
 
-export interface Holder {
-  slot: SessionId
-  owner: string
-  group: string | undefined
-  /** Pending (policy ask): waiting for its user's choice until then. */
-  pendingUntil: number | undefined
-}
+import type { Holder } from '../sessions/context.js'
+export type { Holder }
 
-/** Short form of a session id for logs: enough to correlate lines, useless for anything else. */
-export function shortId (id: SessionId): string {
-  return id.slice(0, 10)
-}
+/** Re-exported for the proxy's modules; it lives with the session's other rules. */
+export { shortId } from '../domain/session.js'
 
 export function createRateLimitedWarn (log: FastifyBaseLogger, now: () => number): GatewayContext['warnEveryMinute'] {
   const last = new Map<string, number>()

@@ -7,7 +7,7 @@ import { urlSessionValues } from '../http/cookies.js'
 import { setCookieName } from '../http/set-cookie.js'
 import type { GatewayContext } from './context.js'
 import { requestAuthority } from './http2-request.js'
-import { overHttps } from './scheme.js'
+import { overHttps } from '../http/scheme.js'
 
 export interface EndedAnswer {
   status: number

@@ -17,6 +17,7 @@ import { loginBody } from './login-body.js'
 import { responseWatch } from './response-watch.js'
 import { RouteTable } from './routes.js'
 import { sessionCheck } from './session-check.js'
+import { sendEnded } from './ended-answer.js'
 import { kState } from './symbols.js'
 import { registerUpstream } from './upstream.js'
 import { logOptions, stdoutLog } from './log.js'
@@ -84,7 +85,11 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     return503OnClosing: false,
     // No request-wide timeout: a 100 MB upload may take long. Login bodies have their own.
     requestTimeout: 0,
-    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+    // Case-insensitive routes: the only routes with a path of their own are the
+    // pages (the proxy takes every path), and `/.SessionCap/sessions` must reach
+    // them as `/.sessioncap/sessions` does, and be seen as a page by the session
+    // check (which knows pages by their route), not go to the app.
+    routerOptions: { ignoreTrailingSlash: false, ignoreDuplicateSlashes: false, caseSensitive: false },
     // A URL Fastify cannot even route (e.g. a broken %-escape): the same short
     // plain answer as every other refusal, instead of Fastify's JSON.
     frameworkErrors: (_err, _request, reply) => {
@@ -138,7 +143,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // The metrics are served by the admin API only; without it nothing is measured (the hot path stays bare).
   const metrics = adminToken === undefined || adminToken === ''
     ? undefined
-    : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats })
+    : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats, auditFile: audit.fileStats, maxEnded: config.store.maxEnded })
   if (metrics !== undefined) events.add(metrics)
   const store = metrics === undefined ? rawStore : meteredStore(rawStore, metrics.storeSeconds, metrics.storeErrors)
   const readiness = new Readiness(store, () => ctx.config.store.onError)
@@ -169,13 +174,27 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     pages: createPages(config, secret),
     events,
     counters,
-    logoutReplays: new LogoutReplays(config.upstream)
+    logoutReplays: new LogoutReplays(config.upstream),
+    holderOf: (request) => {
+      const state = request[kState]
+      if (state == null) return undefined
+      state.answered = true
+      return state.holder
+    },
+    answerEnded: (request, reply, reason) => sendEnded(ctx, request, reply, reason)
   }
 
   app.decorateRequest(kState, null)
   app.setErrorHandler((err: Error & { statusCode?: number, code?: string }, request, reply) => {
     const state = request[kState]
     if (state != null) state.answered = true
+    // The client went away before its answer (say, while its login was being
+    // recorded): the app's answer, cancelled for it, fails on the way out. That
+    // failed for nobody and is no fault of the gateway's; there is no one to answer.
+    if (reply.raw.destroyed && !reply.raw.writableFinished) {
+      request.log.debug({ err }, 'the client went away before its answer')
+      return
+    }
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
     // A store outage is logged once by the store, not once per refused request.
     if (status >= 500 && !isStoreUnavailable(err)) request.log.error({ err }, 'request failed')

@@ -1,7 +1,7 @@
 import type { FastifyServerOptions } from 'fastify'
 import { pino } from 'pino'
 import type { Config } from '../config/schema.js'
-import { canonicalCookieName } from '../http/cookies.js'
+import { redactUrlSessionIds } from '../http/cookies.js'
 
 /**
  * Logs never hold a cookie: the headers that carry one are redacted wherever
@@ -67,9 +67,7 @@ export function logOptions (config: Config, stream?: NodeJS.WritableStream): Fas
   }
 }
 
-/** `/x;jsessionid=abc?PHPSESSID=def` → `/x;jsessionid=[redacted]?PHPSESSID=[redacted]` for the session cookie's name. */
+/** `/x;jsessionid=abc?PHPSESSID=def` → `/x;jsessionid=[redacted]?PHPSESSID=[redacted]` for the session cookie's name (every spelling the gateway reads). */
 export function redactUrlSession (url: string, cookieName: string): string {
-  const wanted = canonicalCookieName(cookieName)
-  return url.replace(/([;?&])([^=;?&#/]+)=([^;?&#/]*)/g, (all, sep: string, name: string) =>
-    canonicalCookieName(name) === wanted ? `${sep}${name}=[redacted]` : all)
+  return redactUrlSessionIds(url, cookieName)
 }

@@ -91,6 +91,9 @@ async function readBounded (request: FastifyRequest, max: number, timeoutMs: num
   if (declared !== undefined && Number(declared) > max) throw new errors.LOGIN_BODY_TOO_LARGE(max)
   const stream = request.body as Readable | undefined
   if (stream === undefined || stream === null || typeof stream.on !== 'function') return Buffer.alloc(0)
+  // Gone already (while the session was checked): its events are over, and
+  // waiting for them would hold the request until bodyTimeout.
+  if (stream.readableAborted) throw new Error('client aborted the login request')
 
   return await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = []

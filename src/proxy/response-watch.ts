@@ -14,8 +14,9 @@ import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWit
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
-import { admitSession, clientOf, endSessions, isObserving } from './session-actions.js'
-import { overHttps } from './scheme.js'
+import { admitSession, endSessions, isObserving } from '../sessions/actions.js'
+import { clientOf } from '../http/client.js'
+import { overHttps } from '../http/scheme.js'
 
 /** Largest login answer read for `responseJson`; a larger one names nobody. */
 const MAX_ANSWER_BYTES = 1024 * 1024

@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } from '../domain/session.js'
 import { errors, isStoreFull, isStoreUnavailable } from '../errors.js'
-import { cookieValues, urlSessionValues, withOnlyValue } from '../http/cookies.js'
+import { urlSessionValues, withOnlyValue } from '../http/cookies.js'
+import { allSessionCookieValues, sessionCookieValues } from '../http/cookie-readings.js'
+import { withoutSessionPieces } from '../http/cookie-strip.js'
 import type { Whoami } from '../identity/index.js'
 import type { SessionState, SettleResult } from '../store/store.js'
 import { whoamiContext } from './upstream.js'
@@ -10,7 +12,8 @@ import { normalizePath } from '../http/path.js'
 import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded, sendPending } from './ended-answer.js'
-import { admitSession, clientOf, isObserving, noteRefused, observedOnly, settleSession } from './session-actions.js'
+import { admitSession, isObserving, noteRefused, observedOnly, settleSession } from '../sessions/actions.js'
+import { clientOf } from '../http/client.js'
 import { kState } from './symbols.js'
 import { replayUpstreamLogouts } from './upstream-logout.js'
 
@@ -20,6 +23,27 @@ import { replayUpstreamLogouts } from './upstream-logout.js'
  * lookup, so such a request is refused rather than judged.
  */
 const MAX_SESSION_VALUES = 8
+/**
+ * The most distinct session ids looked up for one request, counting every
+ * framework's reading of its header (a weird header reads differently in
+ * each); more is refused like too many cookies. Values are counted before
+ * they are hashed too (MAX_READING_VALUES), so a long header costs no more
+ * than that many hashes.
+ */
+const MAX_SESSION_IDS = 16
+const MAX_READING_VALUES = 64
+
+/**
+ * A value the request carries, and how the gateway treats it: the tracked
+ * reading's cookies are tracked (revived, adopted); ids in the URL and values
+ * only another framework's reading of the header yields are only checked
+ * against ended sessions, and refused when ended (no browser sends them).
+ */
+interface Candidate {
+  value: string
+  id: SessionId
+  from: 'cookie' | 'url' | 'reading'
+}
 
 interface EndedValue {
   value: string
@@ -27,7 +51,10 @@ interface EndedValue {
   id: SessionId
   reason: EndReason
   by?: EndedBy
+  /** From the URL (not among the request's cookies). */
   fromUrl: boolean
+  /** Only checked, never tracked: an ended one is always refused. */
+  checkedOnly: boolean
 }
 
 
@@ -71,12 +98,13 @@ export function sessionCheck (ctx: GatewayContext) {
       answered: false
     }
     request[kState] = state
-    const values = cookieValues(request.headers.cookie, cookieName)
+    // `others` is empty without a single extra step for a header as browsers send it.
+    const { tracked: values, others, tooMany } = sessionCookieValues(request.headers.cookie, cookieName)
     const inUrl = urlSessionValues(request.url, cookieName)
-    if (values.length === 0 && inUrl.length === 0) { done(); return }
+    if (values.length === 0 && inUrl.length === 0 && others.length === 0 && !tooMany) { done(); return }
     // The common case: one cookie, nothing in the URL, a live session the store knows without waiting.
     let first: FirstAnswer | undefined
-    if (values.length === 1 && inUrl.length === 0) {
+    if (values.length === 1 && inUrl.length === 0 && others.length === 0 && !tooMany) {
       const id = ctx.hash(values[0] as string)
       const found = ctx.store.checkCached?.(id, ctx.now())
       if (found?.state === 'live') {
@@ -89,16 +117,17 @@ export function sessionCheck (ctx: GatewayContext) {
       }
       first = found === undefined ? { id } : { id, found }
     }
-    judgeRequest(request, reply, state, path, values, inUrl, first).then((answered) => { if (answered === undefined) done() }, done)
+    judgeRequest(request, reply, state, path, { values, inUrl, others, tooMany }, first).then((answered) => { if (answered === undefined) done() }, done)
   }
 }
 
 /** The full judgement of a request's session values, and the gateway's answer when it must refuse. */
 function judgeAndAnswer (ctx: GatewayContext) {
   return async function judgeRequest (
-    request: FastifyRequest, reply: FastifyReply, state: RequestState, path: string, values: string[], inUrl: string[], cachedFirst: FirstAnswer | undefined
+    request: FastifyRequest, reply: FastifyReply, state: RequestState, path: string, carried: CarriedValues, cachedFirst: FirstAnswer | undefined
   ): Promise<FastifyReply | undefined> {
-    if (new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES) {
+    const candidates = candidatesOf(ctx, carried, cachedFirst)
+    if (candidates === undefined) {
       state.answered = true
       throw new errors.TOO_MANY_SESSION_COOKIES()
     }
@@ -109,8 +138,9 @@ function judgeAndAnswer (ctx: GatewayContext) {
     // logout or a login on this request settles the session anyway.
     const revives = !onLoginPath && state.logout === undefined
     let ended: EndedValue[]
+    const judged = new Set<SessionId>()
     try {
-      ended = await judge(ctx, request, state, values, inUrl, revives, cachedFirst)
+      ended = await judge(ctx, request, state, candidates, judged, revives, cachedFirst)
     } catch (err) {
       // fail-closed (or a failure that is not the store being away): the
       // gateway cannot vouch for this session, so it refuses rather than let
@@ -138,12 +168,19 @@ function judgeAndAnswer (ctx: GatewayContext) {
     }
     // The signed-out page never refuses a cookie: a browser that kept an ended
     // one must not be sent back to the page it is on.
-    const refuse = page === 'ended' ? [] : ended.filter((e) => e.fromUrl || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
+    let refuse = page === 'ended' ? [] : ended.filter((e) => e.checkedOnly || (deviceStillHoldsCookie(e.reason) && !onLoginPath))
     if (refuse.length === 0) {
-      state.strip = new Set(ended.map((e) => e.value))
-      // Clearing is safe only if the browser holds nothing else under the name.
-      state.clearStripped = ended.length === values.length
-      return undefined
+      const rest = strippedHeader(ctx, request.headers.cookie ?? '', ended, judged)
+      // The gateway's own pages forward nothing to the app.
+      if (rest.holds || onPage) {
+        state.strip = new Set(ended.map((e) => e.value))
+        // Clearing is safe only if the browser holds nothing else under the name.
+        state.clearStripped = rest.empty
+        return undefined
+      }
+      // Taken out as every reading sees it, an ended session (or an id never
+      // judged) would still reach the app: no browser sends such a header.
+      refuse = ended
     }
     state.answered = true
     const first = refuse.find((e) => deviceStillHoldsCookie(e.reason)) ?? refuse[0]
@@ -153,7 +190,7 @@ function judgeAndAnswer (ctx: GatewayContext) {
     for (const e of refuse) {
       if (refusedIds.has(e.id)) continue
       refusedIds.add(e.id)
-      noteRefused(ctx, request, e.id, e.reason, true)
+      noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), true)
     }
     request.log.info({ sessions: [...refusedIds].map(shortId), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason, first?.by)
@@ -172,23 +209,75 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
     if (!observedOnly(ctx, e.reason)) continue
     if (reported.has(e.id)) continue
     reported.add(e.id)
-    noteRefused(ctx, request, e.id, e.reason, false)
+    noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), false)
     request.log.info({ session: shortId(e.id), reason: e.reason }, 'observe: would refuse this request (ended session)')
   }
   return ended.filter((e) => !observedOnly(ctx, e.reason))
 }
 
+/** The session values a request carries: the tracked reading's, the URL's, and those only other readings yield. */
+interface CarriedValues {
+  values: string[]
+  inUrl: string[]
+  others: string[]
+  /** The header has more pieces naming the session cookie than a browser sends: not read further. */
+  tooMany: boolean
+}
+
 /**
- * Looks every value up (once per distinct id) and fills in the tracked
- * sessions the request carries. Returns the values of ended sessions, every
- * spelling of each.
+ * The values to judge with their ids, tracked values first; a value another
+ * reading yields for a session a tracked value already names is judged with
+ * it (and taken out with it). Undefined when there are more than a request
+ * may carry (MAX_SESSION_VALUES, MAX_SESSION_IDS).
  */
-/** The store's answer about the first value, when the caller already asked. */
+function candidatesOf (ctx: GatewayContext, carried: CarriedValues, first: FirstAnswer | undefined): Candidate[] | undefined {
+  const { values, inUrl, others, tooMany } = carried
+  if (tooMany || new Set([...values, ...inUrl]).size > MAX_SESSION_VALUES || others.length > MAX_READING_VALUES) return undefined
+  const candidates: Candidate[] = []
+  const trackedIds = new Set<SessionId>()
+  for (const [i, value] of values.entries()) {
+    const id = i === 0 && first !== undefined ? first.id : ctx.hash(value)
+    trackedIds.add(id)
+    candidates.push({ value, id, from: 'cookie' })
+  }
+  for (const value of inUrl) candidates.push({ value, id: ctx.hash(value), from: 'url' })
+  for (const value of others) {
+    const id = ctx.hash(value)
+    if (!trackedIds.has(id)) candidates.push({ value, id, from: 'reading' })
+  }
+  return new Set(candidates.map((c) => c.id)).size > MAX_SESSION_IDS ? undefined : candidates
+}
+
+/**
+ * Whether taking the ended values out holds under every reading: the header
+ * without them (`withoutSessionPieces`, exactly what forwarding will send)
+ * must read, in every framework, as nothing but sessions already judged and
+ * not ended. `empty`: it holds no value of the session cookie at all.
+ */
+function strippedHeader (ctx: GatewayContext, header: string, ended: readonly EndedValue[], judged: ReadonlySet<SessionId>): { holds: boolean, empty: boolean } {
+  const name = ctx.config.session.cookie
+  const endedIds = new Set(ended.map((e) => e.id))
+  const rest = withoutSessionPieces(header, name, (value) => endedIds.has(ctx.hash(value)))
+  if (rest === undefined) return { holds: true, empty: true }
+  const left = allSessionCookieValues(rest, name)
+  if (left === undefined) return { holds: false, empty: false }
+  for (const value of left) {
+    const id = ctx.hash(value)
+    if (endedIds.has(id) || !judged.has(id)) return { holds: false, empty: false }
+  }
+  return { holds: true, empty: left.length === 0 }
+}
+
 /** The first value's id, hashed by the caller, with the store's answer when the store could give it from memory. */
 type FirstAnswer = { id: SessionId, found?: SessionState }
 
+/**
+ * Looks every value up (once per distinct id) and fills in the tracked
+ * sessions the request carries. Returns the values of ended sessions, every
+ * spelling of each; `judged` gets every id it judged.
+ */
 async function judge (
-  ctx: GatewayContext, request: FastifyRequest, state: RequestState, values: string[], inUrl: string[], revives: boolean, first?: FirstAnswer
+  ctx: GatewayContext, request: FastifyRequest, state: RequestState, candidates: readonly Candidate[], judged: Set<SessionId>, revives: boolean, first?: FirstAnswer
 ): Promise<EndedValue[]> {
   const now = ctx.now()
   const ended: EndedValue[] = []
@@ -197,13 +286,15 @@ async function judge (
   // waits for at most one store timeout.
   let storeDown = false
   let adoptedOne = false
-  for (const [i, value] of [...values, ...inUrl].entries()) {
-    const fromUrl = i >= values.length
-    const id = i === 0 && first !== undefined ? first.id : ctx.hash(value)
-    if (!fromUrl) state.carriedIds.add(id)
+  for (const [i, { value, id, from }] of candidates.entries()) {
+    const fromUrl = from === 'url'
+    // Only the tracked reading's cookies are tracked: the rest is checked.
+    const checkedOnly = from !== 'cookie'
+    if (!checkedOnly) state.carriedIds.add(id)
+    judged.add(id)
     if (seen.has(id)) {
       const known = seen.get(id)
-      if (known !== undefined) ended.push({ value, id, ...known, fromUrl })
+      if (known !== undefined) ended.push({ value, id, ...known, fromUrl, checkedOnly })
       continue
     }
     let reason: EndReason | undefined
@@ -221,14 +312,14 @@ async function judge (
         // one is not decided now either: the logout ends it, the new login
         // replaces it (and is asked again); deciding first could end another
         // device of the user for a session about to go.
-        if (now < found.until || !revives || fromUrl) {
+        if (now < found.until || !revives || checkedOnly) {
           state.pendingSeen = true
-          if (!fromUrl) {
+          if (!checkedOnly) {
             // The pages are about the waiting session, even beside a live one.
             if (state.holder?.pendingUntil === undefined) state.holder = { slot: found.slot, owner: found.user, group: found.group, pendingUntil: found.until }
             if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
           }
-        } else if (!fromUrl) {
+        } else if (!checkedOnly) {
           const settled = await settleLate(ctx, request, found.slot, found.user, found.group)
           if (settled === 'live') {
             state.holder ??= { slot: found.slot, owner: found.user, group: found.group, pendingUntil: undefined }
@@ -237,14 +328,14 @@ async function judge (
             reason = 'concurrent_login_limit'
           }
         }
-      } else if (found.state === 'unknown' && !fromUrl && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
+      } else if (found.state === 'unknown' && !checkedOnly && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
         // One session met for the first time per request: made-up cookies must not multiply questions to the app.
         adoptedOne = true
         const adopted = await adopt(ctx, request, value, id, now)
         if (adopted.state === 'ended') reason = 'concurrent_login_limit'
         else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
         if (adopted.state === 'live') state.holder ??= { slot: adopted.slot, owner: adopted.owner, group: adopted.group, pendingUntil: undefined }
-      } else if ((found.state === 'live' || found.state === 'idle') && !fromUrl) {
+      } else if ((found.state === 'live' || found.state === 'idle') && !checkedOnly) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
         const live = found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now)
@@ -261,7 +352,7 @@ async function judge (
     }
     const known = reason === undefined ? undefined : by === undefined ? { reason } : { reason, by }
     seen.set(id, known)
-    if (known !== undefined) ended.push({ value, id, ...known, fromUrl })
+    if (known !== undefined) ended.push({ value, id, ...known, fromUrl, checkedOnly })
   }
   return ended
 }

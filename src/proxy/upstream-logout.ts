@@ -7,7 +7,7 @@ import type { EndReason, SessionId } from '../domain/session.js'
 import { cookieValues, withOnlyValue } from '../http/cookies.js'
 import type { GatewayContext } from './context.js'
 import { shortId } from './context.js'
-import { observedOnly } from './session-actions.js'
+import { observedOnly } from '../sessions/actions.js'
 import { whoamiContext } from './upstream.js'
 
 /**

@@ -1,12 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
+import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
-import { withoutCookieValues } from '../http/cookies.js'
+import { withoutSessionPieces } from '../http/cookie-strip.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
 import type { AskContext } from '../identity/index.js'
 import type { WebSocket } from 'ws'
+import { UpstreamPool } from './upstream-pool.js'
 import { requestAuthority } from './http2-request.js'
 
 // Hop-by-hop and handshake headers a WebSocket client must set itself.
@@ -28,6 +30,19 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
     instance.removeAllContentTypeParsers()
     instance.addContentTypeParser('*', (_req, payload, done) => { done(null, payload) })
     instance.addHook('preHandler', preHandler)
+    const pool = new UpstreamPool({
+      connections: config.proxy.connections,
+      pipelining: 1,
+      keepAliveTimeout: config.proxy.keepAliveTimeout,
+      headersTimeout: config.proxy.timeout,
+      bodyTimeout: config.proxy.timeout,
+      // What reply-from set on the agent it made itself: the app's
+      // certificate is not verified. Kept, so that owning the pool changes
+      // nothing else.
+      connect: { rejectUnauthorized: false }
+    })
+    // reply-from leaves a pool it was given open.
+    instance.addHook('onClose', async () => { await pool.close() })
 
     // http-proxy reads `rewriteRequestHeaders` here, though its types do not
     // declare it; by default it forwards nothing but the Cookie header to the
@@ -49,13 +64,10 @@ export async function registerUpstream (app: FastifyInstance, ctx: GatewayContex
       websocket: true,
       httpMethods: app.supportedMethods,
       internalRewriteLocationHeader: false,
-      undici: {
-        connections: config.proxy.connections,
-        pipelining: 1,
-        keepAliveTimeout: config.proxy.keepAliveTimeout,
-        headersTimeout: config.proxy.timeout,
-        bodyTimeout: config.proxy.timeout
-      },
+      // Only the callback form of `request` is called (reply-from lib/request.js).
+      undici: pool as unknown as { request: Dispatcher['request'] },
+      // A client that goes away cancels its request to the app (upstream-pool.ts).
+      handler: (_request, reply, dest, options) => pool.forward(reply.raw, () => reply.from(dest, options)),
       replyOptions: {
         // The query string goes to the app exactly as the client wrote it
         // (http-proxy would otherwise re-encode it).
@@ -134,7 +146,10 @@ export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, he
   const { config } = ctx
   const state = request[kState]
   if (state?.strip !== undefined && typeof headers.cookie === 'string') {
-    const rest = withoutCookieValues(headers.cookie, config.session.cookie, state.strip)
+    // Every piece any framework would read an ended value from goes: the
+    // session check made sure (reading the same result) that none is left.
+    const stripped = new Set([...state.strip].map(ctx.hash))
+    const rest = withoutSessionPieces(headers.cookie, config.session.cookie, (value) => stripped.has(ctx.hash(value)))
     if (rest === undefined) delete headers.cookie
     else headers.cookie = rest
   }

@@ -10,9 +10,11 @@ export interface RawAnswer {
 /**
  * Sends bytes exactly as written (odd paths, repeated headers, syntax no HTTP
  * client library would produce) and reads one answer: up to its
- * Content-Length, the end of its chunks, or the connection's close.
+ * Content-Length, the end of its chunks, or the connection's close. A string
+ * is sent as UTF-8; a Buffer as it is (bytes no encoding of text gives, such
+ * as a lone 0x85).
  */
-export async function rawRequest (base: string, request: string, timeoutMs = 10_000): Promise<RawAnswer> {
+export async function rawRequest (base: string, request: string | Buffer, timeoutMs = 10_000): Promise<RawAnswer> {
   const url = new URL(base)
   return await new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { normalizePath, normalizePathFully } from '../../src/http/path.js'
-import { cookieValues, withoutCookieValues } from '../../src/http/cookies.js'
+import { cookieValues } from '../../src/http/cookies.js'
+import { withoutSessionPieces } from '../../src/http/cookie-strip.js'
 import { parseSetCookie, type SetCookie } from '../../src/http/set-cookie.js'
 import { parseCookieDate } from '../../src/http/cookie-date.js'
 import { storeStep, type StoredCookie } from '../../src/http/browser-cookies.js'
@@ -84,9 +85,13 @@ t.test('cookieValues returns every value of the name, as sent', async (t) => {
   t.same(cookieValues('sessionid=a=b', 'sessionid'), ['a=b'])
 })
 
-t.test('withoutCookieValues removes only the named values', async (t) => {
-  t.equal(withoutCookieValues('a=1; sessionid=dead; sessionid=live; b', 'sessionid', new Set(['dead'])), 'a=1; sessionid=live; b')
-  t.equal(withoutCookieValues('sessionid=dead', 'sessionid', new Set(['dead'])), undefined)
+t.test('withoutSessionPieces removes only the pieces that read as the named values', async (t) => {
+  const dead = (v: string): boolean => v === 'dead'
+  t.equal(withoutSessionPieces('a=1; sessionid=dead; sessionid=live; b', 'sessionid', dead), 'a=1; sessionid=live; b')
+  t.equal(withoutSessionPieces('sessionid=dead', 'sessionid', dead), undefined)
+  t.equal(withoutSessionPieces('a=1;  SESSIONID="dead" ;sessionid=live', 'sessionid', (v) => v === '"dead"' || v === 'dead'), 'a=1; sessionid=live', 'any spelling of the name')
+  t.equal(withoutSessionPieces('a=1, sessionid=dead; b=2', 'sessionid', dead), 'b=2', 'a comma-separated cookie (ASP.NET, Tomcat) takes its piece with it')
+  t.equal(withoutSessionPieces('sessionid=\xe3\x80\x80dead; b=2', 'sessionid', dead), 'b=2', 'a UTF-8 space Django strips')
 })
 
 t.test('parseSetCookie reads value, scope and whether it clears', async (t) => {

@@ -165,6 +165,7 @@ export class RedisStore implements SessionStore {
   #endedCount = 0
   #endedCountAt = Number.NEGATIVE_INFINITY
   #lastEndedWarning = Number.NEGATIVE_INFINITY
+  #evictionChecked = false
   #flushing = false
   #closed = false
 
@@ -190,7 +191,11 @@ export class RedisStore implements SessionStore {
     for (const [name, { lua, keys }] of Object.entries(SCRIPTS)) client.defineCommand(name, { lua, numberOfKeys: keys })
     const store = new RedisStore(opts, client, sub)
     client.on('error', (err: Error) => { store.#markDown(err) })
-    client.on('ready', () => { store.#markUp() })
+    client.on('ready', () => {
+      store.#markUp()
+      // Once per gateway, on its first connection however late (a Redis still starting, a slow machine).
+      if (!store.#evictionChecked) store.#checkEvictionPolicy()
+    })
     client.on('close', () => { if (!store.#closed) store.#markDown(new Error('connection closed')) })
     sub.on('error', () => { /* the main connection reports outages */ })
     // ioredis subscribes again by itself after every reconnection; until it
@@ -213,7 +218,6 @@ export class RedisStore implements SessionStore {
     }
     const wait = Math.max(2_000, opts.store.commandTimeout * 10)
     await settleWithin(client.connect(), wait).catch((err: unknown) => { store.#markDown(err as Error) })
-    if (store.#healthy) store.#checkEvictionPolicy()
     return store
   }
 
@@ -887,6 +891,7 @@ export class RedisStore implements SessionStore {
 
   /** Keys expire, so an eviction policy that picks keys with an expiry could drop ended sessions. */
   #checkEvictionPolicy (): void {
+    this.#evictionChecked = true
     const nodes = 'nodes' in this.#client ? this.#client.nodes('master') : [this.#client]
     for (const node of nodes) {
       node.config('GET', 'maxmemory-policy').then((reply: unknown) => {

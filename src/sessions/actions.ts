@@ -1,15 +1,15 @@
-import type { FastifyRequest } from 'fastify'
 import { decide, type DecidingPolicy } from '../domain/policy.js'
-import { counts, type EndedBy, type EndReason, type SessionId, type SessionRecord } from '../domain/session.js'
+import { counts, shortId, type EndedBy, type EndReason, type SessionId, type SessionRecord } from '../domain/session.js'
 import { actorOf, type Client } from '../ops/events.js'
 import type { AdmitResult, LoginAttempt, SettleResult } from '../store/store.js'
-import { shortId, type GatewayContext } from './context.js'
+import type { SessionsContext } from './context.js'
 
 /**
- * Every change the gateway makes to sessions goes through here: the store
- * does it, the sessions' open WebSockets close, and the audit trail and the
- * metrics hear of it. Observe mode lives here too: the decision is made and
- * reported, and nothing is enforced.
+ * Every change the gateway makes to sessions goes through here, whoever asks
+ * (a request through the proxy, a user on the pages, an administrator): the
+ * store does it, the sessions' open WebSockets close, and the audit trail
+ * and the metrics hear of it. Observe mode lives here too: the decision is
+ * made and reported, and nothing is enforced. Nothing here knows HTTP.
  */
 
 /**
@@ -21,19 +21,13 @@ import { shortId, type GatewayContext } from './context.js'
  */
 const OBSERVED: ReadonlySet<EndReason> = new Set(['concurrent_login_limit', 'login_not_identified'])
 
-export function isObserving (ctx: GatewayContext): boolean {
+export function isObserving (ctx: SessionsContext): boolean {
   return ctx.config.mode === 'observe'
 }
 
 /** Does observe mode let a session ended for this reason through? (Only the gateway's own decisions are observed.) */
-export function observedOnly (ctx: GatewayContext, reason: EndReason): boolean {
+export function observedOnly (ctx: SessionsContext, reason: EndReason): boolean {
   return isObserving(ctx) && OBSERVED.has(reason)
-}
-
-export function clientOf (request: FastifyRequest | undefined): Client | undefined {
-  if (request === undefined) return undefined
-  const ua = request.headers['user-agent']
-  return { ip: request.ip, ...(ua === undefined ? {} : { userAgent: ua.slice(0, 512) }) }
 }
 
 /**
@@ -42,7 +36,7 @@ export function clientOf (request: FastifyRequest | undefined): Client | undefin
  * reported with `enforced: false`: the store then keeps tracking what really
  * happens, so switching to enforce later starts from the truth.
  */
-export async function admitSession (ctx: GatewayContext, attempt: LoginAttempt, via: string, client: Client | undefined): Promise<AdmitResult> {
+export async function admitSession (ctx: SessionsContext, attempt: LoginAttempt, via: string, client: Client | undefined): Promise<AdmitResult> {
   const { user, id } = attempt
   if (isObserving(ctx) && attempt.limit !== 0) {
     const records = await ctx.store.sessionsOf(user, attempt.now)
@@ -77,7 +71,7 @@ export async function admitSession (ctx: GatewayContext, attempt: LoginAttempt, 
   return result
 }
 
-function reportEnded (ctx: GatewayContext, user: string, ended: readonly SessionRecord[], replaces: readonly SessionId[], trigger: SessionId, client: Client | undefined): void {
+function reportEnded (ctx: SessionsContext, user: string, ended: readonly SessionRecord[], replaces: readonly SessionId[], trigger: SessionId, client: Client | undefined): void {
   if (ended.length === 0) return
   ctx.sockets.closeSessions(ended.map((r) => r.id))
   for (const r of ended) {
@@ -92,7 +86,7 @@ function reportEnded (ctx: GatewayContext, user: string, ended: readonly Session
  * trail; the store's records say it otherwise).
  */
 export async function endSessions (
-  ctx: GatewayContext, ids: readonly SessionId[], reason: EndReason, opts: { client?: Client, by?: EndedBy, user?: string } = {}
+  ctx: SessionsContext, ids: readonly SessionId[], reason: EndReason, opts: { client?: Client, by?: EndedBy, user?: string } = {}
 ): Promise<SessionRecord[]> {
   if (ids.length === 0) return []
   const ended = await ctx.store.end(ids, reason, ctx.now(), opts.by)
@@ -109,7 +103,7 @@ export async function endSessions (
  * nothing waits, but a session left waiting from before is let through.
  */
 export async function settleSession (
-  ctx: GatewayContext, key: SessionId, owner: string, policy: DecidingPolicy | 'ask', limit: number, client: Client | undefined
+  ctx: SessionsContext, key: SessionId, owner: string, policy: DecidingPolicy | 'ask', limit: number, client: Client | undefined
 ): Promise<SettleResult> {
   const result = await ctx.store.settle(key, policy, isObserving(ctx) ? 0 : limit, ctx.now())
   if (result.state === 'live') {
@@ -127,6 +121,6 @@ export async function settleSession (
  * have been refused). Every one is counted; the audit trail writes down the
  * first per session.
  */
-export function noteRefused (ctx: GatewayContext, request: FastifyRequest, id: SessionId, reason: EndReason, enforced: boolean): void {
-  ctx.events.emit({ type: 'request_refused', session: id, reason, method: request.method, client: clientOf(request), enforced })
+export function noteRefused (ctx: SessionsContext, id: SessionId, reason: EndReason, method: string, client: Client | undefined, enforced: boolean): void {
+  ctx.events.emit({ type: 'request_refused', session: id, reason, method, client, enforced })
 }
