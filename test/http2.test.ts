@@ -1,5 +1,8 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
+import { createServer as createHttpServer } from 'node:http'
+import { constants } from 'node:http2'
+import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { request, Agent } from 'undici'
@@ -159,6 +162,31 @@ t.test('HTTP/2 bodies: without Content-Length (or Content-Type) they reach the l
   const upload = Buffer.alloc(300_000, 'u')
   const up = await c.send('/upload', { body: upload })
   t.same(up.json(), { bytes: upload.length, sha256: createHash('sha256').update(upload).digest('hex') }, 'an upload without Content-Length or Content-Type')
+})
+
+t.test('an HTTP/2 client that cancels its request cancels the request to the app', async (t) => {
+  // An app that never answers /think, and says when its connection closed before it had answered.
+  let closedEarly = false
+  let arrived = false
+  const slow = createHttpServer((req, res) => {
+    if (req.url !== '/think') { res.end('ok'); return }
+    arrived = true
+    req.resume()
+    res.on('close', () => { if (!res.writableFinished) closedEarly = true })
+  })
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => { slow.closeAllConnections(); await new Promise((resolve) => slow.close(resolve)) })
+  const cert = makeCertificate(t.testdir(), 'gateway')
+  const h = await startHarness(t, { upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`, listen: `tls: { cert: ${cert.cert}, key: ${cert.key} }, http2: true`, ca: cert.pem })
+  const c = await H2Client.open(t, h.base, cert.pem)
+  const stream = c.session.request({ ':path': '/think' })
+  stream.on('error', () => {})
+  while (!arrived) await new Promise((resolve) => setTimeout(resolve, 20))
+  stream.close(constants.NGHTTP2_CANCEL)
+  const deadline = Date.now() + 10_000
+  while (!closedEarly && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(closedEarly, 'the app saw its connection close: nobody waits for its answer any more')
+  t.equal((await c.send('/ok')).status, 200, 'the client\'s connection goes on')
 })
 
 t.test('HTTP/1.1 on the same port (ALPN), WebSocket upgrades included', async (t) => {
