@@ -7,12 +7,13 @@ import { stringify } from 'yaml'
 import { runAdminCommand } from './cli/admin.js'
 import { ADMIN_COMMANDS } from './cli/admin-commands.js'
 import { readConfig, UnusableConfig } from './cli/config-file.js'
+import { checkStart } from './cli/start-checks.js'
 import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 
 const USAGE = `usage:
   sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
                                      SIGHUP reloads FILE (and reopens the audit file); SIGTERM stops gracefully
-  sessioncap check --config FILE     validate the configuration and exit
+  sessioncap check --config FILE     validate the configuration, and the files a start needs, and exit
   sessioncap presets [NAME]          show the framework presets and what each fills in
 
   sessioncap sessions list --user NAME                 a user's sessions
@@ -85,6 +86,8 @@ async function main (argv: string[]): Promise<number> {
   let loaded: LoadedConfig
   try {
     loaded = readConfig(file)
+    // Also before `run`: a start that cannot work says why before anything listens.
+    checkStart(loaded)
   } catch (err) {
     if (!(err instanceof UnusableConfig)) throw err
     const [summary, ...problems] = err.lines

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import type { TSchema } from '@sinclair/typebox'
 import { ConfigSchema } from '../src/config/schema.js'
 import { errors } from '../src/errors.js'
@@ -61,8 +62,8 @@ t.test('every shipped configuration file is valid', async (t) => {
   const dir = new URL('../config/', import.meta.url)
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
   t.ok(files.length >= 3)
-  // As docker-compose.yml sets them.
-  const env = { SESSIONCAP_SECRET: 'change-me-to-a-long-random-string-0123456789' }
+  // The variables docker-compose.yml and docs/deploy/ require, with made-up values (an example value is refused).
+  const env = { SESSIONCAP_SECRET: randomBytes(32).toString('base64url'), SESSIONCAP_ADMIN_TOKEN: randomBytes(24).toString('base64url') }
   for (const f of files) t.doesNotThrow(() => loadConfigFile(new URL(f, dir).pathname, env), f)
 })
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { createLocalJWKSet } from 'jose'
+import { placeholderProblems } from './placeholders.js'
 import { isIP } from 'node:net'
 import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
@@ -43,6 +44,7 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
   checkLimits(config, add)
   if (config.whoami !== undefined) checkWhoami(obj(config.whoami), ['whoami'], add)
   checkStore(config, new Set(written.storeKeys), add)
+  for (const p of placeholderProblems(config)) add(p.segments, p.message)
 
   const maxAge = str(obj(config.sessions).maxAge)
   if (maxAge !== undefined && parseDuration(maxAge) === 0) add(['sessions', 'maxAge'], 'expected a duration longer than 0s')

@@ -84,3 +84,41 @@ export function templateFolderProblems (folder: string): string[] {
   if (found.every((f) => !known.has(f))) problems.push(`holds none of ${TEMPLATE_FILES.join(', ')}`)
   return problems
 }
+
+/** A template the gateway could not use at start. */
+export interface TemplateProblem {
+  /** Whether the file is one of sessioncap's own (then the installed package is incomplete, not the configuration wrong). */
+  builtIn: boolean
+  file: string
+  message: string
+}
+
+/**
+ * Reads and parses every template the pages will use, as `PageTemplates`
+ * does at start: the operator's where the folder has one, the built-in one
+ * otherwise. A missing built-in template means a package that forgot its
+ * templates/ folder: the gateway would fail at start (`ENOENT …
+ * layout.html`), so `sessioncap check` must fail too.
+ */
+export function templateProblems (folder: string | undefined): TemplateProblem[] {
+  const problems: TemplateProblem[] = []
+  for (const name of TEMPLATE_FILES) {
+    const own = folder === undefined ? undefined : join(folder, name)
+    const builtIn = own === undefined || !existsSync(own)
+    const file = builtIn ? join(DEFAULT_TEMPLATES, name) : own
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err)
+      problems.push({ builtIn, file, message: builtIn ? `cannot read sessioncap's built-in template (${code}): the installed package is incomplete; reinstall it` : `cannot read the template (${code})` })
+      continue
+    }
+    try {
+      Mustache.parse(text)
+    } catch (err) {
+      problems.push({ builtIn, file, message: `not a Mustache template: ${(err as Error).message.split('\n')[0] ?? ''}` })
+    }
+  }
+  return problems
+}
