@@ -67,7 +67,9 @@ export const errors = {
    * The store holds `store.maxEnded` ended sessions: a new sign-in is
    * refused (its cookie withheld) rather than any ending forgotten.
    */
-  STORE_FULL: createError('SESSIONCAP_ERR_STORE_FULL', 'sign-ins are paused: the session store is full', 503)
+  STORE_FULL: createError('SESSIONCAP_ERR_STORE_FULL', 'sign-ins are paused: the session store is full', 503),
+  /** The gateway is stopping (SIGTERM): a request that still arrives on a connection kept alive reaches nothing. */
+  SHUTTING_DOWN: createError('SESSIONCAP_ERR_SHUTTING_DOWN', 'the gateway is shutting down', 503)
 } as const
 
 export type ErrorName = keyof typeof errors

@@ -5,6 +5,8 @@ import type { AdminContext } from './context.js'
 import { clientOf } from '../http/client.js'
 import { bearerMatches } from './auth.js'
 import { endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
+import type { Readiness } from '../health/readiness.js'
+import { isProbe, refuseWhileStopping, registerProbes } from '../health/probes.js'
 
 /** Most users one over-limit listing returns (a sweep has no such cap). */
 const LIST_CAP = 1000
@@ -12,18 +14,24 @@ const LIST_CAP = 1000
 export interface AdminOptions {
   token: string
   metrics: Metrics
+  readiness: Readiness
 }
 
 /**
  * The admin API: a listener of its own (never the proxied port), every call
- * behind the bearer token. Answers are JSON, except /metrics (Prometheus
- * text). A call that ends sessions answers what it actually ended; one that
- * found nothing to end is a 404, never a success.
+ * behind the bearer token but the probes (/healthz, /readyz), which tell
+ * nothing but ok or not, so a load balancer or Kubernetes can ask them
+ * without a secret. Answers are JSON, except /metrics (Prometheus text). A
+ * call that ends sessions answers what it actually ended; one that found
+ * nothing to end is a 404, never a success. While the gateway stops, the
+ * probes answer and every other call gets 503.
  */
 export async function createAdminServer (ctx: AdminContext, opts: AdminOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 })
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024, return503OnClosing: false })
 
+  app.addHook('onRequest', refuseWhileStopping(opts.readiness))
   app.addHook('onRequest', async (request, reply) => {
+    if (isProbe(request)) return
     if (!bearerMatches(request.headers.authorization, opts.token)) {
       ctx.log.warn({ ip: request.ip, url: request.url.slice(0, 200) }, 'admin API: call without a valid token refused')
       return await fail(reply.header('www-authenticate', 'Bearer'), new errors.ADMIN_UNAUTHORIZED())
@@ -41,16 +49,7 @@ export async function createAdminServer (ctx: AdminContext, opts: AdminOptions):
   })
   app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'no such call', code: 'SESSIONCAP_ERR_ADMIN_NOT_FOUND' }))
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
-
-  app.get('/readyz', async (_request, reply) => {
-    const [store, upstream] = await Promise.all([
-      ctx.store.ping().then(() => 'ok', (err: unknown) => `unreachable (${(err as Error).message})`),
-      appReachable(ctx.config.upstream)
-    ])
-    const ready = store === 'ok' && upstream === 'ok'
-    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', store, app: upstream })
-  })
+  registerProbes(app, opts.readiness)
 
   app.get('/metrics', async (_request, reply) => {
     return await reply.type('text/plain; version=0.0.4; charset=utf-8').send(await opts.metrics.text())
@@ -105,15 +104,4 @@ function optionalCount (value: unknown, name: string, min = 0): number | undefin
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN
   if (!Number.isInteger(n) || n < min) throw new errors.ADMIN_BAD_REQUEST(`${name} is a whole number of sessions (${min} or more)${min > 0 ? '; 0 would mean no limit, so nothing would be over it' : ''}`)
   return n
-}
-
-/** The app answers at all (any status): it is up. */
-async function appReachable (upstream: string): Promise<string> {
-  try {
-    const res = await fetch(upstream, { redirect: 'manual', signal: AbortSignal.timeout(3000) })
-    await res.body?.cancel()
-    return 'ok'
-  } catch (err) {
-    return `unreachable (${(err as Error).message})`
-  }
 }

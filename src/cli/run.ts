@@ -5,6 +5,7 @@ import { EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME } from './exit-codes.js'
 import { reloadConfig } from './reload.js'
 import { shutdown, type Shutdown } from './shutdown.js'
 import { watchFile, type FileWatch } from './watch.js'
+import { CertificateProblem } from '../listen/certificates.js'
 
 /**
  * V8 moves an allocation site's objects straight to the old generation once
@@ -26,8 +27,9 @@ export function tuneV8ForProxying (): void {
 /**
  * `sessioncap run`: the gateway until a signal stops it.
  *
- * - SIGHUP reads the file again (a bad file changes nothing) and reopens the
- *   audit file, for log rotation.
+ * - SIGHUP reads the file again (a bad file changes nothing), reopens the
+ *   audit file, for log rotation, and reads the TLS certificate again (a
+ *   renewed one is served to new connections; a broken one changes nothing).
  * - `watch: true` reloads when the file changes, without a signal.
  * - SIGTERM / SIGINT stop gracefully (shutdown.ts), exit 0. A second one
  *   stops waiting for requests in flight; the state is still saved. A third
@@ -35,7 +37,16 @@ export function tuneV8ForProxying (): void {
  */
 export async function run (loaded: LoadedConfig): Promise<number> {
   tuneV8ForProxying()
-  const gateway = await createGateway(loaded.config)
+  let gateway
+  try {
+    gateway = await createGateway(loaded.config)
+  } catch (err) {
+    // The certificate files changed (or went) since the configuration was checked.
+    if (!(err instanceof CertificateProblem)) throw err
+    const where = loaded.locate(['listen', 'tls', err.at])
+    process.stderr.write(`sessioncap: ${where.file}:${where.line}:${where.column}: listen.tls.${err.at}: ${err.message}\n`)
+    return EXIT_CONFIG
+  }
   try {
     const address = await gateway.listen()
     gateway.app.log.info({ address, upstream: loaded.config.upstream }, 'sessioncap is listening')
@@ -70,6 +81,7 @@ export async function run (loaded: LoadedConfig): Promise<number> {
   process.on('SIGHUP', () => {
     if (stopping !== undefined) return
     gateway.audit.reopen()
+    gateway.reloadCertificates('SIGHUP')
     syncAfter(reloadConfig(gateway, loaded.file, 'SIGHUP'))
   })
 

@@ -18,23 +18,25 @@ export interface Shutdown {
 const IDLE_SWEEP_MS = 100
 
 /**
- * Stops the gateway gracefully. New connections are refused at once;
+ * Stops the gateway gracefully. From the first moment `/readyz` answers 503
+ * (`shutdown`), and new connections to the proxied port are refused;
  * requests in flight get up to `graceMs` to finish (Fastify's close waits
- * for them, and answers 503 to new requests on kept-alive connections);
- * after that their connections are closed, so a stuck client or app cannot
- * hold the process. The state is saved either way.
+ * for them; new requests on kept-alive connections get 503); after that
+ * their connections are closed, so a stuck client or app cannot hold the
+ * process. The admin API (and its probes) stops once the proxied port has.
+ * The state is saved either way.
  */
 export function shutdown (gateway: Gateway, graceMs: number): Shutdown {
   const log = gateway.app.log
-  const servers = [gateway.app.server, ...(gateway.admin === undefined ? [] : [gateway.admin.server])]
   let cut = false
   const cutShort = (why: string): void => {
     if (cut) return
     cut = true
     log.warn({ why }, 'closing the connections of requests still in flight')
-    for (const server of servers) server.closeAllConnections()
+    gateway.connections.closeAll()
   }
-  const idle = setInterval(() => { for (const server of servers) server.closeIdleConnections() }, IDLE_SWEEP_MS)
+  // HTTP/2 sessions are asked to close at the first sweep (GOAWAY), and close once their streams are done.
+  const idle = setInterval(() => { gateway.connections.closeIdle() }, IDLE_SWEEP_MS)
   const timer = setTimeout(() => { cutShort(`shutdownTimeout (${graceMs} ms) is over`) }, graceMs)
   const done = gateway.close().finally(() => {
     clearTimeout(timer)

@@ -6,6 +6,7 @@ import { normalizePath } from '../http/path.js'
 import { parseDuration } from './duration.js'
 import { templateFolderProblems } from '../pages/templates.js'
 import { checkGuard } from './guard-checks.js'
+import { CertificateProblem, readCertificatePair } from '../listen/certificates.js'
 
 export type Locate = (segments: readonly (string | number)[]) => { file: string, line: number, column: number }
 
@@ -27,7 +28,7 @@ type Add = (segments: (string | number)[], message: string) => void
  * expression that does not compile, two routes that are the same route, a
  * limit for a scope no route has. They run on the file as written (with
  * defaults), whether or not it passed the schema, so one run reports
- * everything. Pure, but for reading a file a key names (a JWKS).
+ * everything. Pure, but for reading the files keys name (a JWKS, a TLS certificate and key).
  */
 export function semanticProblems (raw: unknown, written: { storeKeys: readonly string[] }): SemanticProblem[] {
   const config = obj(raw)
@@ -35,6 +36,7 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
   const add: Add = (segments, message) => { problems.push({ segments, message }) }
 
   checkUpstream(config, add)
+  checkListen(config, add)
   checkLogin(config, add)
   list(config.logout).forEach((item, i) => {
     const path = str(obj(item).path)
@@ -62,6 +64,30 @@ export function semanticProblems (raw: unknown, written: { storeKeys: readonly s
     }
   })
   return problems
+}
+
+/**
+ * `listen.tls` names files that hold a certificate and its key (read here,
+ * as the listener will read them), and `http2` needs TLS: browsers speak
+ * HTTP/2 only over TLS (RFC 9113 §3.2, ALPN "h2"), and a cleartext HTTP/2
+ * port (h2c with prior knowledge) would leave every HTTP/1.1 client
+ * without an answer.
+ */
+function checkListen (config: Raw, add: Add): void {
+  const listen = obj(config.listen)
+  if (listen.http2 === true && listen.tls === undefined) {
+    add(['listen', 'http2'], 'needs listen.tls: HTTP/2 is served over TLS only (browsers speak it over TLS alone, and HTTP/1.1 clients are answered beside it by ALPN)')
+  }
+  const tls = obj(listen.tls)
+  const cert = str(tls.cert)
+  const key = str(tls.key)
+  if (cert === undefined || key === undefined || cert === '' || key === '') return
+  try {
+    readCertificatePair({ cert, key })
+  } catch (err) {
+    if (!(err instanceof CertificateProblem)) throw err
+    add(['listen', 'tls', err.at], err.message)
+  }
 }
 
 function checkPages (config: Raw, add: Add): void {

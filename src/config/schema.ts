@@ -234,7 +234,14 @@ export const GuardSchema = Type.Object({
 export const ConfigSchema = Type.Object({
   listen: Type.Object({
     host: Type.String({ minLength: 1, default: '0.0.0.0', expected: 'a host name or IP address' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, expected: 'a port number (0-65535)' })
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, expected: 'a port number (0-65535)' }),
+    // Serve HTTPS itself (no terminating proxy in front); the files are read again on SIGHUP (listen/certificates.ts).
+    tls: Type.Optional(Type.Object({
+      cert: Type.String({ minLength: 1, expected: 'the certificate file (PEM; the chain after the certificate), e.g. /etc/sessioncap/tls.crt' }),
+      key: Type.String({ minLength: 1, expected: 'the private key file (PEM, not encrypted), e.g. /etc/sessioncap/tls.key' })
+    }, { additionalProperties: false, expected: 'a mapping such as { cert: /etc/sessioncap/tls.crt, key: /etc/sessioncap/tls.key }' })),
+    // HTTP/2 with HTTP/1.1 on the same port, chosen by ALPN; needs tls (checks.ts says why).
+    http2: Type.Boolean({ default: false, expected: 'true or false' })
   }, { additionalProperties: false, default: {} }),
   upstream: Type.String({ minLength: 1, expected: 'the app\'s URL, e.g. http://127.0.0.1:8000' }),
   secret: Type.Optional(Type.String({ minLength: 32, expected: 'a secret of at least 32 characters' })),
@@ -265,7 +272,9 @@ export const ConfigSchema = Type.Object({
     accent: Type.String({ pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$', default: '#2563eb', expected: 'a colour such as #2563eb' }),
     templates: Type.Optional(Type.String({ minLength: 1, expected: 'a folder of templates (see the README)' })),
     signIn: Type.Optional(Type.String({ pattern: '^(/(?![/\\\\])|https?://)', expected: 'the path (or URL) of the app\'s sign-in page, e.g. /login' })),
-    ip: oneOf(['approximate', 'full', 'hidden'], { default: 'approximate', expected: 'approximate, full or hidden' })
+    ip: oneOf(['approximate', 'full', 'hidden'], { default: 'approximate', expected: 'approximate, full or hidden' }),
+    // The probes on the proxied port too, for a load balancer that reaches no other port.
+    health: Type.Boolean({ default: false, expected: 'true or false' })
   }, { additionalProperties: false, default: {} }),
   ended: Type.Object({
     redirect: Type.Optional(Type.String({ pattern: '^(/|https?://)', expected: 'a path starting with / or an http(s) URL' })),
@@ -317,6 +326,7 @@ export type LogoutRouteConfig = Config['logout'][number]
 export type UserSourceConfig = LoginRouteConfig['user']
 export type UpstreamLogoutConfig = NonNullable<Config['ended']['upstreamLogout']>
 export type GuardConfig = Exclude<Config['guard'], false>
+export type TlsConfig = NonNullable<Config['listen']['tls']>
 
 /** Reads our `expected` annotation from any schema node. */
 export function expectedOf (schema: TSchema | undefined): string | undefined {

@@ -14,8 +14,8 @@ export interface PagesContext extends SessionsContext {
   readonly config: Config
   readonly pages: Pages
   readonly limitFor: LimitFor
-  /** Set-Cookie headers that remove the session cookie (and `alsoClear`), with the scope the app uses. */
-  readonly scopes: { clearAll: () => string[] }
+  /** Set-Cookie headers that remove the session cookie (and `alsoClear`), with the scope the app uses (and `Secure` over HTTPS). */
+  readonly scopes: { clearAll: (secure: boolean) => string[] }
   /** The tracked session the request is made with, as the session check found it; the page then answers the request itself. */
   readonly holderOf: (request: FastifyRequest) => Holder | undefined
   /** Answers a request whose session ended, as the gateway does everywhere: the signed-out page for browsers, 401 for others. */

@@ -9,6 +9,7 @@ import type { PagesContext } from './context.js'
 import type { SessionStore } from '../store/store.js'
 import { endChosen } from './choices.js'
 import { safeNext } from './links.js'
+import { overHttps } from '../http/scheme.js'
 import type { PageName, View } from './templates.js'
 import { endedWording, fallbackText, sessionRows, spell, utc } from './views.js'
 
@@ -130,7 +131,7 @@ export async function registerPages (app: FastifyInstance, ctx: PagesContext): P
       if (action === 'cancel') {
         await endSessions(ctx, [holder.slot], 'login_cancelled', { client: clientOf(request) })
         request.log.info({ user, session: shortId(holder.slot) }, 'chooser: sign-in cancelled')
-        void reply.header('set-cookie', ctx.scopes.clearAll())
+        void reply.header('set-cookie', ctx.scopes.clearAll(overHttps(request)))
         return redirectTo(reply, links.ended('login_cancelled', undefined))
       }
       if (action !== 'end' && action !== 'end-others') return page(reply, 400, 'choose', await chooserView(holder, next, 'Choose what to sign out, or cancel this sign-in.'))

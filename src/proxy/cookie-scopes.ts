@@ -1,5 +1,7 @@
 import { clearingSetCookie, type CookieScope, type SerializeCookie, type SetCookie } from '../http/set-cookie.js'
 
+const UNKNOWN_SCOPE: CookieScope = { secure: false, httpOnly: true, partitioned: false }
+
 /**
  * The Path, Domain and flags with which the app sets each cookie the gateway
  * may have to clear. A browser deletes a cookie only if the deleting header
@@ -32,11 +34,19 @@ export class CookieScopes {
    * used. When that scope is not `Path=/` without a Domain (or is not known yet,
    * e.g. just after a restart), a `Path=/` host-only removal is added as well:
    * a removal that matches no cookie is harmless, one that misses is not.
+   *
+   * `secure`: the client reached the gateway over HTTPS (`overHttps`), so
+   * the gateway's own cookies carry `Secure` there, as a site served over
+   * HTTPS should, whatever flags the app used. (Over plain HTTP they do not:
+   * a browser ignores a `Secure` cookie set from an insecure page, RFC 6265bis
+   * "Storage Model", and the removal would be lost.)
    */
-  clearAll (): string[] {
+  clearAll (secure: boolean): string[] {
     const out: string[] = []
     for (const name of this.#names) {
-      const scope = this.#scopes.get(name)
+      const learned = this.#scopes.get(name)
+      // Not learned yet: what clearingSetCookie assumes then (Path=/, host-only, HttpOnly), with Secure.
+      const scope = secure ? { ...(learned ?? UNKNOWN_SCOPE), secure: true } : learned
       out.push(clearingSetCookie(this.#serialize, name, scope))
       if (scope !== undefined && ((scope.path ?? '/') !== '/' || scope.domain !== undefined)) {
         out.push(clearingSetCookie(this.#serialize, name, { ...scope, path: '/', domain: undefined }))

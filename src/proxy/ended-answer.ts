@@ -6,6 +6,8 @@ import { prefersHtml } from '../http/accept.js'
 import { urlSessionValues } from '../http/cookies.js'
 import { setCookieName } from '../http/set-cookie.js'
 import type { GatewayContext } from './context.js'
+import { requestAuthority } from './http2-request.js'
+import { overHttps } from '../http/scheme.js'
 
 export interface EndedAnswer {
   status: number
@@ -37,7 +39,7 @@ const BROWSER_TEXT: Record<EndReason, string> = {
  */
 export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reason: EndReason, by?: EndedBy): EndedAnswer {
   const headers: Record<string, string | string[]> = { 'cache-control': 'no-store' }
-  if (deviceStillHoldsCookie(reason)) headers['set-cookie'] = ctx.scopes.clearAll()
+  if (deviceStillHoldsCookie(reason)) headers['set-cookie'] = ctx.scopes.clearAll(overHttps(request))
   if (prefersHtml(request.headers)) {
     headers.location = ctx.pages.links.ended(reason, by)
     headers['content-type'] = 'text/plain; charset=utf-8'
@@ -80,7 +82,7 @@ export function replaceWithChooser (ctx: GatewayContext, request: FastifyRequest
   const cookieName = ctx.config.session.cookie
   const cookies = (header === undefined ? [] : Array.isArray(header) ? header.map(String) : [String(header)])
     .filter((c) => { const name = setCookieName(c); return name === cookieName || !ctx.scopes.watches(name) })
-  const next = withoutSessionId(ctx, sameSitePath(reply.getHeader('location'), request.headers.host))
+  const next = withoutSessionId(ctx, sameSitePath(reply.getHeader('location'), requestAuthority(request)))
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
   reply.code(303).headers({ location: ctx.pages.links.chooser(next), 'cache-control': 'no-store', 'content-type': 'text/plain; charset=utf-8' })
@@ -94,9 +96,10 @@ export function replaceWithChooser (ctx: GatewayContext, request: FastifyRequest
  * sessions it would have to end, so an API client can tell its user.
  */
 export function replaceWithTooMany (ctx: GatewayContext, reply: FastifyReply, payload: unknown, limit: number, sessions: readonly SessionRecord[]): string {
+  const secure = overHttps(reply.request)
   for (const name of Object.keys(reply.getHeaders())) reply.removeHeader(name)
   discard(payload)
-  reply.code(TOO_MANY.statusCode).headers({ 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'set-cookie': ctx.scopes.clearAll() })
+  reply.code(TOO_MANY.statusCode).headers({ 'cache-control': 'no-store', 'content-type': 'application/json; charset=utf-8', 'set-cookie': ctx.scopes.clearAll(secure) })
   return JSON.stringify({
     error: 'too_many_sessions',
     code: TOO_MANY.code,

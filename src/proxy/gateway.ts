@@ -31,6 +31,13 @@ import { createAdminServer } from '../admin/server.js'
 import { applyReload, type ReloadOutcome } from './reload.js'
 import { LogoutReplays } from './upstream-logout.js'
 import { openLoginGuard } from '../guard/index.js'
+import { readCertificatePair } from '../listen/certificates.js'
+import { alignHttp1Timeouts, listenerOptions } from '../listen/server-options.js'
+import { connectionControl, type ConnectionControl } from '../listen/connections.js'
+import { ServedCertificate } from '../listen/served-certificate.js'
+import { Readiness } from '../health/readiness.js'
+import { refuseWhileStopping, registerProbes } from '../health/probes.js'
+import { withHttp2Body } from './http2-request.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
@@ -57,16 +64,26 @@ export interface Gateway {
   adminAddress (): string | undefined
   /** Applies a new configuration to what can change without a restart; says what changed and what needs a restart. */
   reload (config: Config): ReloadOutcome
+  /** `listen.tls`: reads the certificate files again (SIGHUP); says whether new connections now get another certificate. */
+  reloadCertificates (trigger: string): boolean
+  /** What `/readyz` answers; not ready from the moment `close` is called. */
+  readonly readiness: Readiness
+  /** The open connections of both listeners, for a graceful stop (cli/shutdown.ts). */
+  readonly connections: ConnectionControl
+  /** Stops: not ready at once, then the proxied port (requests in flight finish), then the admin API, the audit trail, the store. */
   close (): Promise<void>
 }
 
 /** Builds the gateway: Fastify, the store, and the hooks, in the one order that works (see below). */
 export async function createGateway (config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
+  // Read before anything starts: a certificate that cannot be used stops the start (run.ts points at the key).
+  const certificate = config.listen.tls === undefined ? undefined : readCertificatePair(config.listen.tls)
   const fastifyOptions: FastifyServerOptions = {
     trustProxy: config.proxy.trustProxy,
     // Per-request log lines cost more than the proxying itself; off unless asked for.
     logController: new LogController({ disableRequestLogging: !config.log.requests }),
-    return503OnClosing: true,
+    // While stopping, refuseWhileStopping answers 503 instead, so the probes can still say why.
+    return503OnClosing: false,
     // No request-wide timeout: a 100 MB upload may take long. Login bodies have their own.
     requestTimeout: 0,
     // Case-insensitive routes: the only routes with a path of their own are the
@@ -87,7 +104,14 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // Without request logging, a child logger per request (for its reqId) costs
   // more than the few session lines it would label: they use the root logger.
   if (!config.log.requests) fastifyOptions.childLoggerFactory = (logger) => logger
-  const app = Fastify(fastifyOptions)
+  // HTTPS or HTTP/2 (listen.tls, listen.http2). Fastify types its instance by
+  // the server it builds; the gateway keeps the HTTP/1 types throughout: Node's
+  // HTTP/2 compatibility API (Http2ServerRequest/Response) offers what the
+  // hooks use, and where HTTP/2 differs, proxy/http2-request.ts says so.
+  const app = Fastify({ ...fastifyOptions, ...listenerOptions(config.listen, certificate) } as FastifyServerOptions)
+  if (config.listen.http2) alignHttp1Timeouts(app.server)
+  const appConnections = connectionControl(app.server)
+  const connections = [appConnections]
   // "All methods": WebDAV and the other methods Node parses, not only Fastify's defaults.
   for (const method of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
@@ -123,6 +147,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     : new Metrics({ counters, stats: async () => await rawStore.stats(now()), webhook: audit.webhookStats, auditFile: audit.fileStats, maxEnded: config.store.maxEnded })
   if (metrics !== undefined) events.add(metrics)
   const store = metrics === undefined ? rawStore : meteredStore(rawStore, metrics.storeSeconds, metrics.storeErrors)
+  const readiness = new Readiness(store, () => ctx.config.store.onError)
+  const served = config.listen.tls === undefined || certificate === undefined ? undefined : new ServedCertificate(config.listen.tls, certificate, app.server, app.log)
   const secret = config.secret ?? ephemeralSecret()
   if (config.secret === undefined) {
     app.log.info('no secret configured: session hashes use a key made for this run (fine for the memory store, which forgets everything on restart anyway)')
@@ -185,18 +211,23 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   })
 
   // The order of the hooks is the design:
+  // 0. onRequest: while stopping, 503 to all but the probes (nothing else runs).
   // 1. onRequest: refuse ended sessions before anything else is spent on the
   //    request (no body read, no upstream connection); runs on WS upgrades too.
-  // 2. preHandler (proxy routes only): read a login's user from its bounded body.
+  // 2. preHandler (proxy routes only): read a login's user from its bounded body
+  //    (an HTTP/2 body without Content-Length kept first: http2-request.ts).
   // 3. reply-from forwards the request and copies the app's answer headers.
   // 4. onSend: the app's Set-Cookie headers decide logins, rotations and logouts,
   //    before the first byte goes to the client.
+  app.addHook('onRequest', refuseWhileStopping(readiness))
   app.addHook('onRequest', sessionCheck(ctx))
   app.addHook('onSend', responseWatch(ctx))
+  if (config.pages.health) registerProbes(app, readiness, config.pages.prefix)
   await registerPages(app, ctx)
-  await registerUpstream(app, ctx, loginBody(ctx))
+  await registerUpstream(app, ctx, withHttp2Body(loginBody(ctx)))
   await app.ready()
-  const admin = metrics === undefined ? undefined : await createAdminServer(ctx, { token: adminToken as string, metrics })
+  const admin = metrics === undefined ? undefined : await createAdminServer(ctx, { token: adminToken as string, metrics, readiness })
+  if (admin !== undefined) connections.push(connectionControl(admin.server))
   let adminAddress: string | undefined
 
   return {
@@ -220,9 +251,21 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     },
     adminAddress: () => adminAddress,
     reload: (next) => applyReload(ctx, audit, next, ask),
+    reloadCertificates: (trigger) => served?.reload(trigger) ?? false,
+    readiness,
+    connections: {
+      closeIdle: () => { for (const c of connections) c.closeIdle() },
+      closeAll: () => { for (const c of connections) c.closeAll() }
+    },
     async close () {
-      // Both stop accepting at once; each finishes what it is answering.
-      await Promise.all([admin?.close(), app.close()])
+      readiness.stop()
+      // HTTP/2 sessions get a GOAWAY now: Node (before 24) would wait for them to end by themselves.
+      appConnections.closeIdle()
+      // The proxied port stops accepting at once and finishes what it is
+      // answering; the admin API stays up meanwhile, so /readyz can tell a
+      // load balancer "shutdown" until the last request is answered.
+      await app.close()
+      await admin?.close()
       await audit.close()
       await guard?.close()
       await opened.shutdown()

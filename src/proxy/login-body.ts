@@ -8,6 +8,7 @@ import { decodedBody } from '../identity/body-text.js'
 import { kState } from './symbols.js'
 import type { GatewayContext } from './context.js'
 import { guardAttempt } from './login-guard.js'
+import { bodyFollows, stopRequestBodyAfterAnswer } from './http2-request.js'
 
 /**
  * preHandler: on a login route, read who is logging in.
@@ -40,14 +41,14 @@ function readLoginBody (ctx: GatewayContext) {
     let decoded: Buffer | undefined
     const fromRequest = [route.identity, route.group].filter((s): s is RequestIdentity => s?.phase === 'request')
     if (fromRequest.length === 0) return false
-    if (fromRequest.some((s) => s.needsBody) && hasBody(request)) {
+    if (fromRequest.some((s) => s.needsBody) && bodyFollows(request)) {
       let raw: Buffer
       try {
         raw = await readBounded(request, route.config.maxBodyBytes, route.config.bodyTimeout)
       } catch (err) {
         state.answered = true
-        // The rest of the body may still be arriving: this connection is done.
-        void reply.header('connection', 'close')
+        // The rest of the body may still be arriving: the client is told to stop sending it.
+        stopRequestBodyAfterAnswer(request, reply)
         throw err
       }
       // The app must get the bytes exactly as the client sent them (a chunked
@@ -89,12 +90,6 @@ function forwardsAsBuffer (headers: IncomingHttpHeaders): boolean {
   } catch {
     return false
   }
-}
-
-/** RFC 9112 §6.3: a request has a body only with Content-Length > 0 or Transfer-Encoding. */
-function hasBody (request: FastifyRequest): boolean {
-  const length = request.headers['content-length']
-  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
 }
 
 async function readBounded (request: FastifyRequest, max: number, timeoutMs: number): Promise<Buffer> {

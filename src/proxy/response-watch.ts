@@ -17,6 +17,7 @@ import { kState } from './symbols.js'
 import { classifyAnswer, guardSettle } from './login-guard.js'
 import { admitSession, endSessions, isObserving } from '../sessions/actions.js'
 import { clientOf } from '../http/client.js'
+import { overHttps } from '../http/scheme.js'
 
 /** Largest login answer read for `responseJson`; a larger one names nobody. */
 const MAX_ANSWER_BYTES = 1024 * 1024
@@ -140,7 +141,7 @@ function watchAnswer (ctx: GatewayContext) {
     }
     if (state.clearStripped && change.set === undefined && !change.cleared) {
       // The browser still holds the ended cookie (and nothing else under its name): ask it to drop it.
-      void reply.header('set-cookie', ctx.scopes.clearAll())
+      void reply.header('set-cookie', ctx.scopes.clearAll(overHttps(request)))
     }
     return answer.payload
   }

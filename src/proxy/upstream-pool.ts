@@ -47,14 +47,14 @@ export class UpstreamPool {
     }
     // Gone before the request is even made (e.g. while a login body was
     // read): nobody is waiting, so the app is not asked.
-    if (client.destroyed && !client.writableFinished) return
+    if (gone(client) && !client.writableEnded) return
     let left = false
     // An EventEmitter, which undici accepts as a signal, costs less per
     // request than an AbortController.
     const signal = new EventEmitter()
     client.once('close', () => {
       // 'close' follows a complete answer too; only an unfinished one means the client left.
-      if (client.writableFinished) return
+      if (client.writableEnded) return
       left = true
       signal.emit('abort')
     })
@@ -72,4 +72,15 @@ export class UpstreamPool {
   async close (): Promise<void> {
     await this.#agent.close()
   }
+}
+
+/**
+ * The client's connection (HTTP/1) or stream (HTTP/2) is gone. Node's HTTP/2
+ * compatibility response has no `destroyed` of its own, its stream has; and
+ * its `writableFinished` turns true when the stream closes, however it
+ * closed, so whether the answer was complete is read from `writableEnded`.
+ */
+function gone (client: ServerResponse): boolean {
+  // Over HTTP/2 the response is an Http2ServerResponse (the gateway's Fastify is typed for HTTP/1).
+  return client.destroyed || (client as { stream?: { destroyed: boolean } }).stream?.destroyed === true
 }

@@ -9,6 +9,7 @@ import { kState } from './symbols.js'
 import type { AskContext } from '../identity/index.js'
 import type { WebSocket } from 'ws'
 import { UpstreamPool } from './upstream-pool.js'
+import { requestAuthority } from './http2-request.js'
 
 // Hop-by-hop and handshake headers a WebSocket client must set itself.
 const WS_OWN_HEADERS = new Set([
@@ -163,7 +164,9 @@ export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, he
   headers['x-forwarded-proto'] = request.protocol
   headers['x-forwarded-host'] = request.host
   if (!trusted) delete headers.forwarded
-  if (config.proxy.preserveHost && request.headers.host !== undefined) headers.host = request.headers.host
+  // Over HTTP/2 the client's host is its :authority (reply-from dropped the pseudo-headers).
+  const host = config.proxy.preserveHost ? requestAuthority(request) : undefined
+  if (host !== undefined) headers.host = host
   return headers
 }
 

@@ -1,4 +1,4 @@
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 
 export interface Answer {
   status: number
@@ -26,8 +26,11 @@ export interface RequestOptions {
 export class Device {
   readonly jar = new Map<string, string>()
 
-  /** `headers`: sent with every request (e.g. the `Host` a browser would name), under the request's own. */
-  constructor (readonly base: string, readonly kind: 'browser' | 'api' = 'api', readonly headers: Record<string, string> = {}) {}
+  /**
+   * `headers`: sent with every request (e.g. the `Host` a browser would name), under the request's own.
+   * `dispatcher`: how to connect (e.g. an Agent that trusts a test's own certificate).
+   */
+  constructor (readonly base: string, readonly kind: 'browser' | 'api' = 'api', readonly headers: Record<string, string> = {}, readonly dispatcher?: Dispatcher) {}
 
   get sessionCookie (): string | undefined {
     return this.jar.get('sessionid')
@@ -50,7 +53,7 @@ export class Device {
       body = JSON.stringify(opts.json)
       headers['content-type'] ??= 'application/json'
     }
-    const res = await request(this.base + path, { method: (opts.method ?? (body === undefined ? 'GET' : 'POST')) as 'GET', headers, body })
+    const res = await request(this.base + path, { method: (opts.method ?? (body === undefined ? 'GET' : 'POST')) as 'GET', headers, body, dispatcher: this.dispatcher })
     const text = await res.body.text()
     const raw = res.headers['set-cookie']
     const setCookies = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]

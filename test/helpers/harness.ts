@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream'
+import { Agent } from 'undici'
 import type { Test } from 'tap'
 import { startLegacyApp, type LegacyApp } from '../fixtures/legacy-app.mjs'
 import { loadConfigText } from '../../src/config/load.js'
@@ -50,6 +51,10 @@ export interface HarnessOptions {
   upstream?: string
   /** Headers every device sends (e.g. `{ host: 'app.example.test' }` for an app that sets a Domain). */
   deviceHeaders?: Record<string, string>
+  /** More keys of `listen` (e.g. `tls: { cert: …, key: … }, http2: true`). */
+  listen?: string
+  /** A certificate (PEM) devices trust: the gateway's own, with `listen.tls`. */
+  ca?: Buffer
 }
 
 /** Starts the stand-in app and a gateway in front of it, both on loopback ports, closed at teardown. */
@@ -63,7 +68,8 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const yaml = opts.yaml ?? APP_ROUTES
   // Tests read the gateway's own log lines, written as the config says (level, redaction).
   const logLevel = /^log:/m.test(yaml) ? '' : 'log: { level: debug }\n'
-  const text = `upstream: ${opts.upstream ?? app?.url ?? ''}\nlisten: { host: 127.0.0.1, port: 0 }\n${logLevel}${yaml}`
+  const listen = opts.listen === undefined ? '' : `, ${opts.listen}`
+  const text = `upstream: ${opts.upstream ?? app?.url ?? ''}\nlisten: { host: 127.0.0.1, port: 0${listen} }\n${logLevel}${yaml}`
   const { config } = loadConfigText(text, 'test.yaml')
   const gateway = await createGateway(config, {
     now: opts.realClock === true ? Date.now : clock.now,
@@ -73,5 +79,7 @@ export async function startHarness (t: Test, opts: HarnessOptions = {}): Promise
   const base = await gateway.listen()
   t.teardown(async () => { await gateway.close() })
   const appOrFail = app ?? new Proxy({} as LegacyApp, { get () { throw new Error('this harness fronts a real framework, not the stand-in app') } })
-  return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind, opts.deviceHeaders) }
+  const dispatcher = opts.ca === undefined ? undefined : new Agent({ connect: { ca: opts.ca } })
+  if (dispatcher !== undefined) t.teardown(async () => { await dispatcher.close() })
+  return { app: appOrFail, gateway, base, clock, logs, device: (kind = 'api') => new Device(base, kind, opts.deviceHeaders, dispatcher) }
 }
