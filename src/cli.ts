@@ -21,6 +21,8 @@ const USAGE = `usage:
   sessioncap sessions end --id SESSION [--user NAME]   end one session (with --user, the id's start is enough)
   sessioncap sessions over-limit [--max N]             users with more sessions than N (or their limit)
   sessioncap sweep [--max N] [--dry-run]               end every user's sessions beyond N (or their limit)
+  sessioncap blocks list [--user NAME | --address IP]  the login guard's active blocks (of one user or network)
+  sessioncap blocks unblock --user NAME | --network ADDRESS|CIDR   lift a user's or a network's blocks
     these talk to a running gateway's admin API, found by
       --config FILE                  its admin: host, port and token (or SESSIONCAP_CONFIG)
       --admin-url URL --token TOKEN  (or SESSIONCAP_ADMIN_URL, SESSIONCAP_ADMIN_TOKEN); these win over the file
@@ -43,12 +45,14 @@ const OPTIONS = {
   id: { type: 'string' },
   keep: { type: 'string' },
   max: { type: 'string' },
-  'dry-run': { type: 'boolean' }
+  'dry-run': { type: 'boolean' },
+  address: { type: 'string' },
+  network: { type: 'string' }
 } as const
 
 /** Options of the admin commands, which the gateway's own commands refuse. */
-const ADMIN_ONLY = ['admin-url', 'token', 'json', 'user', 'id', 'keep', 'max', 'dry-run'] as const
-const ARG_OF = { json: 'json', user: 'user', id: 'id', keep: 'keep', max: 'max', dryRun: 'dry-run' } as const
+const ADMIN_ONLY = ['admin-url', 'token', 'json', 'user', 'id', 'keep', 'max', 'dry-run', 'address', 'network'] as const
+const ARG_OF = { json: 'json', user: 'user', id: 'id', keep: 'keep', max: 'max', dryRun: 'dry-run', address: 'address', network: 'network' } as const
 
 async function main (argv: string[]): Promise<number> {
   let parsed
@@ -61,7 +65,7 @@ async function main (argv: string[]): Promise<number> {
   if (values.help === true) { process.stdout.write(USAGE); return 0 }
   if (values.version === true) { process.stdout.write(`${version()}\n`); return 0 }
 
-  const command = positionals[0] === 'sessions' ? positionals.slice(0, 2).join(' ') : positionals[0] ?? 'run'
+  const command = positionals[0] === 'sessions' || positionals[0] === 'blocks' ? positionals.slice(0, 2).join(' ') : positionals[0] ?? 'run'
   const given = ADMIN_ONLY.filter((o) => values[o] !== undefined)
   const admin = ADMIN_COMMANDS[command]
   if (admin !== undefined) {
@@ -70,7 +74,7 @@ async function main (argv: string[]): Promise<number> {
     const wrong = given.filter((o) => !takes.has(o))
     if (wrong.length > 0) return usage(`${command} does not take --${wrong.join(', --')}`)
     return await runAdminCommand(command, {
-      user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json
+      user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json, address: values.address, network: values.network
     }, { adminUrl: values['admin-url'], token: values.token, config: values.config })
   }
 

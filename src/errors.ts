@@ -51,6 +51,8 @@ export const errors = {
   ADMIN_UNAUTHORIZED: createError('SESSIONCAP_ERR_ADMIN_UNAUTHORIZED', 'a valid admin token is required (Authorization: Bearer ...)', 401),
   /** An admin API call that would end sessions found none to end: nothing was done. */
   NOTHING_ENDED: createError('SESSIONCAP_ERR_NOTHING_ENDED', '%s', 404),
+  /** An admin API call that would lift login guard blocks found none active: nothing was done. */
+  NOTHING_LIFTED: createError('SESSIONCAP_ERR_NOTHING_LIFTED', '%s', 404),
   /** An admin API call with a wrong parameter. */
   ADMIN_BAD_REQUEST: createError('SESSIONCAP_ERR_ADMIN_BAD_REQUEST', '%s', 400),
   /**

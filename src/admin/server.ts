@@ -4,6 +4,7 @@ import type { Metrics } from '../ops/metrics.js'
 import type { AdminContext } from './context.js'
 import { clientOf } from '../http/client.js'
 import { bearerMatches } from './auth.js'
+import { registerBlockRoutes } from './blocks.js'
 import { endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
 import type { Readiness } from '../health/readiness.js'
 import { isProbe, refuseWhileStopping, registerProbes } from '../health/probes.js'
@@ -81,6 +82,8 @@ export async function createAdminServer (ctx: AdminContext, opts: AdminOptions):
     ctx.log.info({ user: request.params.user, keep, ended: ended.length }, 'admin: user\'s sessions ended')
     return { user: request.params.user, kept: keep, ended }
   })
+
+  registerBlockRoutes(app, ctx)
 
   app.post<{ Body: { max?: unknown, dryRun?: unknown } | undefined }>('/sweep', async (request) => {
     const body = request.body ?? {}

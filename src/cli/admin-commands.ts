@@ -14,6 +14,8 @@ export interface AdminArgs {
   max?: string | undefined
   dryRun?: boolean | undefined
   json?: boolean | undefined
+  address?: string | undefined
+  network?: string | undefined
 }
 
 /** A wrong command line, found before anything is asked of the API (exit 2). */
@@ -68,6 +70,33 @@ export const ADMIN_COMMANDS: Readonly<Record<string, AdminCommand>> = {
       }
     }
   },
+  'blocks list': {
+    options: ['user', 'address'],
+    prepare: (args) => {
+      const query = new URLSearchParams()
+      if (args.user !== undefined) query.set('user', required(args.user, '--user NAME'))
+      if (args.address !== undefined) query.set('address', required(args.address, '--address IP'))
+      const q = query.toString()
+      return async (target) => {
+        const answer = await callAdmin(target, `/blocks${q === '' ? '' : `?${q}`}`)
+        return { ...answer, table: blocksTable(answer.json as { blocks: BlockView[], total: number }, args) }
+      }
+    }
+  },
+  'blocks unblock': {
+    options: ['user', 'network'],
+    prepare: (args) => {
+      if ((args.user === undefined) === (args.network === undefined)) throw new UsageError('blocks unblock takes --user NAME or --network ADDRESS|CIDR (one of them)')
+      const path = args.user !== undefined
+        ? `/blocks/users/${encodeURIComponent(required(args.user, '--user NAME'))}`
+        : `/blocks/networks/${encodeURIComponent(required(args.network, '--network ADDRESS|CIDR'))}`
+      return async (target) => {
+        const answer = await callAdmin(target, path, { method: 'DELETE' })
+        const { lifted } = answer.json as { lifted: BlockView[] }
+        return { ...answer, table: `Lifted ${plural(lifted.length, 'block')} of ${args.user ?? args.network ?? ''}:\n${table(BLOCK_COLUMNS, lifted.map(blockRow))}` }
+      }
+    }
+  },
   sweep: {
     options: ['max', 'dryRun'],
     prepare: (args) => {
@@ -98,6 +127,29 @@ async function endById (target: AdminTarget, id: string, user: string | undefine
   const answer = await callAdmin(target, `/sessions/${encodeURIComponent(full)}`, { method: 'DELETE' })
   const { ended } = answer.json as { ended: SessionView[] }
   return { ...answer, table: `Ended ${plural(ended.length, 'session')}:\n${sessionTable(ended)}` }
+}
+
+/** A block as the admin API lists it: hashes, never a name or an address. */
+interface BlockView {
+  counter: string
+  user?: string
+  network?: string
+  until: string
+  failures: number
+  times: number
+}
+
+const BLOCK_COLUMNS = ['COUNTER', 'USER KEY', 'NETWORK KEY', 'UNTIL', 'FAILURES', 'TIMES']
+
+function blockRow (b: BlockView): string[] {
+  return [b.counter, b.user?.slice(0, 10) ?? '-', b.network?.slice(0, 10) ?? '-', b.until, String(b.failures), String(b.times)]
+}
+
+function blocksTable (answer: { blocks: BlockView[], total: number }, args: AdminArgs): string {
+  const of = args.user !== undefined ? ` of ${args.user}` : args.address !== undefined ? ` of ${args.address}'s network` : ''
+  if (answer.blocks.length === 0) return `No login guard block${of} is active.\n`
+  const note = answer.total > answer.blocks.length ? `(the first ${answer.blocks.length} of ${answer.total})\n` : ''
+  return `${plural(answer.total, 'active block')}${of} (users and networks are shown as keyed hashes):\n${table(BLOCK_COLUMNS, answer.blocks.map(blockRow))}${note}`
 }
 
 function listTable (user: string, answer: { scopes: UserSessions[] }): string {
