@@ -223,3 +223,32 @@ t.test('metrics move as traffic flows', async (t) => {
   await laptop.send('/x', { headers: { cookie: '' } })
   t.equal(await metric('sessioncap_upstream_errors_total'), 1, 'an upstream error counted')
 })
+
+t.test('login guard blocks: listed by hash, looked up by name or address, lifted by user or network; nothing to lift is a 404', async (t) => {
+  const h = await admin(t, 'proxy: { trustProxy: [127.0.0.1] }\nguard: { user: { failures: 7, window: 1h } }\n')
+  const fail = async (user: string, ip: string): Promise<number> => (await h.device().send('/admin/login/', { form: { username: user, password: 'wrong' }, headers: { 'x-forwarded-for': ip } })).status
+  for (let i = 0; i < 5; i++) await fail('alice', '198.51.100.7')
+  t.equal(await fail('alice', '198.51.100.7'), 429, 'alice is blocked from that address (5 failures there)')
+  for (let i = 0; i < 2; i++) await fail('alice', '203.0.113.9')
+  t.equal(await fail('alice', '192.0.2.1'), 429, 'and everywhere now (7 failures of hers in an hour)')
+
+  const all = await call(h, 'GET', '/blocks')
+  t.equal(all.status, 200)
+  const listed = all.json() as { blocks: Array<{ counter: string, user?: string, network?: string, until: string, failures: number, times: number }>, total: number }
+  t.same(listed.blocks.map((b) => b.counter).sort(), ['user', 'userNetwork'])
+  t.notMatch(all.text, /alice|198\.51\.100/, 'hashes only, never a name or an address')
+  const mine = (await call(h, 'GET', '/blocks?user=ALICE')).json() as typeof listed
+  t.equal(mine.total, 2, 'found by name (as written or lower-cased)')
+  t.equal((await call(h, 'GET', '/blocks?address=198.51.100.7')).json().total, 1, 'found by address: the user+network block')
+  t.equal((await call(h, 'GET', '/blocks?user=bob')).json().total, 0)
+
+  const lifted = await call(h, 'DELETE', '/blocks/users/alice')
+  t.equal(lifted.status, 200)
+  t.equal(lifted.json().lifted.length, 2)
+  t.equal(await fail('alice', '192.0.2.1'), 200, 'alice may try again')
+  const again = await call(h, 'DELETE', '/blocks/users/alice')
+  t.equal(again.status, 404)
+  t.equal(again.json().code, 'SESSIONCAP_ERR_NOTHING_LIFTED', 'never a false success')
+  t.equal((await call(h, 'DELETE', '/blocks/networks/10.0.0.0%2F8')).json().code, 'SESSIONCAP_ERR_ADMIN_BAD_REQUEST', 'a range too wide to lift')
+  t.equal((await call(h, 'DELETE', '/blocks/users/alice', { token: null })).status, 401, 'behind the token')
+})
