@@ -21,8 +21,9 @@ const FILES = ['README.md', 'docker-compose.yml', ...readdirSync(join(ROOT, 'con
  */
 function exampleSecrets (text: string): string[] {
   const found: string[] = []
-  // Not a reference (`${…}`), a shell format (`%s`) or compose's `${NAME:?message}`.
-  const value = String.raw`["']?([^\s"'$#{}|,?%][^\s"',}]*)`
+  // Not a reference (`${…}`), a shell format (`%s`), compose's `${NAME:?message}`
+  // or an elision (`token: …` in prose).
+  const value = String.raw`["']?([^\s"'$#{}|,?%…][^\s"',}]*)`
   const res = [
     new RegExp(String.raw`(?<!\$\{)SESSIONCAP_(?:SECRET|ADMIN_TOKEN)\s*[=:]\s*${value}`, 'g'),
     new RegExp(String.raw`^\s*(?:secret|token|admin-token):\s*${value}`, 'gm'),

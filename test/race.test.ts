@@ -12,7 +12,11 @@ const LOGINS = 50
  */
 for (const policy of ['evict-idlest', 'evict-oldest', 'reject-new'] as const) {
   t.test(`${LOGINS} simultaneous logins with limit 2 (${policy}) leave exactly 2 live sessions, every time`, async (t) => {
-    const h = await startHarness(t, { yaml: `${APP_ROUTES}limit: 2\npolicy: ${policy}\n`, realClock: true })
+    // The login guard lets at most guard.userNetwork.failures (5) attempts of
+    // one user from one network be in flight at once (docs/guard.md; tested in
+    // test/login-guard.test.ts): 50 at once from one address is its business,
+    // not the limit's, so it is off here.
+    const h = await startHarness(t, { yaml: `${APP_ROUTES}limit: 2\npolicy: ${policy}\nguard: false\n`, realClock: true })
     for (let round = 0; round < ROUNDS; round++) {
       const user = `storm-${round}`
       const devices: Device[] = Array.from({ length: LOGINS }, () => h.device())

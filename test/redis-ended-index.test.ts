@@ -89,6 +89,25 @@ t.test('an ending recorded on the user\'s keys refuses at once, before it is cop
   t.equal((await third.stats(T0 + 4)).ended, 1, 'recorded once')
 })
 
+t.test('an ending that reads the pointer before a drain drops it still keeps the first reason', async (t) => {
+  const prefix = freshPrefix()
+  const store = await openStore(t, prefix)
+  await store.admit({ user: 'fay', id: 'f1', now: T0, limit: 1, policy: 'evict-oldest', replaces: [] })
+  await store.admit({ user: 'fay', id: 'f2', now: T0 + 1, limit: 1, policy: 'evict-oldest', replaces: [] })
+  await drained(prefix)
+  // The race, made to happen: a gateway read f1's pointer (fay) just before
+  // the drain dropped it, and now ends f1 on fay's keys, where it no longer is.
+  redis.cli('set', `${prefix}{s:f1}`, 'u,fay', 'px', String(MAX_AGE))
+  const other = await openStore(t, prefix)
+  const third = await openStore(t, prefix)
+  t.same(await other.end(['f1'], 'logged_out', T0 + 2), [], 'nothing live was ended')
+  t.same(await third.check('f1', T0 + 3), { state: 'ended', reason: 'concurrent_login_limit' }, 'first reason kept at once')
+  await drained(prefix)
+  t.same(await third.check('f1', T0 + 3), { state: 'ended', reason: 'concurrent_login_limit' }, 'and after every drain')
+  t.equal(redis.cli('hlen', `${prefix}{u:${(await import('../src/store/redis/keys.js')).userTag('fay')}}:ended`).trim(), '0', 'no second record on the user\'s keys')
+  t.equal((await third.stats(T0 + 4)).ended, 1, 'recorded once')
+})
+
 t.test('store.maxEnded on Redis: past the bound (as counted by the fleet, read every few seconds) new sign-ins are refused', async (t) => {
   const prefix = freshPrefix()
   const h = await startHarness(t, { yaml: `${APP_ROUTES}secret: ${TEST_SECRET}\nstore: { type: redis, url: "${redis.url}", keyPrefix: "${prefix}", maxEnded: 3 }\n` })

@@ -315,9 +315,7 @@ export class RedisStore implements SessionStore {
         const others = [...byUser].filter(([user]) => user !== a.user).map(async ([user, ids]) => {
           const keep = ids.filter((id) => id !== a.id)
           if (keep.length === 0) return []
-          const records = parseRecords(await this.#client.scEnd(...this.#keyArgs(user, a.now), 'replaced', field(by.device), field(by.ip), ...keep), user)
-          this.#drain(user, a.now)
-          return records
+          return await this.#endOn(user, keep, 'replaced', a.now, compactBy({ ...by, at: a.now }))
         })
         const same = byUser.get(a.user) ?? []
         const admission = this.#client.scAdmit(...this.#keyArgs(a.user, a.now), a.id, a.limit, a.policy, field(a.group),
@@ -333,8 +331,7 @@ export class RedisStore implements SessionStore {
           // two reads: only an app that hands one cookie value out twice could
           // make them meet, and then within milliseconds.)
           if (reply[0] === 1) {
-            await this.#client.scEnd(...this.#keyArgs(a.user, a.now), 'concurrent_login_limit', '', '', a.id)
-            this.#drain(a.user, a.now)
+            await this.#endOn(a.user, [a.id], 'concurrent_login_limit', a.now)
           }
           return { admitted: false, reason: 'ended' }
         }
@@ -464,8 +461,7 @@ export class RedisStore implements SessionStore {
       const users = await this.#usersOf(ids)
       for (const [id, user] of users) if (user === undefined) unknown.push(id)
       const endUnder = async (user: string, group: SessionId[]): Promise<void> => {
-        ended.push(...parseRecords(await this.#client.scEnd(...this.#keyArgs(user, now), reason, field(by?.device), field(by?.ip), ...group), user))
-        this.#drain(user, now)
+        ended.push(...await this.#endOn(user, group, reason, now, by))
       }
       await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => { await endUnder(user, group) }))
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify): recorded in the index.
@@ -637,6 +633,21 @@ export class RedisStore implements SessionStore {
       })
     }))
     return found
+  }
+
+  /**
+   * Ends `ids` on `user`'s keys (END) and drains them to the index. Ids the
+   * user's keys hold neither live nor ended (copied to the index already, or
+   * never live) are recorded in the index, which keeps an earlier reason.
+   * Returns the live sessions it ended.
+   */
+  async #endOn (user: string, ids: readonly SessionId[], reason: EndReason, now: number, by?: EndedBy): Promise<EndedRecord[]> {
+    const reply = await this.#client.scEnd(...this.#keyArgs(user, now), reason, field(by?.device), field(by?.ip), ...ids) as unknown[]
+    const records = parseRecords(reply[0], user)
+    const absent = (reply[1] as unknown[] | undefined ?? []).map(String)
+    if (absent.length > 0) await this.#indexAdd(absent.map((id) => ({ id, reason, announce: announcement(id, reason, by, now) })), now)
+    this.#drain(user, now)
+    return records
   }
 
   /** Records endings in the index (an ending already there keeps its first reason); counts them for store.maxEnded. */

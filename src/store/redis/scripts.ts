@@ -394,14 +394,18 @@ return {1, ''}
 
 /**
  * ARGV 5 reason, 6 device and 7 ip of who ended them, 8.. ids.
- * Returns the 7-tuples of the live sessions it ended.
+ * Returns { the 7-tuples of the live sessions it ended, the ids it found
+ * neither live nor ended here }. Those are not recorded here: the gateway
+ * records them in the ended index, which keeps an earlier reason (an id
+ * already copied there by a drain is no longer on the user's keys; a
+ * tombstone written here would shadow its first reason until the next drain).
  * Reason '' only takes the ids out of this user's sessions (their cookie now
  * belongs to another user, or is ended in the index: then a rotation into it
  * is undone).
  */
 export const END = `${PRELUDE}
 local reason, byDevice, byIp = ARGV[5], ARGV[6], ARGV[7]
-local out = {}
+local out, absent = {}, {}
 for i = 8, #ARGV do
   local key = resolve(ARGV[i])
   if reason == '' then
@@ -416,12 +420,14 @@ for i = 8, #ARGV do
     if v then
       local c, u, _, p = rec(v)
       answer(out, key, c, u, reason, p)
+      endSession(key, reason, byDevice, byIp)
+    else
+      table.insert(absent, key)
     end
-    endSession(key, reason, byDevice, byIp)
   end
 end
 keep()
-return out
+return { out, absent }
 `
 
 /** Returns the 7-tuples of the user's tracked sessions, pruning those past maxAge. */
