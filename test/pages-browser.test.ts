@@ -115,6 +115,34 @@ t.test('a device ended by the limit is told which device signed in', async (t) =
   await screenshot(laptop, 'signed-out-limit')
 })
 
+t.test('the block page: after 5 wrong passwords a browser is told to wait, styled as the other pages, and signs in once the block is over', async (t) => {
+  const h = await startHarness(t, { yaml: APP_ROUTES })
+  const laptop = await open('laptop')
+  const tryPassword = async (password: string): Promise<number> => {
+    await laptop.goto(`${h.base}/admin/login/`)
+    await laptop.getByLabel('Username').fill('alice')
+    await laptop.getByLabel('Password').fill(password)
+    const [answer] = await Promise.all([laptop.waitForResponse((r) => r.request().method() === 'POST'), laptop.getByRole('button', { name: 'Sign in' }).click()])
+    await laptop.waitForLoadState()
+    return answer.status()
+  }
+  for (let i = 0; i < 5; i++) t.equal(await tryPassword('wrong'), 200, `wrong password ${i + 1}: the app's own answer`)
+  t.equal(h.app.loginPosts, 5)
+  t.equal(await tryPassword('secret'), 429, 'the 6th attempt, even with the right password, is answered by the gateway')
+  t.equal(h.app.loginPosts, 5, 'and never reached the app')
+  t.equal(await heading(laptop), 'Too many sign-in attempts')
+  t.match(await body(laptop), /Try again in 1 minute\./)
+  // The gateway's own style sheet applies (the page is not bare HTML): the heading is not the browser default font.
+  t.not(await laptop.evaluate('getComputedStyle(document.body).fontFamily'), 'Times New Roman', 'styled like the other pages')
+  await screenshot(laptop, 'blocked')
+  await laptop.getByRole('link', { name: 'Back to sign in' }).click()
+  await laptop.waitForLoadState()
+  t.equal(path(laptop, h), '/admin/login/', 'the link leads back to the sign-in form')
+  h.clock.advance(61_000)
+  t.equal(await tryPassword('secret'), 302, 'a minute later the right password signs in')
+  t.match(await body(laptop), /Welcome, alice/)
+})
+
 t.test('the sessions page lists every session and ends the ones the user picks', async (t) => {
   const h = await startHarness(t, { yaml: `${APP_ROUTES}limit: 3\n` })
   const phone = await open('phone')

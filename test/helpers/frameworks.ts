@@ -18,6 +18,8 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url))
 
 export interface RunningApp {
   url: string
+  /** Everything the app printed so far (its request log, for counting what reached it). */
+  output: () => string
 }
 
 async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
@@ -34,7 +36,7 @@ async function waitForHttp (url: string, child: ChildProcess, log: () => string,
   throw new Error(`the app did not answer at ${url}:\n${log()}`)
 }
 
-function run (t: Test, cmd: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv }): { child: ChildProcess, log: () => string } {
+function run (t: Test, cmd: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv }): { child: ChildProcess, log: () => string, output: () => string } {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
@@ -42,7 +44,7 @@ function run (t: Test, cmd: string, args: string[], opts: { cwd?: string, env?: 
   t.teardown(async () => {
     if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') }
   })
-  return { child, log: () => out.slice(-4000) }
+  return { child, log: () => out.slice(-4000), output: () => out }
 }
 
 /**
@@ -61,10 +63,10 @@ export async function startDjango (t: Test): Promise<RunningApp & { version: str
   manage('migrate', '--noinput', '-v', '0')
   manage('shell', '-c', "from django.contrib.auth.models import User\nfor n in ('alice', 'bob'): User.objects.create_superuser(n, n + '@example.com', 'pw-' + n)")
   const port = await freePort()
-  const { child, log } = run(t, PYTHON, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], { cwd: dir, env })
+  const { child, log, output } = run(t, PYTHON, ['manage.py', 'runserver', `127.0.0.1:${port}`, '--noreload'], { cwd: dir, env })
   const url = `http://127.0.0.1:${port}`
   await waitForHttp(`${url}/admin/login/`, child, log)
-  return { url, version: probe.stdout.trim() }
+  return { url, output, version: probe.stdout.trim() }
 }
 
 /** PHP's built-in server (Debian's php-cli) with the plain login of test/fixtures/php. */
@@ -73,8 +75,8 @@ export async function startPhp (t: Test): Promise<RunningApp & { version: string
   if (probe.status !== 0) throw new Error('php is not installed: the PHP preset tests need it. Install it with `sudo apt-get install php-cli` (Debian/Ubuntu); .ci/run does this by itself.')
   const port = await freePort()
   const sessions = mkdtempSync(join(tmpdir(), 'sessioncap-php-'))
-  const { child, log } = run(t, 'php', ['-d', `session.save_path=${sessions}`, '-d', 'session.use_strict_mode=1', '-S', `127.0.0.1:${port}`, '-t', join(FIXTURES, 'php')], {})
+  const { child, log, output } = run(t, 'php', ['-d', `session.save_path=${sessions}`, '-d', 'session.use_strict_mode=1', '-S', `127.0.0.1:${port}`, '-t', join(FIXTURES, 'php')], {})
   const url = `http://127.0.0.1:${port}`
   await waitForHttp(`${url}/login.php`, child, log)
-  return { url, version: probe.stdout.trim() }
+  return { url, output, version: probe.stdout.trim() }
 }
