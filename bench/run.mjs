@@ -107,6 +107,8 @@ const results = {
   refusal: {},
   gatewayStorm: {},
   storeAdmit: {},
+  guardLogins: {},
+  guardAdmit: {},
   memory: {},
   targets: []
 }
@@ -145,6 +147,16 @@ try {
     redis = await startRedis(join(tmp, 'redis'), CORE_LOAD)
     const redisGw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `store: { type: redis, url: "${redis.url}" }`)], { core: CORE_SERVER, logFile: join(tmp, 'gateway-redis.log') })
     variants.push({ name: 'redis', label: 'sessioncap, Redis store', url: redisGw.url, pids: () => [redisGw.pid], gateway: true, sidePids: () => [redis.pid], storeCommands: () => redisCommands(redis) })
+  }
+  // The same gateways with the login guard off: only for logins side by side with the guard on (2b).
+  const noGuard = {}
+  {
+    const gw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, 'store: { type: memory }\nguard: false')], { core: CORE_SERVER, logFile: join(tmp, 'gateway-memory-noguard.log') })
+    noGuard.memory = { name: 'memory-noguard', label: 'sessioncap, memory store, guard off', url: gw.url, pids: () => [gw.pid], gateway: true }
+  }
+  if (redis !== undefined) {
+    const gw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `store: { type: redis, url: "${redis.url}", keyPrefix: "noguard:" }\nguard: false`)], { core: CORE_SERVER, logFile: join(tmp, 'gateway-redis-noguard.log') })
+    noGuard.redis = { name: 'redis-noguard', label: 'sessioncap, Redis store, guard off', url: gw.url, pids: () => [gw.pid], gateway: true, sidePids: () => [redis.pid] }
   }
   if (haveNginx && want('nginx')) {
     const nginx = await startNginx(join(tmp, 'nginx'), app.url, CORE_SERVER)
@@ -205,16 +217,17 @@ try {
     }
   }
 
-  /** Rounds of the bare proxy and `v` loaded at the same time; medians of each and of the ratios within a round. */
-  async function sideBySide (v, n, jobOf, what) {
+  /** Rounds of the reference (the bare proxy) and `v` loaded at the same time; medians of each and of the ratios within a round. */
+  async function sideBySide (v, n, jobOf, what, ref = byName.bare) {
     const pairs = []
     for (let r = 0; r < n; r++) {
-      const m = await measurePair(byName.bare, v, jobOf)
+      const m = await measurePair(ref, v, jobOf)
       pairs.push(m)
-      log(`${what} side by side ${r + 1}/${n} bare ${m.bare.rps.toFixed(0)}/s ${m.bare.cpuUsPerRequest?.toFixed(1)} µs/req | ${v.name} ${m.other.rps.toFixed(0)}/s ${m.other.cpuUsPerRequest?.toFixed(1)} µs/req (others ${(m.foreignCores * 100).toFixed(0)}%)`)
+      log(`${what} side by side ${r + 1}/${n} ${ref.name} ${m.bare.rps.toFixed(0)}/s ${m.bare.cpuUsPerRequest?.toFixed(1)} µs/req | ${v.name} ${m.other.rps.toFixed(0)}/s ${m.other.cpuUsPerRequest?.toFixed(1)} µs/req (others ${(m.foreignCores * 100).toFixed(0)}%)`)
     }
     return {
       label: v.label,
+      reference: ref.label,
       rounds: pairs,
       bareRps: median(pairs.map((p) => p.bare.rps)),
       rps: median(pairs.map((p) => p.other.rps)),
@@ -307,6 +320,17 @@ try {
   results.admission = summarise(loginList, await rounds(loginList, P.loginRounds, loginJob, 'logins'), 'bare')
   for (const v of loginList.filter((x) => x.gateway)) results.sideBySideLogins[v.name] = await sideBySide(v, P.loginRounds, loginJob, 'logins')
 
+  // 2b. The login guard's cost: the same gateway with the guard on and off,
+  // loaded with logins at the same time (every login a new user, all from
+  // 127.0.0.1: each is charged and settled as a success).
+  log('— logins with the login guard on vs off, side by side —')
+  for (const [kind, off] of Object.entries(noGuard)) {
+    const on = byName[kind]
+    if (on === undefined) continue
+    await measure(off, { ...loginJob(), duration: P.warmup })
+    results.guardLogins[kind] = await sideBySide(on, P.loginRounds, loginJob, `logins (guard off | on, ${kind})`, off)
+  }
+
   // 3. Refusals: every request carries an ended session's cookie.
   log('— requests with an ended session (refused) —')
   const refuseList = variants.filter((v) => v.gateway)
@@ -344,6 +368,24 @@ try {
     results.storeAdmit.redis.redisCpuNote = 'redis-server on the other core'
     log(`redis store: ${results.storeAdmit.redis.many.perSecond.toFixed(0)} admits/s pipelined; ${results.storeAdmit.redis.redisBytesPerSession?.toFixed(0)} bytes/session in Redis; storm of ${P.storm}: ${results.storeAdmit.redis.storm.sessionsLeft} sessions left`)
     await stopAll()
+  }
+
+  // 5b. The login guard's two steps alone (attempt then settle), in process (bench/guard-admit.mjs).
+  log('— the login guard\'s steps alone —')
+  {
+    const job = { kinds: ['memory'], attempts: quick ? 100_000 : 300_000, redisAttempts: quick ? 20_000 : 100_000, window: 256 }
+    let r4
+    if (haveRedis && want('redis')) {
+      r4 = await startRedis(join(tmp, 'redis-guard'), CORE_LOAD, { persistent: false })
+      job.kinds.push('redis')
+      job.redisUrl = r4.url
+    }
+    const r = spawnSync(pinning ? 'taskset' : process.execPath, [...(pinning ? ['-c', String(CORE_SERVER), process.execPath] : []), '--expose-gc', join(here, 'guard-admit.mjs'), JSON.stringify(job)], { encoding: 'utf8', maxBuffer: 1 << 20 })
+    if (r.status !== 0) throw new Error(`guard-admit.mjs failed: ${r.stderr}`)
+    results.guardAdmit = JSON.parse(r.stdout.trim().split('\n').pop())
+    const G = results.guardAdmit
+    log(`login guard, memory: ${G.memory.guard.perCpuSecond.toFixed(0)} attempt+settle pairs per CPU second${G.redis === undefined ? '' : `; Redis: ${G.redis.guard.pairsPerRedisCpuSecond.toFixed(0)} pairs per Redis CPU second, ${G.redis.guard.perSecond.toFixed(0)}/s`}`)
+    if (r4 !== undefined) await stopAll()
   }
 
   // 6. Memory per tracked session (memory store), each size in a fresh process.
@@ -429,6 +471,13 @@ for (const [name, label] of [['memory', 'memory'], ['redis', 'Redis']]) {
   const a = SL[name] ?? A[name]
   if (a !== undefined) target(`logins through the gateway, ${label} store, vs bare proxy (side by side)`, fmt(a.rpsRatio), a.rpsRatio >= 0.85, '≥ 0.85×')
 }
+const GL = results.guardLogins ?? {}
+for (const [name, label] of [['memory', 'memory'], ['redis', 'Redis']]) {
+  if (GL[name] !== undefined) target(`logins with the login guard on vs off, ${label} store (side by side)`, fmt(GL[name].rpsRatio), GL[name].rpsRatio >= 0.90, '≥ 0.90×')
+}
+const GA = results.guardAdmit ?? {}
+if (GA.memory !== undefined) target('login guard: attempt+settle alone, memory (per CPU second)', Math.round(GA.memory.guard.perCpuSecond), GA.memory.guard.perCpuSecond >= 100_000, '≥ 100,000/s', '/s')
+if (GA.redis !== undefined) target('login guard: attempt+settle alone, Redis (per Redis CPU second)', Math.round(GA.redis.guard.pairsPerRedisCpuSecond), GA.redis.guard.pairsPerRedisCpuSecond >= 10_000, '≥ 10,000/s', '/s')
 const SA = results.storeAdmit
 if (SA.memory !== undefined) target('admit step alone, memory store', Math.round(SA.memory.many.perSecond), SA.memory.many.perSecond >= 100_000, '≥ 100,000/s', '/s')
 if (SA.redis !== undefined) target('admit step alone, Redis store (pipelined, one process)', Math.round(SA.redis.many.perSecond), SA.redis.many.perSecond >= 10_000, '≥ 10,000/s', '/s')
