@@ -136,3 +136,19 @@ t.test('a distributed attack on one user from 200 addresses blocks the user, not
   t.equal((await attempt(h, 'bob', 'secret', { ip: '192.0.2.50', device: token })).status, 302, 'her device cookie means nothing for another user (nor does it need to)')
   t.equal((await attempt(h, 'alice', 'secret', { ip: '192.0.2.52', device: `${token.slice(0, -2)}xx` })).status, 429, 'a forged device cookie is no device cookie')
 })
+
+t.test('the device cookie is the gateway\'s own: the app never sees it, nor gets it with an answer the gateway replaced', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}limit: 1\npolicy: reject-new\n` })
+  const first = await attempt(h, 'alice', 'secret')
+  const device = first.setCookies.find((c) => c.startsWith('sessioncap_device='))
+  t.ok(device, 'a success gets a device cookie')
+  const token = (/^sessioncap_device=([^;]+)/.exec(device ?? '') as RegExpExecArray)[1] as string
+  const echo = await h.device().send('/echo', { headers: { cookie: `csrftoken=abc; sessioncap_device=${token};  sessioncap_device =${token}` } })
+  t.equal((echo.json() as { headers: { cookie?: string } }).headers.cookie, 'csrftoken=abc', 'taken out of the Cookie header, however spaced')
+  const alone = await h.device().send('/echo', { headers: { cookie: `sessioncap_device=${token}` } })
+  t.equal((alone.json() as { headers: { cookie?: string } }).headers.cookie, undefined, 'a header with nothing else goes')
+  // reject-new: the second login is refused by the limit (the password was right: a success for the guard).
+  const refused = await attempt(h, 'alice', 'secret')
+  t.equal(refused.status, 401)
+  t.same(refused.setCookies.filter((c) => c.startsWith('sessioncap_device=')), [], 'no device cookie with the gateway\'s refusal')
+})

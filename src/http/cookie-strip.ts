@@ -31,3 +31,21 @@ export function withoutSessionPieces (header: string, name: string, drop: (value
   }
   return kept.length === 0 ? undefined : kept.join('; ')
 }
+
+/**
+ * The Cookie header without the pieces named exactly `name` (the gateway's
+ * own cookie, which the app never set and never sees); the header itself
+ * when it has none, undefined when nothing is left.
+ */
+export function withoutCookie (header: string, name: string): string | undefined {
+  if (!header.includes(name)) return header
+  const kept: string[] = []
+  for (const piece of header.split(';')) {
+    const trimmed = trimOws(piece)
+    if (trimmed === '') continue
+    const eq = trimmed.indexOf('=')
+    if (eq >= 0 && trimOws(trimmed.slice(0, eq)) === name) continue
+    kept.push(trimmed)
+  }
+  return kept.length === 0 ? undefined : kept.join('; ')
+}

@@ -89,8 +89,8 @@ export function classifyAnswer (status: number, loggedIn: boolean): Outcome {
 
 /**
  * Settles a guarded attempt once (later calls do nothing): the store's step
- * runs in the background; a success from a browser without a valid device
- * cookie (or with one to renew) gets one now.
+ * runs in the background; a success delivered as the app's own answer, to a
+ * browser without a valid device cookie (or with one to renew), gets one now.
  */
 export function guardSettle (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, outcome: Outcome): void {
   const attempt = state.guard
@@ -102,7 +102,9 @@ export function guardSettle (ctx: GatewayContext, request: FastifyRequest, reply
   ctx.events.emit({ type: 'login_attempt', result: outcome })
   const enforced = guardEnforced(ctx.config)
   if (outcome === 'failure') ctx.events.emit({ type: 'login_failed', user: attempt.user, client, enforced })
-  if (outcome === 'success' && !reply.raw.headersSent) setDeviceCookie(ctx, request, reply, attempt.ticket, now)
+  // Only with the app's own answer: one the gateway replaced (a login refused
+  // by the limit, say) carries none of the gateway's cookies either.
+  if (outcome === 'success' && !state.answered && !reply.raw.headersSent) setDeviceCookie(ctx, request, reply, attempt.ticket, now)
   guard.settle(attempt.ticket, outcome, now).then((report) => {
     for (const b of report.blocks) {
       ctx.events.emit({ type: 'login_blocked', counter: b.counter, user: b.counter === 'network' ? undefined : attempt.user, client, until: new Date(b.until).toISOString(), failures: b.failures, times: b.times, enforced })

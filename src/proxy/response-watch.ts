@@ -97,7 +97,8 @@ function watchAnswer (ctx: GatewayContext) {
     try {
       return await decide(request, reply, payload, state)
     } finally {
-      if (state.guard !== undefined) guardSettle(ctx, request, reply, state, classifyAnswer(appStatus, state.loggedIn))
+      // An answer the gateway replaced with an error of its own (503 store full, 502 unreadable) proved nothing either.
+      if (state.guard !== undefined) guardSettle(ctx, request, reply, state, state.answered && reply.statusCode >= 500 ? 'neutral' : classifyAnswer(appStatus, state.loggedIn))
     }
   }
 
