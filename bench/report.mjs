@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { currentSoakSection } from './soak-report.mjs'
 
 const n0 = (x) => x === null || x === undefined ? '–' : Math.round(x).toLocaleString('en')
 const f = (x, d = 2) => x === null || x === undefined ? '–' : x.toFixed(d)
@@ -231,7 +232,9 @@ ${results.skipped.length === 0 ? '' : `- Skipped: ${results.skipped.join('; ')}\
 - Load: ${P.connections} connections, no pipelining (so every variant runs saturated: its p50/p99 include queueing behind the busy core and its GC pauses, not only its own service time), a warm-up of ${P.warmup} s per variant, then ${P.rounds} rounds of ${P.duration} s; each round runs every variant once, in an order rotated every round, so slow and fast minutes are shared out. Logins: ${P.loginRounds} rounds of ${P.loginDuration} s; refusals: ${P.refuseRounds} rounds of ${P.refuseDuration} s. Latency percentiles come from each response's own time at 10 µs resolution (autocannon's histogram keeps whole milliseconds).
 - This machine's speed drifts by up to ±40% within a minute, and other work may run on it: read requests/s as ±10–20%, and the CPU per request (and the paired ratios) as the steadier figures.
 `
-  writeFileSync(join(root, 'docs/benchmarks.md'), md)
+  // The soak's section (npm run soak) is kept as it was.
+  const soak = currentSoakSection(join(root, 'docs/benchmarks.md'))
+  writeFileSync(join(root, 'docs/benchmarks.md'), soak === '' ? md : `${md.trimEnd()}\n\n${soak}\n`)
   writeFileSync(join(root, 'docs/benchmarks-rps.svg'), chartSvg(V, chartTitle))
   return { table: `${table}\n\n${targetsTable(results.targets)}` }
 }

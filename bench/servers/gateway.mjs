@@ -12,4 +12,11 @@ const gateway = await createGateway(config)
 const url = await gateway.listen()
 process.send?.({ ready: true, url, store: gateway.store.kind })
 if (process.env.BENCH_PROFILE === '1') profilingOnIpc()
+// bench/soak.mjs samples memory: { cmd: 'memory' } (after a full collection when run with --expose-gc).
+process.on('message', (m) => {
+  if (m?.cmd !== 'memory') return
+  if (typeof globalThis.gc === 'function') globalThis.gc()
+  const stats = m.stats === true ? gateway.store.stats(Date.now()) : Promise.resolve(undefined)
+  void stats.then((s) => s, () => undefined).then((s) => { process.send?.({ memory: process.memoryUsage(), stats: s }) })
+})
 process.on('disconnect', () => { void gateway.close().then(() => process.exit(0)) })
