@@ -189,6 +189,26 @@ t.test('an HTTP/2 client that cancels its request cancels the request to the app
   t.equal((await c.send('/ok')).status, 200, 'the client\'s connection goes on')
 })
 
+t.test('an HTTP/2 client that cancels its login before the answer is neutral for the login guard (refunded, never counted)', async (t) => {
+  const { h, cert } = await h2Gateway(t)
+  const c = await H2Client.open(t, h.base, cert.pem)
+  const before = h.app.loginPosts
+  for (let i = 0; i < 8; i++) {
+    // "slow": the app answers after 2 s; the client cancels its stream once the login reached the app.
+    const stream = c.session.request({ ':method': 'POST', ':path': '/admin/login/', ...FORM })
+    stream.on('error', () => {})
+    stream.end('username=alice&password=slow')
+    const deadline = Date.now() + 10_000
+    while (h.app.loginPosts - before < i + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.equal(h.app.loginPosts - before, i + 1, `cancelled login ${i + 1} reached the app (the earlier ones were refunded)`)
+    stream.close(constants.NGHTTP2_CANCEL)
+  }
+  // The refunds land when each stream closes, in the background: give them a moment.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  for (let i = 0; i < 5; i++) t.equal((await c.send('/admin/login/', { method: 'POST', headers: FORM, body: 'username=alice&password=wrong' })).status, 200, `failure ${i + 1} is still allowed`)
+  t.equal((await c.send('/admin/login/', { method: 'POST', headers: FORM, body: 'username=alice&password=wrong' })).status, 429, 'the 6th is refused: the cancelled ones counted for nothing')
+})
+
 t.test('HTTP/1.1 on the same port (ALPN), WebSocket upgrades included', async (t) => {
   const { h, cert } = await h2Gateway(t)
   const alpn = await new Promise<string | false | null>((resolve, reject) => {

@@ -147,6 +147,10 @@ export class MemoryGuardStore implements GuardStore {
     const blocks: BlockInfo[] = []
     for (const { kind, key, entry, holder } of flight.parts) {
       if (entry.inFlight > 0) entry.inFlight--
+      // A key lifted by the operator (or dropped at guard.maxKeys) since the
+      // charge: its charge settles into nothing, and must not bring the old
+      // entry (its count, its block history) back over a newer one.
+      if ((this.#active.peek(key) ?? this.#blocked.peek(key)) !== holder) continue
       refresh(entry, now)
       if (kind === 'logins') {
         // Only a success is a login; anything else is refunded.

@@ -33,19 +33,23 @@ export function withoutSessionPieces (header: string, name: string, drop: (value
 }
 
 /**
- * The Cookie header without the pieces named exactly `name` (the gateway's
- * own cookie, which the app never set and never sees); the header itself
- * when it has none, undefined when nothing is left.
+ * Takes the pieces named exactly `name` (the gateway's own cookie, which the
+ * app never set) out of the Cookie header: the first one's value, and the
+ * header without them (undefined when nothing is left). Browsers send a
+ * cookie back under the very name it was set with.
  */
-export function withoutCookie (header: string, name: string): string | undefined {
-  if (!header.includes(name)) return header
+export function takeCookie (header: string, name: string): { value: string | undefined, rest: string | undefined } {
+  let value: string | undefined
   const kept: string[] = []
   for (const piece of header.split(';')) {
     const trimmed = trimOws(piece)
     if (trimmed === '') continue
     const eq = trimmed.indexOf('=')
-    if (eq >= 0 && trimOws(trimmed.slice(0, eq)) === name) continue
+    if (eq >= 0 && trimOws(trimmed.slice(0, eq)) === name) {
+      value ??= trimOws(trimmed.slice(eq + 1))
+      continue
+    }
     kept.push(trimmed)
   }
-  return kept.length === 0 ? undefined : kept.join('; ')
+  return { value, rest: kept.length === 0 ? undefined : kept.join('; ') }
 }

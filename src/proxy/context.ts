@@ -91,6 +91,8 @@ export interface RequestState {
   guard: GuardedAttempt | undefined
   /** The app's answer logged the user in by the route's own rules (for the guard's classification). */
   loggedIn: boolean
+  /** The login guard's device cookie, taken out of the request's Cookie header before anything reads it. */
+  deviceToken?: string | undefined
 }
 
 import type { Holder } from '../sessions/context.js'

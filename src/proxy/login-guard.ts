@@ -3,7 +3,6 @@ import { shortId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
 import { prefersHtml } from '../http/accept.js'
 import { clientOf } from '../http/client.js'
-import { cookieValues } from '../http/cookies.js'
 import type { LoginTicket, Outcome } from '../guard/index.js'
 import { guardEnforced } from '../guard/rules.js'
 import type { GatewayContext, RequestState } from './context.js'
@@ -40,8 +39,16 @@ export async function guardAttempt (ctx: GatewayContext, request: FastifyRequest
   const guard = ctx.guard
   const route = state.login
   if (guard === undefined || route === undefined || ctx.config.guard === false) return false
-  const deviceCookie = ctx.config.guard.device === false ? undefined : ctx.config.guard.device.cookie
-  const token = deviceCookie === undefined ? undefined : cookieValues(request.headers.cookie, deviceCookie)[0]
+  const token = ctx.config.guard.device === false ? undefined : state.deviceToken
+  // A client that leaves before its answer proved nothing: its charges are
+  // refunded. Listened for from before the charge (a client may leave while
+  // it is made), and whatever the protocol: a settle that came first (the
+  // answer's own) makes this one do nothing.
+  let gone = false
+  reply.raw.once('close', () => {
+    gone = true
+    if (state.guard?.settled === false) guardSettle(ctx, request, reply, state, 'neutral')
+  })
   let decision
   try {
     decision = await guard.attempt({ user, caseInsensitive: route.config.caseInsensitive, address: request.ip, deviceToken: token, now: ctx.now() })
@@ -55,10 +62,7 @@ export async function guardAttempt (ctx: GatewayContext, request: FastifyRequest
   }
   if (decision.allowed) {
     state.guard = { ticket: decision.ticket, user, settled: false }
-    // A client that leaves before its answer proved nothing: its charges are refunded.
-    reply.raw.once('close', () => {
-      if (state.guard?.settled === false && !reply.raw.writableFinished) guardSettle(ctx, request, reply, state, 'neutral')
-    })
+    if (gone) guardSettle(ctx, request, reply, state, 'neutral')
     return false
   }
   const client = clientOf(request)

@@ -3,7 +3,7 @@ import { deviceStillHoldsCookie, type EndedBy, type EndReason, type SessionId } 
 import { errors, isStoreFull, isStoreUnavailable } from '../errors.js'
 import { urlSessionValues, withOnlyValue } from '../http/cookies.js'
 import { allSessionCookieValues, sessionCookieValues } from '../http/cookie-readings.js'
-import { withoutSessionPieces } from '../http/cookie-strip.js'
+import { takeCookie, withoutSessionPieces } from '../http/cookie-strip.js'
 import type { Whoami } from '../identity/index.js'
 import type { SessionState, SettleResult } from '../store/store.js'
 import { whoamiContext } from './upstream.js'
@@ -77,6 +77,8 @@ interface EndedValue {
 export function sessionCheck (ctx: GatewayContext) {
   const cookieName = ctx.config.session.cookie
   const judgeRequest = judgeAndAnswer(ctx)
+  const guard = ctx.config.guard
+  const deviceCookie = guard === false || guard.device === false ? undefined : guard.device.cookie
   // A callback hook, not an async one: the requests of signed-in users (and
   // those without a session) pass without a single promise. Anything else
   // is judged in full; a request answered here never calls `done`.
@@ -100,6 +102,17 @@ export function sessionCheck (ctx: GatewayContext) {
       loggedIn: false
     }
     request[kState] = state
+    const header = request.headers.cookie
+    if (deviceCookie !== undefined && header !== undefined && header.includes(deviceCookie)) {
+      // The login guard's device cookie is the gateway's own: kept for the
+      // guard, and gone from the header before anything reads it, so the
+      // session check judges exactly what the app (and whoami, and upstream
+      // logouts) will be sent.
+      const { value, rest } = takeCookie(header, deviceCookie)
+      state.deviceToken = value
+      if (rest === undefined) delete request.headers.cookie
+      else request.headers.cookie = rest
+    }
     // `others` is empty without a single extra step for a header as browsers send it.
     const { tracked: values, others, tooMany } = sessionCookieValues(request.headers.cookie, cookieName)
     const inUrl = urlSessionValues(request.url, cookieName)

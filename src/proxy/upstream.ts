@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import proxy, { type FastifyHttpProxyOptions } from '@fastify/http-proxy'
 import type { Dispatcher } from 'undici'
 import { errors } from '../errors.js'
-import { withoutCookie, withoutSessionPieces } from '../http/cookie-strip.js'
+import { withoutSessionPieces } from '../http/cookie-strip.js'
 import type { GatewayContext } from './context.js'
 import { kState } from './symbols.js'
 import type { AskContext } from '../identity/index.js'
@@ -152,13 +152,6 @@ export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, he
     const rest = withoutSessionPieces(headers.cookie, config.session.cookie, (value) => stripped.has(ctx.hash(value)))
     if (rest === undefined) delete headers.cookie
     else headers.cookie = rest
-  }
-  // The login guard's device cookie is the gateway's own: the app never sees it.
-  const deviceCookie = config.guard === false || config.guard.device === false ? undefined : config.guard.device.cookie
-  if (deviceCookie !== undefined && typeof headers.cookie === 'string') {
-    const rest = withoutCookie(headers.cookie, deviceCookie)
-    if (rest === undefined) delete headers.cookie
-    else if (rest !== headers.cookie) headers.cookie = rest
   }
 
   // The socket may be gone by the time an answer is read (whoami after the app answered).

@@ -317,4 +317,15 @@ export function guardContract (t: Test, name: string, make: GuardStoreFactory): 
     for (const d of many) if (d.allowed) await g.settle(d.ticket, 'failure', T0 + 1)
     t.match(await attempt(g, 'bob', '10.9.9.9', T0 + 2), { allowed: false, blocked: true, refusedBy: ['user'] })
   })
+
+  t.test(`${name}: an attempt in flight when its user is lifted settles into nothing (the lift is not undone)`, async (t) => {
+    const g = await open(t)
+    for (let i = 1; i <= 19; i++) await fail(g, 'alice', `198.51.100.${i}`, T0 + i)
+    const last = ticketOf(await attempt(g, 'alice', '198.51.100.20', T0 + 20))
+    t.equal((await g.liftUser('alice', T0 + 21)).length, 0, 'nothing blocked yet: the lift resets the counts')
+    await g.settle(last, 'failure', T0 + 22)
+    t.equal((await g.blocks(T0 + 23)).total, 0, 'the 20th failure, charged before the lift, blocks nobody')
+    for (let i = 21; i <= 39; i++) await fail(g, 'alice', `198.51.100.${i}`, T0 + i + 10)
+    t.match(await attempt(g, 'alice', '198.51.100.99', T0 + 60), { allowed: true }, 'the count started afresh at the lift')
+  })
 }

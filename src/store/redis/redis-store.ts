@@ -330,9 +330,8 @@ export class RedisStore implements SessionStore {
           // the very same new id within one round trip could slip between the
           // two reads: only an app that hands one cookie value out twice could
           // make them meet, and then within milliseconds.)
-          if (reply[0] === 1) {
-            await this.#endOn(a.user, [a.id], 'concurrent_login_limit', a.now)
-          }
+          // Ended again under the reason it was first ended with (the index's, where it is there).
+          if (reply[0] === 1) await this.#endOn(a.user, [a.id], endedBefore.get(a.id)?.reason ?? 'concurrent_login_limit', a.now)
           return { admitted: false, reason: 'ended' }
         }
         const previousUser = pointerReply[1]
