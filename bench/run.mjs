@@ -148,16 +148,6 @@ try {
     const redisGw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `store: { type: redis, url: "${redis.url}" }`)], { core: CORE_SERVER, logFile: join(tmp, 'gateway-redis.log') })
     variants.push({ name: 'redis', label: 'sessioncap, Redis store', url: redisGw.url, pids: () => [redisGw.pid], gateway: true, sidePids: () => [redis.pid], storeCommands: () => redisCommands(redis) })
   }
-  // The same gateways with the login guard off: only for logins side by side with the guard on (2b).
-  const noGuard = {}
-  {
-    const gw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, 'store: { type: memory }\nguard: false')], { core: CORE_SERVER, logFile: join(tmp, 'gateway-memory-noguard.log') })
-    noGuard.memory = { name: 'memory-noguard', label: 'sessioncap, memory store, guard off', url: gw.url, pids: () => [gw.pid], gateway: true }
-  }
-  if (redis !== undefined) {
-    const gw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `store: { type: redis, url: "${redis.url}", keyPrefix: "noguard:" }\nguard: false`)], { core: CORE_SERVER, logFile: join(tmp, 'gateway-redis-noguard.log') })
-    noGuard.redis = { name: 'redis-noguard', label: 'sessioncap, Redis store, guard off', url: gw.url, pids: () => [gw.pid], gateway: true, sidePids: () => [redis.pid] }
-  }
   if (haveNginx && want('nginx')) {
     const nginx = await startNginx(join(tmp, 'nginx'), app.url, CORE_SERVER)
     variants.push({ name: 'nginx', label: 'nginx reverse proxy', url: nginx.url, pids: nginx.pids })
@@ -320,15 +310,24 @@ try {
   results.admission = summarise(loginList, await rounds(loginList, P.loginRounds, loginJob, 'logins'), 'bare')
   for (const v of loginList.filter((x) => x.gateway)) results.sideBySideLogins[v.name] = await sideBySide(v, P.loginRounds, loginJob, 'logins')
 
-  // 2b. The login guard's cost: the same gateway with the guard on and off,
+  // 2b. The login guard's cost: two fresh gateways, the guard on (the
+  // default) and off, started together and warmed up alike (a gateway that
+  // has served the rounds above holds a bigger store and a warmer heap), then
   // loaded with logins at the same time (every login a new user, all from
   // 127.0.0.1: each is charged and settled as a success).
   log('— logins with the login guard on vs off, side by side —')
-  for (const [kind, off] of Object.entries(noGuard)) {
-    const on = byName[kind]
-    if (on === undefined) continue
-    await measure(off, { ...loginJob(), duration: P.warmup })
-    results.guardLogins[kind] = await sideBySide(on, P.loginRounds, loginJob, `logins (guard off | on, ${kind})`, off)
+  const stores = { memory: () => 'store: { type: memory }' }
+  if (redis !== undefined) stores.redis = (which) => `store: { type: redis, url: "${redis.url}", keyPrefix: "guardbench-${which}:" }`
+  for (const [kind, store] of Object.entries(stores)) {
+    const pair = {}
+    for (const [which, extra] of [['on', ''], ['off', '\nguard: false']]) {
+      const gw = await startNode(join(here, 'servers/gateway.mjs'), [gatewayYaml(app.url, `${store(which)}${extra}`)], { core: CORE_SERVER, logFile: join(tmp, `gateway-${kind}-guard-${which}.log`) })
+      pair[which] = { name: `${kind}-guard-${which}`, label: `sessioncap, ${kind === 'redis' ? 'Redis' : 'memory'} store, guard ${which}`, url: gw.url, pids: () => [gw.pid], gateway: true, stop: () => { gw.child.disconnect() } }
+    }
+    for (let w = 0; w < 2; w++) for (const v of [pair.off, pair.on]) await measure(v, { ...loginJob(), duration: P.warmup })
+    results.guardLogins[kind] = await sideBySide(pair.on, P.loginRounds, loginJob, `logins (guard off | on, ${kind})`, pair.off)
+    pair.on.stop()
+    pair.off.stop()
   }
 
   // 3. Refusals: every request carries an ended session's cookie.
