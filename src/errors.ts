@@ -3,7 +3,7 @@ import createError from '@fastify/error'
 /**
  * The one catalogue of sessioncap's error codes. Every error a client, an
  * operator or a log reader can see has a code here; `test/docs.test.ts`
- * checks that each code is unique and documented in the README.
+ * checks that each code is unique and documented (docs/pages.md).
  *
  * The message is what the client reads (plain text, short, no internals);
  * the status is the HTTP answer.

@@ -12,7 +12,7 @@ import { ROOT } from './helpers/package.js'
  */
 
 /** Files that show secrets to copy. */
-const FILES = ['README.md', 'docker-compose.yml', ...readdirSync(join(ROOT, 'config')).map((f) => `config/${f}`), ...readdirSync(join(ROOT, 'docs/deploy')).map((f) => `docs/deploy/${f}`)]
+const FILES = ['README.md', 'docker-compose.yml', ...readdirSync(join(ROOT, 'config')).map((f) => `config/${f}`), ...readdirSync(join(ROOT, 'docs'), { recursive: true, encoding: 'utf8' }).filter((f) => /\.(md|ya?ml|service|env)$/.test(f)).map((f) => `docs/${f}`)]
 
 /**
  * Literal values given to a secret or token: `SESSIONCAP_SECRET=…`,
@@ -33,7 +33,7 @@ function exampleSecrets (text: string): string[] {
   return found
 }
 
-t.test('every example secret in the README, config/, docker-compose.yml and docs/deploy/ is refused', async (t) => {
+t.test('every example secret in the README, config/, docker-compose.yml and docs/ is refused', async (t) => {
   const examples = new Set<string>(['change-me-to-a-long-random-string-0123456789']) // the old compose file's, still in copies of it
   for (const file of FILES) for (const s of exampleSecrets(readFileSync(join(ROOT, file), 'utf8'))) examples.add(s)
   t.ok(examples.size >= 3, [...examples].join(', '))

@@ -15,7 +15,7 @@ function usedMemory (info: string): number {
  * each, then each user signing in again elsewhere (one more live session, one
  * ended). At this small N the second figure also holds Redis's own tables
  * growing (its key dictionaries double as the users' ended records pass
- * through their keys, and shrink later); the README quotes the benchmark's
+ * through their keys, and shrink later); docs/fleet.md quotes the benchmark's
  * figures at a million ended sessions (bench/redis-ended.mjs).
  */
 t.test('Redis memory per session', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * The exit codes of every `sessioncap` command, in one place so the README
+ * The exit codes of every `sessioncap` command, in one place so the docs
  * and the scripts that call the CLI can rely on them.
  */
 export const EXIT_OK = 0

@@ -3,7 +3,7 @@
  * placeholder secret that works is worse than none: every deployment that
  * kept it would hash cookies and sign its pages' notes and tokens with a
  * key anyone can read in this repository. Every example secret of the
- * README, config/, docker-compose.yml and docs/deploy/ contains one of them
+ * README, config/, docker-compose.yml and docs/ contains one of them
  * (test/placeholders.test.ts checks that each is refused).
  */
 const PLACEHOLDER = /change[-_ .]?me|replace[-_ .]?me|placeholder|your[-_ .]?(own[-_ .]?)?(secret|token)|(secret|token)[-_ .]?goes[-_ .]?here|^(secret|token|x+|0+)$/i

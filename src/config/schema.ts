@@ -7,8 +7,9 @@ import { PRESET_NAMES } from './preset-names.js'
  * The one schema of the YAML file. It gives both the validation (unknown keys
  * are refused: every object is `additionalProperties: false`) and, through
  * `StaticDecode`, the TypeScript type of the validated configuration, so the
- * two cannot drift apart. Defaults live here and nowhere else; the README's
- * reference lists the same ones (a test checks every key is documented).
+ * two cannot drift apart. Defaults live here and nowhere else; the
+ * configuration reference (docs/configuration.md) lists the same ones (a test
+ * checks every key is documented, and no other).
  *
  * `expected` is our own annotation: the words a problem message uses to say
  * what was expected at that place.
@@ -270,7 +271,7 @@ export const ConfigSchema = Type.Object({
     sessions: Type.Boolean({ default: true, expected: 'true or false' }),
     title: Type.String({ minLength: 1, maxLength: 80, default: 'Your account', expected: 'a name of up to 80 characters' }),
     accent: Type.String({ pattern: '^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$', default: '#2563eb', expected: 'a colour such as #2563eb' }),
-    templates: Type.Optional(Type.String({ minLength: 1, expected: 'a folder of templates (see the README)' })),
+    templates: Type.Optional(Type.String({ minLength: 1, expected: 'a folder of templates (see docs/pages.md)' })),
     signIn: Type.Optional(Type.String({ pattern: '^(/(?![/\\\\])|https?://)', expected: 'the path (or URL) of the app\'s sign-in page, e.g. /login' })),
     ip: oneOf(['approximate', 'full', 'hidden'], { default: 'approximate', expected: 'approximate, full or hidden' }),
     // The probes on the proxied port too, for a load balancer that reaches no other port.
