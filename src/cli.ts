@@ -8,13 +8,17 @@ import { runAdminCommand } from './cli/admin.js'
 import { ADMIN_COMMANDS } from './cli/admin-commands.js'
 import { readConfig, UnusableConfig } from './cli/config-file.js'
 import { checkStart } from './cli/start-checks.js'
+import { printableConfig } from './cli/print-config.js'
 import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 
 const USAGE = `usage:
   sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
                                      SIGHUP reloads FILE (and reopens the audit file); SIGTERM stops gracefully
-  sessioncap check --config FILE     validate the configuration, and the files a start needs, and exit
+  sessioncap check --config FILE [--print]
+                                     validate the configuration, and the files a start needs, and exit;
+                                     --print: the configuration as it takes effect (presets, \${ENV}, defaults), secrets masked
   sessioncap presets [NAME]          show the framework presets and what each fills in
+  sessioncap schema                  print the configuration's JSON Schema (for editors; config/sessioncap.schema.json)
 
   sessioncap sessions list --user NAME                 a user's sessions
   sessioncap sessions end --user NAME [--keep N]       end a user's sessions (all but the newest N)
@@ -47,7 +51,8 @@ const OPTIONS = {
   max: { type: 'string' },
   'dry-run': { type: 'boolean' },
   address: { type: 'string' },
-  network: { type: 'string' }
+  network: { type: 'string' },
+  print: { type: 'boolean' }
 } as const
 
 /** Options of the admin commands, which the gateway's own commands refuse. */
@@ -78,10 +83,16 @@ async function main (argv: string[]): Promise<number> {
     }, { adminUrl: values['admin-url'], token: values.token, config: values.config })
   }
 
-  const known = ['run', 'check', 'presets'].includes(command) && positionals.length <= (command === 'presets' ? 2 : 1)
+  const known = ['run', 'check', 'presets', 'schema'].includes(command) && positionals.length <= (command === 'presets' ? 2 : 1)
   if (!known) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`)
   if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`)
+  if (values.print === true && command !== 'check') return usage(`${command} does not take --print`)
   if (command === 'presets') return showPresets(positionals[1])
+  if (command === 'schema') {
+    // The file shipped with the package (kept equal to editorSchema() by test/editor-schema.test.ts).
+    process.stdout.write(readFileSync(new URL('../config/sessioncap.schema.json', import.meta.url), 'utf8'))
+    return 0
+  }
   const file = values.config ?? process.env.SESSIONCAP_CONFIG
   if (file === undefined || file === '') {
     return usage('no configuration file: pass --config FILE or set SESSIONCAP_CONFIG')
@@ -100,7 +111,8 @@ async function main (argv: string[]): Promise<number> {
   }
 
   if (command === 'check') {
-    process.stdout.write(`${file}: ok\n`)
+    if (values.print === true) process.stdout.write(printableConfig(loaded.effective))
+    else process.stdout.write(`${file}: ok\n`)
     return 0
   }
   // Loaded only here: the gateway's modules are most of the CLI's start-up time, and the admin commands need none of them.

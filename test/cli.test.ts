@@ -26,6 +26,32 @@ t.test('check: a good file exits 0', async (t) => {
   t.match(r.stdout, /ok\.yaml: ok/)
 })
 
+t.test('check --print: the configuration as it takes effect (preset, ${ENV}, defaults), secrets masked', async (t) => {
+  const dir = t.testdir({
+    'p.yaml': `upstream: http://127.0.0.1:8000
+preset: django
+secret: \${SECRET}
+limit: 1
+store: { type: redis, url: "redis://gw:hunter2-redis@127.0.0.1:6379/0" }
+admin: { token: "an-admin-token-0123456789" }
+ended: { upstreamLogout: { path: /admin/logout/, headers: { X-CSRFToken: "{cookie:csrftoken}", Authorization: "Bearer s3cr3t-bearer" } } }
+`
+  })
+  const secret = 'a-secret-from-the-environment-0123456789abcdef'
+  const r = await cli(['check', '--print', '--config', `${dir}/p.yaml`], { SECRET: secret })
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^session:\n {2}cookie: sessionid$/m, 'the preset\'s values')
+  t.match(r.stdout, /^ +path: \/admin\/login\/$/m, 'the preset\'s login route')
+  t.match(r.stdout, /^ {2}maxAge: 14d$/m, 'defaults, durations as written')
+  t.match(r.stdout, /^policy: evict-idlest$/m)
+  for (const hidden of [secret, 'hunter2-redis', 'an-admin-token-0123456789', 's3cr3t-bearer']) t.notOk(r.stdout.includes(hidden), `masked: ${hidden.slice(0, 6)}…`)
+  t.match(r.stdout, /^secret: "?\*{8}"?$/m)
+  t.match(r.stdout, /redis:\/\/gw:\*{8}@127\.0\.0\.1:6379\/0/, 'a URL keeps all but its password')
+  t.match(r.stdout, /X-CSRFToken: "?\{cookie:csrftoken\}"?/, 'the gateway\'s own cookie templates are no secret')
+  const bad = await cli(['presets', '--print'])
+  t.equal(bad.code, 2, 'only check takes --print')
+})
+
 t.test('check: a bad file exits 2 with one line per problem: file:line:column: key: expected', async (t) => {
   const dir = t.testdir({
     'bad.yaml': `upstream: http://127.0.0.1:8000

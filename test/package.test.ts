@@ -46,7 +46,7 @@ if (shipped === undefined) {
 function tests ({ packed, installed, bin }: { packed: Packed, installed: string, bin: string }): void {
   t.test('the tarball holds what a start needs, and no tests or sources', async (t) => {
     const { files } = packed
-    for (const f of ['package.json', 'README.md', 'dist/cli.js', 'dist/index.js', 'templates/layout.html', 'templates/style.css', 'config/sessioncap.example.yaml', 'config/docker.yaml']) {
+    for (const f of ['package.json', 'README.md', 'dist/cli.js', 'dist/index.js', 'templates/layout.html', 'templates/style.css', 'config/sessioncap.example.yaml', 'config/docker.yaml', 'config/sessioncap.schema.json']) {
       t.ok(files.includes(f), `ships ${f}`)
     }
     t.notOk(files.some((f) => /^(test|src|bench|scripts|docs|\.ci)\//.test(f)), 'no tests, sources, benchmarks or CI files')

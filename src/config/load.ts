@@ -16,6 +16,8 @@ export interface LoadedConfig {
   /** Where a key path sits in the file, for problems found later (e.g. a port already in use). */
   locate: Locate
   file: string
+  /** The configuration as it takes effect, written as a file would write it (durations as written): after presets, `${ENV}` and defaults (`check --print`). */
+  effective: Readonly<Record<string, unknown>>
 }
 
 /** Reads, validates and freezes a configuration file. Throws `ConfigError` listing every problem. */
@@ -89,8 +91,9 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
   }
   if (problems.length > 0) throw new ConfigError(dedupe(problems))
 
+  const effective = deepFreeze(structuredClone(withDefaults) as Record<string, unknown>)
   const config = Value.Decode(ConfigSchema, withDefaults)
-  return { config: deepFreeze(config), locate, file }
+  return { config: deepFreeze(config), locate, file, effective }
 }
 
 function firstLine (message: string): string {
