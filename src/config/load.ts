@@ -26,7 +26,7 @@ export function loadConfigFile (file: string, env: NodeJS.ProcessEnv = process.e
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new errors.CONFIG_UNREADABLE(file, (err as NodeJS.ErrnoException).code ?? String(err))
+    throw new errors.CONFIG_UNREADABLE(file, unreadableBecause((err as NodeJS.ErrnoException).code))
   }
   return loadConfigText(text, file, env)
 }
@@ -44,10 +44,8 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
     return { line: pos.line, column: pos.col }
   }
 
-  const syntax: Problem[] = doc.errors.map((e) => ({
-    file, ...at(e.pos[0]), path: '', message: `YAML syntax: ${firstLine(e.message)}`
-  }))
-  if (syntax.length > 0) throw new ConfigError(syntax)
+  const syntax: Problem[] = doc.errors.map((e) => syntaxProblem(file, masked.text, e.code, e.pos[0], e.message, at))
+  if (syntax.length > 0) throw new ConfigError(dedupe(syntax))
 
   // `login: [routes]` and `login: auto` are shorthands of `login: { routes, auto }`:
   // paths into the normalised form are mapped back to what the file wrote.
@@ -72,6 +70,11 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
   const rawStore = (raw as { store?: unknown }).store
   const storeKeys = rawStore !== null && typeof rawStore === 'object' ? Object.keys(rawStore) : []
   let merged = raw as Record<string, unknown>
+  if (typeof merged.preset === 'string' && !Object.hasOwn(PRESETS, merged.preset)) {
+    // Alone: what the preset would have filled in is not missing too.
+    const close = Object.keys(PRESETS).filter((k) => editDistance(k, (merged.preset as string).toLowerCase()) <= 3)
+    throw new ConfigError([{ ...locate(['preset']), path: 'preset', message: `no preset ${JSON.stringify(merged.preset)}${close.length > 0 ? ` (did you mean ${close.join(' or ')}?)` : ''}; there are ${Object.keys(PRESETS).join(', ')} (sessioncap presets NAME shows one)` }])
+  }
   const preset = typeof merged.preset === 'string' && Object.hasOwn(PRESETS, merged.preset) ? PRESETS[merged.preset as PresetName] : undefined
   if (preset !== undefined) merged = mergePreset(preset, merged)
   if (Array.isArray(merged.login)) { loginWritten = 'list'; merged = { ...merged, login: { routes: merged.login } } }
@@ -83,7 +86,8 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
     const where = error.type === ValueErrorType.ObjectAdditionalProperties
       ? { file, ...at(nodeOffset(doc, segments, true)) }
       : { file, ...at(nodeOffset(doc, segments)) }
-    problems.push({ ...where, path: keyPath(segments), message: describe(error, segments) })
+    const note = error.type === ValueErrorType.ObjectRequiredProperty ? preset?.required?.[keyPath(segments)] : undefined
+    problems.push({ ...where, path: keyPath(segments), message: note === undefined ? describe(error, segments) : `is required with preset: ${String(merged.preset)}: ${note}` })
   }
   for (const p of semanticProblems(withDefaults, { storeKeys })) {
     const segments = asWritten(p.segments)
@@ -94,6 +98,78 @@ export function loadConfigText (text: string, file = '<config>', env: NodeJS.Pro
   const effective = deepFreeze(structuredClone(withDefaults) as Record<string, unknown>)
   const config = Value.Decode(ConfigSchema, withDefaults)
   return { config: deepFreeze(config), locate, file, effective }
+}
+
+/**
+ * A YAML syntax error, in words a new user acts on: a key written twice names
+ * the key and both lines; a `{ … }` or `[ … ]` left open points at the line
+ * where it opens (the parser notices it lines later).
+ */
+function syntaxProblem (file: string, text: string, code: string, offset: number, message: string, at: (o: number) => { line: number, column: number }): Problem {
+  if (code === 'DUPLICATE_KEY') {
+    const key = /^[^\s:#]+|^"[^"]*"|^'[^']*'/.exec(text.slice(offset))?.[0] ?? ''
+    const first = firstKeyOffset(text, key, offset)
+    const here = at(offset)
+    if (first !== undefined) return { file, ...here, path: key, message: `written twice, on lines ${at(first).line} and ${here.line}: keep one` }
+    return { file, ...here, path: key, message: 'written twice in the same mapping: keep one' }
+  }
+  const open = unclosedFlowAt(text, offset)
+  if (open !== undefined) {
+    const closing = text[open] === '{' ? '}' : ']'
+    return { file, ...at(open), path: '', message: `YAML syntax: the ${text[open] === '{' ? '{ … }' : '[ … ]'} opened here is not closed (a missing "${closing}"?)` }
+  }
+  return { file, ...at(offset), path: '', message: `YAML syntax: ${firstLine(message)}` }
+}
+
+/** Where the same key first appears in the duplicate's own block mapping (same indentation, not ended by a line less indented). */
+function firstKeyOffset (text: string, key: string, offset: number): number | undefined {
+  if (key === '') return undefined
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1
+  const indent = offset - lineStart
+  if (!/^[ -]*$/.test(text.slice(lineStart, offset))) return undefined
+  let found: number | undefined
+  let pos = 0
+  for (const line of text.slice(0, lineStart).split('\n')) {
+    const body = line.replace(/^[ -]*/, '')
+    const depth = line.length - body.length
+    // A new item of a list at or above the key's depth starts another mapping.
+    if (line.slice(0, depth).includes('-') && depth <= indent) found = undefined
+    if (depth === indent && body.startsWith(`${key}:`)) found ??= pos + depth
+    // A line less indented than the key ends its mapping: an earlier key there was another mapping's.
+    else if (body !== '' && !body.startsWith('#') && depth < indent) found = undefined
+    pos += line.length + 1
+  }
+  return found
+}
+
+/** The offset of the first `{` or `[` before `offset` that nothing closes before it (quotes and comments skipped). */
+function unclosedFlowAt (text: string, offset: number): number | undefined {
+  const stack: number[] = []
+  let quote: string | undefined
+  for (let i = 0; i < offset && i < text.length; i++) {
+    const c = text[i] as string
+    if (quote !== undefined) { if (c === quote) quote = undefined; continue }
+    // A quote opens a quoted scalar only where a scalar starts (not the apostrophe of "don't").
+    if ((c === '"' || c === "'") && (i === 0 || /[\s:{[,]/.test(text[i - 1] as string))) { quote = c; continue }
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1] as string))) {
+      const nl = text.indexOf('\n', i)
+      i = nl === -1 ? text.length : nl
+      continue
+    }
+    if (c === '{' || c === '[') stack.push(i)
+    else if ((c === '}' || c === ']') && stack.length > 0) stack.pop()
+  }
+  return stack[0]
+}
+
+/** Why a file could not be read, in words (not an errno). */
+function unreadableBecause (code: string | undefined): string {
+  switch (code) {
+    case 'ENOENT': return 'there is no such file (pass --config with the path of your configuration file)'
+    case 'EISDIR': return 'it is a directory, not a file'
+    case 'EACCES': case 'EPERM': return 'permission denied (run as a user that may read it)'
+    default: return `it cannot be read (${code ?? 'unknown error'})`
+  }
 }
 
 function firstLine (message: string): string {

@@ -16,6 +16,8 @@ export interface Preset {
   checked: string
   proven: boolean
   values: Record<string, unknown>
+  /** Keys the preset cannot fill in, by key path, with what to write there (said when one is missing). */
+  required?: Record<string, string>
 }
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -61,6 +63,9 @@ export const PRESETS: Record<PresetName, Preset> = {
       login: [{ method: 'POST', path: '/users/sign_in', user: { form: 'user[email]' }, status: [302, 303], caseInsensitive: true }],
       logout: [{ path: '/users/sign_out' }],
       session: { alsoClear: ['remember_user_token'] },
+    },
+    required: {
+      'session.cookie': 'Rails names its session cookie after the app, _<app>_session (e.g. session: { cookie: _myshop_session }); your browser shows it after you sign in'
     }
   },
   laravel: {
