@@ -108,6 +108,27 @@ t.test('an ending that reads the pointer before a drain drops it still keeps the
   t.equal((await third.stats(T0 + 4)).ended, 1, 'recorded once')
 })
 
+t.test('with a short maxAge no key outlives it by more than maxAge (the margin for clocks is an hour, or maxAge where shorter)', async (t) => {
+  const prefix = freshPrefix()
+  const maxAge = 120_000
+  const store = await RedisStore.connect({
+    store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s\ncacheTtl: 0s'), keyPrefix: prefix },
+    timeouts: { idleTimeout: 0, maxAge },
+    events: { warn: () => {} }
+  })
+  t.teardown(async () => { await store.close() })
+  const now = Date.now()
+  await store.admit({ user: 'gus', id: 'g1', now, limit: 1, policy: 'evict-oldest', replaces: [] })
+  await store.admit({ user: 'gus', id: 'g2', now: now + 1, limit: 1, policy: 'evict-oldest', replaces: [] })
+  await drained(prefix)
+  const keys = redis.cli('--scan', '--pattern', `${prefix}*`).trim().split('\n').filter(Boolean)
+  t.ok(keys.some((k) => k.includes('{e:')), 'the ended index holds g1')
+  for (const key of keys) {
+    const ttl = Number(redis.cli('pttl', key).trim())
+    t.ok(ttl > 0 && ttl <= 2 * maxAge + maxAge / 16 + 1_000, `${key.slice(prefix.length)} expires within ${Math.round(ttl / 1000)} s`)
+  }
+})
+
 t.test('store.maxEnded on Redis: past the bound (as counted by the fleet, read every few seconds) new sign-ins are refused', async (t) => {
   const prefix = freshPrefix()
   const h = await startHarness(t, { yaml: `${APP_ROUTES}secret: ${TEST_SECRET}\nstore: { type: redis, url: "${redis.url}", keyPrefix: "${prefix}", maxEnded: 3 }\n` })

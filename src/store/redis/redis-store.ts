@@ -54,7 +54,11 @@ const SCRIPTS: Record<string, { lua: string, keys?: number }> = {
   scEndedAdd: { lua: ENDED_ADD }
 }
 
-/** Keys outlive the data they hold by this much, so a clock a little off never drops a record early. */
+/**
+ * Keys outlive the data they hold by this much, so a clock a little off never
+ * drops a record early: an hour, or maxAge where that is shorter (a short
+ * maxAge must not keep its data for an hour: with maxAge 2m, 30 times as long).
+ */
 const TTL_MARGIN_MS = 3_600_000
 const LOCAL_ENTRIES = 100_000
 /** Writes that failed during an outage, kept to be made when Redis is back. */
@@ -130,6 +134,7 @@ export class RedisStore implements SessionStore {
   readonly #events: StoreEvents
   readonly #clock: () => number
   readonly #ttl: number
+  readonly #ttlMargin: number
   readonly #cache = new LRUCache<SessionId, CacheEntry>({ max: LOCAL_ENTRIES })
   /** Cookie id → its user, as the id's pointer says (re-read when Redis no longer knows the id there). */
   readonly #users = new LRUCache<SessionId, string>({ max: LOCAL_ENTRIES })
@@ -177,7 +182,8 @@ export class RedisStore implements SessionStore {
     this.#t = opts.timeouts
     this.#events = opts.events
     this.#clock = opts.now ?? Date.now
-    this.#ttl = opts.timeouts.maxAge + TTL_MARGIN_MS
+    this.#ttlMargin = Math.min(TTL_MARGIN_MS, opts.timeouts.maxAge)
+    this.#ttl = opts.timeouts.maxAge + this.#ttlMargin
     this.#index = new EndedIndexKeys(this.#prefix, opts.timeouts.maxAge)
   }
 
@@ -655,7 +661,7 @@ export class RedisStore implements SessionStore {
     let added = 0
     await Promise.all([...groupByShard([...byId.keys()])].map(async ([shard, group]) => {
       const keys = this.#index.bucketKeys(shard, now)
-      const args: ScriptArg[] = [this.#index.keepFor(now) + TTL_MARGIN_MS, endedChannel(this.#prefix)]
+      const args: ScriptArg[] = [this.#index.keepFor(now) + this.#ttlMargin, endedChannel(this.#prefix)]
       for (const g of group) {
         const e = byId.get(g.id) as IndexEntry
         args.push(g.field, reasonNumber(e.reason), e.announce)
@@ -666,7 +672,7 @@ export class RedisStore implements SessionStore {
     this.#endedCount += added
     const countKey = this.#index.currentCountKey(now)
     await this.#client.incrby(countKey, added)
-    await this.#client.pexpire(countKey, this.#index.keepFor(now) + TTL_MARGIN_MS)
+    await this.#client.pexpire(countKey, this.#index.keepFor(now) + this.#ttlMargin)
   }
 
   /**
