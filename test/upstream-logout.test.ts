@@ -214,7 +214,7 @@ t.test('the answer never waits for the logout; a slow or refusing app is a failu
   t.same(replays(file, id), [], 'answered while the logout is still under way')
   await until('the timeout', () => replays(file, id).length > 0)
   t.match(replays(file, id), [{ outcome: 'failed', error: 'no answer within 1000 ms' }], 'cut off at ended.upstreamLogout.timeout')
-  t.match(h.logs.join('\n'), /"level":40.*"msg":"ended.upstreamLogout: the logout failed"/, 'a warning')
+  t.match(h.logs.join('\n'), /"level":"warn".*"msg":"ended.upstreamLogout: the logout failed"/, 'a warning')
 
   const file2 = auditFile()
   const h2 = await startHarness(t, { yaml: `${APP_ROUTES}limit: 1\nended:\n  upstreamLogout: { method: GET, path: /status/403 }\naudit: { file: ${file2} }\n` })
@@ -226,7 +226,7 @@ t.test('the answer never waits for the logout; a slow or refusing app is a failu
   t.equal((await a.send('/')).status, 303)
   await until('the refusal', () => replays(file2, id2).length > 0)
   t.match(replays(file2, id2), [{ outcome: 'failed', status: 403 }], 'a 4xx answer is a failure')
-  t.match(h2.logs.join('\n'), /"level":40.*"status":403.*"msg":"ended.upstreamLogout: the app refused the logout"/)
+  t.match(h2.logs.join('\n'), /"level":"warn".*"status":403.*"msg":"ended.upstreamLogout: the app refused the logout"/)
 })
 
 t.test('observe mode leaves the app\'s session alone; a person\'s act is still carried out', async (t) => {
