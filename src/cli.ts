@@ -9,6 +9,7 @@ import { ADMIN_COMMANDS } from './cli/admin-commands.js'
 import { readConfig, UnusableConfig } from './cli/config-file.js'
 import { checkStart } from './cli/start-checks.js'
 import { printableConfig } from './cli/print-config.js'
+import { commandOf, HELP, usageOf } from './cli/help.js'
 import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 
 const USAGE = `usage:
@@ -33,6 +34,7 @@ const USAGE = `usage:
     --json prints the API's answer as it is, instead of a table
 
   sessioncap --version | --help
+  sessioncap COMMAND --help          a command's options, with an example
 
 exit codes: 0 done; 1 failed while running, or the admin API answered an error;
             2 wrong configuration or command line; 3 the admin API cannot be reached
@@ -64,10 +66,16 @@ async function main (argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS })
   } catch (err) {
-    return usage((err as Error).message)
+    // One line naming the option, and the usage of the command it was given to.
+    const loose = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS, strict: false })
+    return usage((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''), commandOf(loose.positionals))
   }
   const { values, positionals } = parsed
-  if (values.help === true) { process.stdout.write(USAGE); return 0 }
+  if (values.help === true) {
+    const named = positionals.length === 0 ? undefined : commandOf(positionals)
+    process.stdout.write(named === undefined ? USAGE : `${HELP[named] ?? ''}\n`)
+    return 0
+  }
   if (values.version === true) { process.stdout.write(`${version()}\n`); return 0 }
 
   const command = positionals[0] === 'sessions' || positionals[0] === 'blocks' ? positionals.slice(0, 2).join(' ') : positionals[0] ?? 'run'
@@ -77,7 +85,7 @@ async function main (argv: string[]): Promise<number> {
     if (positionals.length > command.split(' ').length) return usage(`unexpected ${JSON.stringify(positionals.slice(command.split(' ').length).join(' '))}`)
     const takes = new Set<string>(['admin-url', 'token', 'json', ...admin.options.map((o) => ARG_OF[o])])
     const wrong = given.filter((o) => !takes.has(o))
-    if (wrong.length > 0) return usage(`${command} does not take --${wrong.join(', --')}`)
+    if (wrong.length > 0) return usage(`${command} does not take --${wrong.join(', --')}`, command)
     return await runAdminCommand(command, {
       user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json, address: values.address, network: values.network
     }, { adminUrl: values['admin-url'], token: values.token, config: values.config })
@@ -85,8 +93,8 @@ async function main (argv: string[]): Promise<number> {
 
   const known = ['run', 'check', 'presets', 'schema'].includes(command) && positionals.length <= (command === 'presets' ? 2 : 1)
   if (!known) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`)
-  if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`)
-  if (values.print === true && command !== 'check') return usage(`${command} does not take --print`)
+  if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`, command)
+  if (values.print === true && command !== 'check') return usage(`${command} does not take --print`, command)
   if (command === 'presets') return showPresets(positionals[1])
   if (command === 'schema') {
     // The file shipped with the package (kept equal to editorSchema() by test/editor-schema.test.ts).
@@ -124,8 +132,10 @@ async function main (argv: string[]): Promise<number> {
   process.exit(code)
 }
 
-function usage (message: string): number {
-  process.stderr.write(`sessioncap: ${message}\n${USAGE}`)
+/** A wrong command line: the problem, then the usage of the command it was (all of them when none). */
+function usage (message: string, command?: string): number {
+  const own = command === undefined ? undefined : usageOf(command)
+  process.stderr.write(own === undefined ? `sessioncap: ${message}\n${USAGE}` : `sessioncap: ${message}\n${own}\n(sessioncap ${command ?? ''} --help says more)\n`)
   return EXIT_CONFIG
 }
 

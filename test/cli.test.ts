@@ -78,6 +78,21 @@ t.test('a missing file, no file, and an unknown command exit 2', async (t) => {
   t.match(await cli(['--version']), { code: 0, stdout: /^\d+\.\d+\.\d+\n$/ })
 })
 
+t.test('every command has its own --help with an example; an unknown option is one line and the command\'s usage', async (t) => {
+  for (const command of ['run', 'check', 'presets', 'schema', 'sessions list', 'sessions end', 'sessions over-limit', 'sweep', 'blocks list', 'blocks unblock']) {
+    const r = await cli([...command.split(' '), '--help'])
+    t.equal(r.code, 0, command)
+    t.match(r.stdout, new RegExp(`^usage: sessioncap ${command === 'run' ? '\\[run\\]' : command}[ \\n]`), `${command}: its usage first`)
+    t.match(r.stdout, /\nexample:\n {2}sessioncap /, `${command}: an example`)
+  }
+  const wrong = await cli(['check', '--frob', '--config', 'x.yaml'])
+  t.equal(wrong.code, 2)
+  t.equal(wrong.stderr, "sessioncap: Unknown option '--frob'\nusage: sessioncap check --config FILE [--print]\n(sessioncap check --help says more)\n")
+  const misplaced = await cli(['sweep', '--keep', '2'])
+  t.equal(misplaced.stderr.split('\n').length, 4, 'three lines, not the whole usage')
+  t.match(misplaced.stderr, /^sessioncap: sweep does not take --keep\nusage: sessioncap sweep \[--max N\] \[--dry-run\]\n/)
+})
+
 t.test('run: SESSIONCAP_CONFIG works, the gateway proxies, and SIGTERM stops it with exit 0', async (t) => {
   const app = await startLegacyApp()
   t.teardown(async () => { await app.close() })
