@@ -3,7 +3,7 @@ import { APP_ROUTES, startHarness } from './helpers/harness.js'
 import { createSessionHasher } from '../src/http/session-hash.js'
 
 t.test('no raw session cookie ever reaches a log line or the store', async (t) => {
-  const h = await startHarness(t, { yaml: `${APP_ROUTES}log: { level: trace, requests: true }\nlimit: 1\n` })
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}log: { level: trace, requests: true, access: true }\nlimit: 1\n` })
   const issued = new Set<string>()
   const note = (v: string | undefined): void => { if (v !== undefined) issued.add(v) }
 
@@ -54,4 +54,20 @@ t.test('the gateway\'s logger redacts cookie and authorization headers wherever 
   t.equal(lines.length, 3)
   t.notOk(lines.some((l) => /SECRET-/.test(l)), 'no secret value survives (req/res serializers drop headers, redaction masks the rest)')
   t.match(lines[1], /"headers":\{"cookie":"\[redacted\]","set-cookie":"\[redacted\]"\}/)
+})
+
+t.test('log.access: one line per request once answered, with the user when known and never a cookie', async (t) => {
+  const h = await startHarness(t, { yaml: `${APP_ROUTES}log: { access: true }\nlimit: 1\n` })
+  const laptop = h.device()
+  await laptop.formLogin('alice')
+  await laptop.send('/api/me?sessionid=abc123')
+  await h.device().send('/status/404')
+  const access = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'access')
+  t.equal(access.length, 3, 'one line per request')
+  t.match(access[0], { level: 'info', method: 'POST', path: '/admin/login/', status: 302, user: 'alice' }, 'the login it made')
+  t.match(access[1], { method: 'GET', path: '/api/me?sessionid=[redacted]', status: 200, user: 'alice' }, 'the session it carried; a session id in the URL masked')
+  t.equal(typeof access[1]?.ms, 'number')
+  t.match(access[2], { path: '/status/404', status: 404 })
+  t.notOk('user' in (access[2] ?? {}), 'no user where none is known')
+  t.notOk(h.logs.some((l) => l.includes(laptop.sessionCookie as string)), 'never the cookie')
 })

@@ -314,7 +314,9 @@ export const ConfigSchema = Type.Object({
       default: 'info',
       expected: 'one of fatal, error, warn, info, debug, trace, silent'
     }),
-    requests: Type.Boolean({ default: false, expected: 'true or false' })
+    requests: Type.Boolean({ default: false, expected: 'true or false' }),
+    // One line per request once answered (proxy/access-log.ts): method, path, status, duration, user.
+    access: Type.Boolean({ default: false, expected: 'true or false' })
   }, { additionalProperties: false, default: {} })
 }, { additionalProperties: false })
 

@@ -1,3 +1,4 @@
+import { accessLog } from './access-log.js'
 import fastifyCookie from '@fastify/cookie'
 import { METHODS } from 'node:http'
 import Fastify, { LogController, type FastifyReply, type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -222,6 +223,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   app.addHook('onRequest', refuseWhileStopping(readiness))
   app.addHook('onRequest', sessionCheck(ctx))
   app.addHook('onSend', responseWatch(ctx))
+  // 5. onResponse (log.access): one line per request, once answered.
+  if (config.log.access) app.addHook('onResponse', accessLog(ctx))
   if (config.pages.health) registerProbes(app, readiness, config.pages.prefix)
   await registerPages(app, ctx)
   await registerUpstream(app, ctx, withHttp2Body(loginBody(ctx)))
