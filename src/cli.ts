@@ -15,9 +15,10 @@ import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 const USAGE = `usage:
   sessioncap [run] --config FILE     run the gateway (or set SESSIONCAP_CONFIG=FILE)
                                      SIGHUP reloads FILE (and reopens the audit file); SIGTERM stops gracefully
-  sessioncap check --config FILE [--print]
+  sessioncap check --config FILE [--print] [--probe]
                                      validate the configuration, and the files a start needs, and exit;
-                                     --print: the configuration as it takes effect (presets, \${ENV}, defaults), secrets masked
+                                     --print: the configuration as it takes effect (presets, \${ENV}, defaults), secrets masked;
+                                     --probe: also ask the app (login pages, cookies, form fields) what looks wrong
   sessioncap presets [NAME]          show the framework presets and what each fills in
   sessioncap schema                  print the configuration's JSON Schema (for editors; config/sessioncap.schema.json)
 
@@ -54,7 +55,8 @@ const OPTIONS = {
   'dry-run': { type: 'boolean' },
   address: { type: 'string' },
   network: { type: 'string' },
-  print: { type: 'boolean' }
+  print: { type: 'boolean' },
+  probe: { type: 'boolean' }
 } as const
 
 /** Options of the admin commands, which the gateway's own commands refuse. */
@@ -94,7 +96,7 @@ async function main (argv: string[]): Promise<number> {
   const known = ['run', 'check', 'presets', 'schema'].includes(command) && positionals.length <= (command === 'presets' ? 2 : 1)
   if (!known) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`)
   if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`, command)
-  if (values.print === true && command !== 'check') return usage(`${command} does not take --print`, command)
+  if ((values.print === true || values.probe === true) && command !== 'check') return usage(`${command} does not take --${values.print === true ? 'print' : 'probe'}`, command)
   if (command === 'presets') return showPresets(positionals[1])
   if (command === 'schema') {
     // The file shipped with the package (kept equal to editorSchema() by test/editor-schema.test.ts).
@@ -121,6 +123,13 @@ async function main (argv: string[]): Promise<number> {
   if (command === 'check') {
     if (values.print === true) process.stdout.write(printableConfig(loaded.effective))
     else process.stdout.write(`${file}: ok\n`)
+    if (values.probe === true) {
+      // Asks the app what the file assumes (GET requests only): exit 1 when something looks wrong.
+      const { probe } = await import('./cli/probe.js')
+      const lines = await probe(loaded.config)
+      for (const l of lines) process.stdout.write(`${l.ok ? 'ok  ' : 'WARN'} ${l.text}\n`)
+      return lines.every((l) => l.ok) ? 0 : EXIT_RUNTIME
+    }
     return 0
   }
   // Loaded only here: the gateway's modules are most of the CLI's start-up time, and the admin commands need none of them.

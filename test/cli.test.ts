@@ -87,7 +87,7 @@ t.test('every command has its own --help with an example; an unknown option is o
   }
   const wrong = await cli(['check', '--frob', '--config', 'x.yaml'])
   t.equal(wrong.code, 2)
-  t.equal(wrong.stderr, "sessioncap: Unknown option '--frob'\nusage: sessioncap check --config FILE [--print]\n(sessioncap check --help says more)\n")
+  t.equal(wrong.stderr, "sessioncap: Unknown option '--frob'\nusage: sessioncap check --config FILE [--print] [--probe]\n(sessioncap check --help says more)\n")
   const misplaced = await cli(['sweep', '--keep', '2'])
   t.equal(misplaced.stderr.split('\n').length, 4, 'three lines, not the whole usage')
   t.match(misplaced.stderr, /^sessioncap: sweep does not take --keep\nusage: sessioncap sweep \[--max N\] \[--dry-run\]\n/)

@@ -14,11 +14,15 @@ Runs the gateway (or set SESSIONCAP_CONFIG=FILE). SIGHUP reloads FILE (and reope
 the audit file and the TLS certificate); SIGTERM stops gracefully.
 example:
   sessioncap --config /etc/sessioncap/sessioncap.yaml`,
-  check: `usage: sessioncap check --config FILE [--print]
+  check: `usage: sessioncap check --config FILE [--print] [--probe]
 Validates the configuration and the files a start needs (templates, snapshot,
 audit folder, TLS files), then exits: 0 when a start would succeed, 2 otherwise.
   --print   the configuration as it takes effect (presets, \${ENV} and defaults
             applied, secrets masked), as YAML
+  --probe   also asks the app, with GET requests only: does it answer, does each
+            login route's page exist, which cookies does it set (a framework's
+            session cookie under another name than session.cookie?), does the
+            form have the user field; exit 1 when something looks wrong
 example:
   sessioncap check --config sessioncap.yaml && sessioncap --config sessioncap.yaml`,
   presets: `usage: sessioncap presets [NAME]

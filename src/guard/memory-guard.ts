@@ -176,6 +176,13 @@ export class MemoryGuardStore implements GuardStore {
         blocks.push(info(key, entry) as BlockInfo)
       }
     }
+    // A counter left holding nothing (a success's userNetwork, a refunded
+    // network) is dropped rather than kept: the LRU then holds only keys with
+    // something to remember, and a busy login page does not churn 100,000
+    // long-lived entries (each one old-space garbage for the collector).
+    for (const { key, holder } of flight.parts) {
+      if (idle(holder, now) && this.#active.peek(key) === holder) this.#active.delete(key)
+    }
     return { settled: true, blocks }
   }
 
@@ -247,6 +254,12 @@ export class MemoryGuardStore implements GuardStore {
     this.#lastWarning = this.#now
     this.#events?.warn(`login guard: guard.maxKeys reached, the least recently used ${what} are being dropped (many distinct users or networks are trying to sign in)`, { maxKeys: max, dropped: this.#dropped })
   }
+}
+
+/** Holds nothing: no count, no charge in flight, no block or block history, no logins. */
+function idle (c: CounterEntry, now: number): boolean {
+  refresh(c, now)
+  return c.kept === 0 && c.inFlight === 0 && c.blockedUntil === 0 && (c.history === undefined || c.history.length === 0) && (c.logins === undefined || idle(c.logins, now))
 }
 
 function info (key: string, entry: CounterEntry): BlockInfo | undefined {

@@ -59,3 +59,22 @@ t.test('memory: one attempt in flight is one record, dropped at its settle or at
   await store.close()
   t.same(store.size(), { counters: 0, blocked: 0, inFlight: 0 })
 })
+
+t.test('memory: a counter left holding nothing is dropped, so successful logins keep only their logins count', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 100_000 })
+  for (let i = 0; i < 100; i++) {
+    const r = charge(store, `s${i}`, `user${i}`, 'office', T0 + i)
+    if (r.allowed) store.settleNow(r.ticket, 'success', T0 + i, rules)
+  }
+  t.same(store.size(), { counters: 100, blocked: 0, inFlight: 0 }, 'one key per user (its logins this hour); no userNetwork, no network key')
+  const noLogins = guardRules(guardConfig('{ maxLoginsPerHour: 0 }'))
+  const bare = new MemoryGuardStore({ maxKeys: 100_000 })
+  for (let i = 0; i < 100; i++) {
+    const r = bare.chargeNow({ id: `b${i}`, user: `user${i}`, network: 'office', device: false, now: T0 + i, rules: noLogins })
+    if (r.allowed) bare.settleNow(r.ticket, 'success', T0 + i, noLogins)
+  }
+  t.equal(bare.size().counters, 0, 'without maxLoginsPerHour nothing at all')
+  const f = charge(store, 'f', 'user1', 'office', T0 + 200)
+  if (f.allowed) store.settleNow(f.ticket, 'failure', T0 + 200, rules)
+  t.equal(store.size().counters, 102, 'a failure is kept (userNetwork and network keys)')
+})
