@@ -22,7 +22,7 @@ const USAGE = `usage:
   sessioncap presets [NAME]          show the framework presets and what each fills in
   sessioncap schema                  print the configuration's JSON Schema (for editors; config/sessioncap.schema.json)
 
-  sessioncap sessions list --user NAME                 a user's sessions
+  sessioncap sessions list [--user NAME | --offset N]  a user's sessions, or everyone's (100 users a page)
   sessioncap sessions end --user NAME [--keep N]       end a user's sessions (all but the newest N)
   sessioncap sessions end --id SESSION [--user NAME]   end one session (with --user, the id's start is enough)
   sessioncap sessions over-limit [--max N]             users with more sessions than N (or their limit)
@@ -56,12 +56,13 @@ const OPTIONS = {
   address: { type: 'string' },
   network: { type: 'string' },
   print: { type: 'boolean' },
-  probe: { type: 'boolean' }
+  probe: { type: 'boolean' },
+  offset: { type: 'string' }
 } as const
 
 /** Options of the admin commands, which the gateway's own commands refuse. */
-const ADMIN_ONLY = ['admin-url', 'token', 'json', 'user', 'id', 'keep', 'max', 'dry-run', 'address', 'network'] as const
-const ARG_OF = { json: 'json', user: 'user', id: 'id', keep: 'keep', max: 'max', dryRun: 'dry-run', address: 'address', network: 'network' } as const
+const ADMIN_ONLY = ['admin-url', 'token', 'json', 'user', 'id', 'keep', 'max', 'dry-run', 'address', 'network', 'offset'] as const
+const ARG_OF = { json: 'json', user: 'user', id: 'id', keep: 'keep', max: 'max', dryRun: 'dry-run', address: 'address', network: 'network', offset: 'offset' } as const
 
 async function main (argv: string[]): Promise<number> {
   let parsed
@@ -89,7 +90,7 @@ async function main (argv: string[]): Promise<number> {
     const wrong = given.filter((o) => !takes.has(o))
     if (wrong.length > 0) return usage(`${command} does not take --${wrong.join(', --')}`, command)
     return await runAdminCommand(command, {
-      user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json, address: values.address, network: values.network
+      user: values.user, id: values.id, keep: values.keep, max: values.max, dryRun: values['dry-run'], json: values.json, address: values.address, network: values.network, offset: values.offset
     }, { adminUrl: values['admin-url'], token: values.token, config: values.config })
   }
 

@@ -69,6 +69,26 @@ t.test('sessions list: a table of the user\'s sessions, and --json as the API an
   t.match(nobody, { code: 0, stdout: 'nobody has no sessions.\n' })
 })
 
+t.test('sessions list without --user: everyone\'s sessions, a page of users at a time', async (t) => {
+  const h = await gateway(t)
+  await signIn(h, 'alice', 2)
+  await signIn(h, 'bob', 1)
+  const r = await cli(['sessions', 'list', ...h.admin])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^USER +SCOPE +SESSIONS +COUNTING +LIMIT\nalice +default +2 +2 +5\nbob +default +1 +1 +5\n/)
+  t.equal(r.stdout.split('\n').filter((l) => / (alice|bob) +default +counting /.test(l)).length, 3, 'and the three sessions')
+  t.notMatch(r.stdout, /more:/, 'one page')
+  const page = await adminGet(h, '/sessions?offset=0&limit=1') as { users: Array<{ user: string }>, next: number | null }
+  t.same(page.users.map((u) => u.user), ['alice'])
+  t.equal(page.next, 1)
+  const last = await adminGet(h, '/sessions?offset=1&limit=1') as { users: Array<{ user: string }>, next: number | null }
+  t.same(last.users.map((u) => u.user), ['bob'])
+  const after = await cli(['sessions', 'list', '--offset', '2', ...h.admin])
+  t.match(after, { code: 0, stdout: 'No users from 2 on.\n' })
+  const both = await cli(['sessions', 'list', '--user', 'alice', '--offset', '1', ...h.admin])
+  t.equal(both.code, 2, '--offset goes with everyone, not --user')
+})
+
 t.test('sessions list: user names are sent URL-encoded', async (t) => {
   const h = await gateway(t)
   // The JSON login route lower-cases the user (caseInsensitive).
@@ -221,7 +241,7 @@ t.test('--config: the admin URL and token of the gateway\'s file; flags and vari
 
 t.test('a wrong command line is exit 2 and calls nothing', async (t) => {
   const api = ['--admin-url', 'http://127.0.0.1:1', '--token', TOKEN]
-  t.match(await cli(['sessions', 'list', ...api]), { code: 2, stderr: /--user NAME is required/ })
+  t.match(await cli(['sessions', 'list', '--offset', 'x', ...api]), { code: 2, stderr: /--offset is a whole number/ })
   t.match(await cli(['sessions', 'end', ...api]), { code: 2, stderr: /sessions end takes --user NAME .* or --id SESSION/ })
   t.match(await cli(['sessions', 'end', '--id', 'x', '--keep', '1', ...api]), { code: 2, stderr: /--keep goes with --user/ })
   t.match(await cli(['sessions', 'end', '--user', 'a', '--keep', 'two', ...api]), { code: 2, stderr: /--keep is a whole number/ })

@@ -90,6 +90,24 @@ function view (ctx: AdminContext, r: SessionRecord, now: number): SessionView {
   }
 }
 
+/**
+ * Every user's sessions, a page at a time: the users (each user and scope)
+ * from `offset` on, at most `limit` of them, in the store's order (a user
+ * signing in meanwhile may shift a page by one). `next`: the offset of the
+ * next page, or null after the last.
+ */
+export async function allSessions (ctx: AdminContext, offset: number, limit: number): Promise<{ users: UserSessions[], next: number | null }> {
+  const users: UserSessions[] = []
+  let i = 0
+  for await (const owner of ctx.store.users(ctx.now())) {
+    if (i++ < offset) continue
+    if (users.length === limit) return { users, next: offset + limit }
+    const listed = await ownerSessions(ctx, owner)
+    if (listed.sessions.length > 0) users.push(listed)
+  }
+  return { users, next: null }
+}
+
 /** Users with more counting sessions than `max` (or than their own limit); at most `cap` of them. */
 export async function overLimit (ctx: AdminContext, max: number | undefined, cap: number): Promise<{ users: UserSessions[], truncated: boolean }> {
   const users: UserSessions[] = []

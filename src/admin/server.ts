@@ -5,7 +5,7 @@ import type { AdminContext } from './context.js'
 import { clientOf } from '../http/client.js'
 import { bearerMatches } from './auth.js'
 import { registerBlockRoutes } from './blocks.js'
-import { endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
+import { allSessions, endSession, endUserSessions, overLimit, sweep, userSessions } from './operations.js'
 import type { Readiness } from '../health/readiness.js'
 import { isProbe, refuseWhileStopping, registerProbes } from '../health/probes.js'
 
@@ -62,10 +62,15 @@ export async function createAdminServer (ctx: AdminContext, opts: AdminOptions):
     return { user, scopes }
   })
 
-  app.get<{ Querystring: { 'over-limit'?: string, max?: string } }>('/sessions', async (request) => {
-    if (request.query['over-limit'] !== 'true') throw new errors.ADMIN_BAD_REQUEST('list users over their limit with ?over-limit=true (a user\'s sessions: GET /users/NAME/sessions)')
-    const max = optionalCount(request.query.max, 'max', 1)
-    return await overLimit(ctx, max, LIST_CAP)
+  app.get<{ Querystring: { 'over-limit'?: string, max?: string, offset?: string, limit?: string } }>('/sessions', async (request) => {
+    if (request.query['over-limit'] === 'true') {
+      const max = optionalCount(request.query.max, 'max', 1)
+      return await overLimit(ctx, max, LIST_CAP)
+    }
+    // Everyone's sessions, a page of users at a time.
+    const offset = optionalCount(request.query.offset, 'offset') ?? 0
+    const limit = Math.min(optionalCount(request.query.limit, 'limit', 1) ?? 100, LIST_CAP)
+    return await allSessions(ctx, offset, limit)
   })
 
   app.delete<{ Params: { id: string } }>('/sessions/:id', async (request) => {

@@ -16,6 +16,7 @@ export interface AdminArgs {
   json?: boolean | undefined
   address?: string | undefined
   network?: string | undefined
+  offset?: string | undefined
 }
 
 /** A wrong command line, found before anything is asked of the API (exit 2). */
@@ -32,8 +33,17 @@ interface AdminCommand {
 
 export const ADMIN_COMMANDS: Readonly<Record<string, AdminCommand>> = {
   'sessions list': {
-    options: ['user'],
+    options: ['user', 'offset'],
     prepare: (args) => {
+      if (args.user === undefined) {
+        // Everyone: a page of up to 100 users, from --offset N.
+        const offset = count(args.offset, '--offset') ?? 0
+        return async (target) => {
+          const answer = await callAdmin(target, `/sessions?offset=${offset}&limit=100`)
+          return { ...answer, table: allTable(answer.json as { users: UserSessions[], next: number | null }, offset) }
+        }
+      }
+      if (args.offset !== undefined) throw new UsageError('--offset goes with the list of everyone, not --user')
       const user = required(args.user, '--user NAME')
       return async (target) => {
         const answer = await callAdmin(target, `/users/${encodeURIComponent(user)}/sessions`)
@@ -156,6 +166,13 @@ function listTable (user: string, answer: { scopes: UserSessions[] }): string {
   if (answer.scopes.length === 0) return `${user} has no sessions.\n`
   const summary = answer.scopes.map((s) => `${s.user}${s.scope === 'default' ? '' : ` (scope ${s.scope})`}: ${plural(s.sessions.length, 'session')}, ${s.counting} counting, limit ${limitText(s.limit)}`)
   return `${summary.join('\n')}\n${sessionTable(answer.scopes.flatMap((s) => s.sessions))}`
+}
+
+function allTable (answer: { users: UserSessions[], next: number | null }, offset: number): string {
+  if (answer.users.length === 0) return offset === 0 ? 'Nobody has a session.\n' : `No users from ${offset} on.\n`
+  const rows = answer.users.map((u) => [u.user, u.scope, String(u.sessions.length), String(u.counting), limitText(u.limit)])
+  const more = answer.next === null ? '' : `(more: sessioncap sessions list --offset ${answer.next})\n`
+  return `${table(['USER', 'SCOPE', 'SESSIONS', 'COUNTING', 'LIMIT'], rows)}${sessionTable(answer.users.flatMap((u) => u.sessions))}${more}`
 }
 
 function overLimitTable (answer: { users: UserSessions[], truncated: boolean }, max: number | undefined): string {

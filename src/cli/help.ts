@@ -33,8 +33,9 @@ example:
 Prints the configuration's JSON Schema, for editors (the YAML language server).
 example:
   sessioncap schema > sessioncap.schema.json`,
-  'sessions list': `usage: sessioncap sessions list --user NAME
-Lists a user's sessions, in every scope.
+  'sessions list': `usage: sessioncap sessions list [--user NAME | --offset N]
+Lists a user's sessions, in every scope; without --user, everyone's, 100 users
+a page (--offset N: from the N-th user on; the table says the next offset).
 ${CONNECTION}
 example:
   sessioncap sessions list --user alice --config /etc/sessioncap/sessioncap.yaml`,

@@ -24,9 +24,9 @@ function masked (value: unknown, key: string): unknown {
   if (Array.isArray(value)) return value.map((v) => masked(v, ''))
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {}
-    for (const [k, v] of Object.entries(value)) {
+    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (HEADER_MAPS.has(k) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
-        out[k] = Object.fromEntries(Object.entries(v).map(([h, hv]) => [h, typeof hv === 'string' && /^\{cookie:[^}]+\}$/.test(hv) ? hv : MASK]))
+        out[k] = Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([h, hv]) => [h, typeof hv === 'string' && /^\{cookie:[^}]+\}$/.test(hv) ? hv : MASK]))
       } else {
         out[k] = masked(v, k)
       }
