@@ -18,7 +18,7 @@ export const errors = {
   /**
    * A request carried a session the gateway ended. Browsers get a 303 to
    * the signed-out page (or `ended.redirect`); other clients get 401 with
-   * `{"error":"session_ended","reason":"…"}`.
+   * `{"error":"session_ended","code":"SESSIONCAP_ERR_SESSION_ENDED","reason":"…"}`.
    */
   SESSION_ENDED: createError('SESSIONCAP_ERR_SESSION_ENDED', 'session ended', 401),
   /**
@@ -53,6 +53,8 @@ export const errors = {
   NOTHING_ENDED: createError('SESSIONCAP_ERR_NOTHING_ENDED', '%s', 404),
   /** An admin API call that would lift login guard blocks found none active: nothing was done. */
   NOTHING_LIFTED: createError('SESSIONCAP_ERR_NOTHING_LIFTED', '%s', 404),
+  /** An admin API path that is no call. */
+  ADMIN_NOT_FOUND: createError('SESSIONCAP_ERR_ADMIN_NOT_FOUND', '%s', 404),
   /** An admin API call with a wrong parameter. */
   ADMIN_BAD_REQUEST: createError('SESSIONCAP_ERR_ADMIN_BAD_REQUEST', '%s', 400),
   /**

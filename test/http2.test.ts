@@ -75,7 +75,7 @@ t.test('HTTP/2 through to the app: a page, a login, a refused ended session', as
   t.match(ended.setCookies, [/^sessionid=; .*Secure/, /^remember_me=; .*Secure/])
   const api = await laptop.send('/api/me', { headers: { accept: 'application/json', cookie: `sessionid=${first}` } })
   t.equal(api.status, 401)
-  t.same(api.json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+  t.same(api.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'concurrent_login_limit' })
   t.equal(h.app.requests, before, 'the ended session never reached the app')
   const page = await laptop.send(String(ended.headers.location), { headers: { accept: HTML } })
   t.equal(page.status, 200, 'the signed-out page over HTTP/2')

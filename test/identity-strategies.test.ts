@@ -43,7 +43,7 @@ t.test('jwt: a claim of the token the app sets, verified when a secret is given'
   const forged = h.device()
   const r = await forged.send('/jwt/login', { form: { username: 'jay', password: 'x', forge: '1' } })
   t.equal(r.status, 401, 'a token that does not verify names nobody: the login is refused')
-  t.same(r.json(), { error: 'session_ended', reason: 'login_not_identified' })
+  t.same(r.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'login_not_identified' })
 
   const unverified = await startHarness(t, { yaml: yaml('') })
   await secondLoginEndsFirst(t, unverified, async (d) => await d.send('/jwt/login', { form: { username: 'kim', password: 'x', forge: '1' } }), 'kim')
@@ -58,7 +58,7 @@ t.test('jwt: verified with a JWKS file', async (t) => {
   // The stand-in app signs with HS256 and its secret, not this RSA key: nothing verifies.
   const r = await h.device().send('/jwt/login', { form: { username: 'lou', password: 'x' } })
   t.equal(r.status, 401)
-  t.same(r.json(), { error: 'session_ended', reason: 'login_not_identified' })
+  t.same(r.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'login_not_identified' })
 })
 
 t.test('whoami on a login route: JSON or a regular expression on a page, with anonymous values', async (t) => {

@@ -16,7 +16,7 @@ t.test('limit 1, evict-idlest: the earlier device is signed out when the account
   const before = h.app.requests
   const refused = await laptop.send('/api/me')
   t.equal(refused.status, 401)
-  t.same(refused.json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+  t.same(refused.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'concurrent_login_limit' })
   t.equal(h.app.requests, before, 'the ended session never reached the app')
   t.match(refused.setCookies, [/^sessionid=; .*Max-Age=0; Path=\//, /^remember_me=; .*Max-Age=0/], 'session and alsoClear cookies cleared')
   t.equal(refused.headers['cache-control'], 'no-store')
@@ -76,7 +76,7 @@ t.test('reject-new refuses the new login and leaves the existing sessions alone'
   const phone = h.device()
   const refused = await phone.apiLogin('alice@example.com')
   t.equal(refused.status, 401, 'the client gets the ended answer instead of the app\'s')
-  t.same(refused.json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+  t.same(refused.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'concurrent_login_limit' })
   t.notMatch(refused.text, /"user"/, 'the app\'s body is not delivered')
   t.equal(refused.setCookies.filter((c) => /^sessionid=[^;]/.test(c)).length, 0, 'the new cookie never reaches the client')
   t.match(refused.setCookies, [/^sessionid=; /])

@@ -103,7 +103,7 @@ t.test('Express (express-session + passport-local) with preset: express-session'
     const b = h.device()
     await b.send('/login', { json: { username: 'bob', password: 'pw-bob' } })
     t.equal(await me(b), 'bob')
-    t.same((await a.send('/me')).json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+    t.same((await a.send('/me')).json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'concurrent_login_limit' })
   })
 
   t.test('a failed login counts for nothing, though it starts a session (passport redirects it back to /login)', async (t) => {

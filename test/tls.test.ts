@@ -67,7 +67,7 @@ t.test('HTTPS: a second login with limit 1 ends the first; the gateway\'s answer
   await h.device('browser').formLogin('alice')
   const refused = await api.send('/api/me')
   t.equal(refused.status, 401)
-  t.same(refused.json(), { error: 'session_ended', reason: 'concurrent_login_limit' })
+  t.same(refused.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'concurrent_login_limit' })
   t.ok(clearing(refused.setCookies).every((c) => /; Secure(;|$)/.test(c)) && clearing(refused.setCookies).length > 0, 'Secure on the API answer\'s clearing cookies')
 })
 

@@ -14,7 +14,7 @@ login:
   const d = h.device()
   const r = await d.formLogin('alice')
   t.equal(r.status, 401)
-  t.same(r.json(), { error: 'session_ended', reason: 'login_not_identified' })
+  t.same(r.json(), { error: 'session_ended', code: 'SESSIONCAP_ERR_SESSION_ENDED', reason: 'login_not_identified' })
   t.equal(d.sessionCookie, undefined, 'the new cookie never reaches the client')
   t.ok(h.logs.some((l) => /login refused: the app signed someone in, but the user could not be read/.test(l) && /form field \\"login\\"/.test(l)), 'the log says why and where to look')
   const created = [...h.app.sessions.keys()]

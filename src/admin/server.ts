@@ -9,6 +9,8 @@ import { allSessions, endSession, endUserSessions, overLimit, sweep, userSession
 import type { Readiness } from '../health/readiness.js'
 import { isProbe, refuseWhileStopping, registerProbes } from '../health/probes.js'
 
+/** The code of the answer to a path that is no call. */
+const ADMIN_NOT_FOUND_CODE = new errors.ADMIN_NOT_FOUND('no such call').code
 /** Most users one over-limit listing returns (a sweep has no such cap). */
 const LIST_CAP = 1000
 
@@ -48,7 +50,7 @@ export async function createAdminServer (ctx: AdminContext, opts: AdminOptions):
     ctx.log.error({ err }, 'admin API call failed')
     return await reply.code(500).send({ error: 'internal error' })
   })
-  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'no such call', code: 'SESSIONCAP_ERR_ADMIN_NOT_FOUND' }))
+  app.setNotFoundHandler(async (_request, reply) => await reply.code(404).send({ error: 'no such call', code: ADMIN_NOT_FOUND_CODE }))
 
   registerProbes(app, opts.readiness)
 

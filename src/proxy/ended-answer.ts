@@ -9,6 +9,9 @@ import type { GatewayContext } from './context.js'
 import { requestAuthority } from './http2-request.js'
 import { overHttps } from '../http/scheme.js'
 
+/** The code in the body of the ended answer (`SESSIONCAP_ERR_SESSION_ENDED`), as the 409 of a pending session carries its own. */
+const SESSION_ENDED_CODE = new errors.SESSION_ENDED().code
+
 export interface EndedAnswer {
   status: number
   headers: Record<string, string | string[]>
@@ -46,7 +49,7 @@ export function endedAnswer (ctx: GatewayContext, request: FastifyRequest, reaso
     return { status: 303, headers, body: `${BROWSER_TEXT[reason]} (${ENDED_CODE})\n` }
   }
   headers['content-type'] = 'application/json; charset=utf-8'
-  return { status: 401, headers, body: JSON.stringify({ error: 'session_ended', reason }) }
+  return { status: 401, headers, body: JSON.stringify({ error: 'session_ended', code: SESSION_ENDED_CODE, reason }) }
 }
 
 export function sendEnded (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, reason: EndReason, by?: EndedBy): FastifyReply {
