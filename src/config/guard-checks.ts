@@ -3,6 +3,7 @@ import { ValueErrorType } from '@sinclair/typebox/errors'
 import type { TSchema } from '@sinclair/typebox'
 import { GuardSchema, expectedOf } from './schema.js'
 import { parseDuration } from './duration.js'
+import { show } from './problem.js'
 
 type Raw = Record<string, unknown>
 type Add = (segments: (string | number)[], message: string) => void
@@ -61,10 +62,3 @@ function settingProblems (schema: TSchema, value: unknown, at: string[], add: Ad
   }
 }
 
-function show (value: unknown): string {
-  if (value === undefined) return 'nothing'
-  if (value === null) return 'null (empty value)'
-  if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping'
-  const text = JSON.stringify(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
-}

@@ -4,7 +4,7 @@ import { ValueErrorType, type ValueError } from '@sinclair/typebox/errors'
 import type { TSchema } from '@sinclair/typebox'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parse as parseYamlValue, parseDocument, visit, type Document, type Node } from 'yaml'
 import { ConfigSchema, expectedOf, type Config } from './schema.js'
-import { ConfigError, keyPath, type Problem } from './problem.js'
+import { ConfigError, keyPath, show, type Problem } from './problem.js'
 import { maskEnvReferences, substituteEnv } from './env.js'
 import { semanticProblems, type Locate } from './checks.js'
 import { mergePreset, PRESETS, type PresetName } from './presets.js'
@@ -312,13 +312,6 @@ function fallbackExpected (schema: TSchema): string {
   return 'another value'
 }
 
-function show (value: unknown): string {
-  if (value === undefined) return 'nothing'
-  if (value === null) return 'null (empty value)'
-  if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping'
-  const text = JSON.stringify(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
-}
 
 /** A union reports its own error and its members' errors at the same place; keep one per place. */
 function dedupe (problems: Problem[]): Problem[] {

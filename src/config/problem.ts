@@ -36,3 +36,12 @@ export function keyPath (segments: readonly (string | number)[]): string {
   }
   return out
 }
+
+/** A value as a problem shows it: short, and never more than a line. */
+export function show (value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (value === null) return 'null (empty value)'
+  if (typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a mapping'
+  const text = JSON.stringify(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
