@@ -38,6 +38,7 @@ t.test('the real Django admin: a wrong cookie name and a wrong login path each g
   const right = await probe(t, `upstream: ${django.url}\npreset: django\n`)
   t.equal(right.code, 0, right.stdout)
   t.match(right.stdout, /^ok {3}GET \/admin\/login\/: 200, sets csrftoken$/m)
+  t.match(right.stdout, /^ok {3}GET \/accounts\/login\/: 404: not a page of this app \(another login route is\): fine$/m, 'a preset route the app lacks, beside one it has, is no warning')
   t.match(right.stdout, /^ok {3}the session cookie sessionid was not set by these pages \(many apps set it only when a user signs in/m)
   const cookie = await probe(t, `upstream: ${django.url}\npreset: django\nsession: { cookie: session_id }\n`)
   t.equal(cookie.code, 1)

@@ -40,7 +40,7 @@ export async function probe (config: Config): Promise<ProbeLine[]> {
   const targets = routes.length > 0 ? routes.map((r) => ({ path: r.path, form: r.user.form })) : [{ path: '/', form: undefined }]
   // A route the app lacks is a mistake when it is the only one (or all are missing); beside one that
   // exists it is one the app does not use (a preset lists the framework's usual routes).
-  const missing: string[] = []
+  const missing: Array<{ line: ProbeLine, where: string, status: number }> = []
   for (const route of targets) {
     let answer
     try {
@@ -55,8 +55,9 @@ export async function probe (config: Config): Promise<ProbeLine[]> {
     for (const n of names) seenNames.add(n)
     const where = `GET ${route.path}`
     if (answer.statusCode === 404 || answer.statusCode === 410) {
-      missing.push(where)
-      lines.push({ ok: false, text: `${where}: ${answer.statusCode}: the app has no page there: is login[].path right? (the path the sign-in form posts to, as the browser shows it)` })
+      const line = { ok: false, text: `${where}: ${answer.statusCode}: the app has no page there: is login[].path right? (the path the sign-in form posts to, as the browser shows it)` }
+      missing.push({ line, where, status: answer.statusCode })
+      lines.push(line)
       continue
     }
     lines.push({ ok: answer.statusCode < 500, text: `${where}: ${answer.statusCode}${names.length > 0 ? `, sets ${names.join(', ')}` : ', sets no cookie'}` })
@@ -68,7 +69,10 @@ export async function probe (config: Config): Promise<ProbeLine[]> {
   }
   if (!reachable) return lines
   if (missing.length < targets.length) {
-    for (const line of lines) if (missing.some((w) => line.text.startsWith(`${w}: `))) Object.assign(line, { ok: true, text: `${line.text.split(':').slice(0, 2).join(':')}: not a page of this app (another login route is): fine` })
+    for (const m of missing) {
+      m.line.ok = true
+      m.line.text = `${m.where}: ${m.status}: not a page of this app (another login route is): fine`
+    }
   }
   if (seenNames.has(cookie)) {
     lines.push({ ok: true, text: `the session cookie ${cookie} was set` })
