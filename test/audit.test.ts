@@ -45,7 +45,7 @@ t.test('every login, ending and refused session is one JSON line with who, which
     { type: 'login', outcome: 'admitted', user: 'alice', session: laptopId, client: { ip: '127.0.0.1', userAgent: FIREFOX }, enforced: true, mode: 'enforce', time: '2026-01-01T00:00:00.000Z', via: 'form field "username"' },
     { type: 'login', outcome: 'admitted', user: 'alice', session: phoneId },
     { type: 'session_ended', user: 'alice', session: laptopId, reason: 'concurrent_login_limit', by: 'policy', trigger: phoneId },
-    { type: 'request_refused', session: laptopId, reason: 'concurrent_login_limit', method: 'GET' },
+    { type: 'request_refused', session: laptopId, user: 'alice', reason: 'concurrent_login_limit', method: 'GET' },
     { type: 'session_ended', user: 'alice', session: phoneId, reason: 'ended_by_admin', by: 'admin', client: { ip: '127.0.0.1' } }
   ])
   t.equal(all.length, 5, 'a session refused three times is written down once')

@@ -1,5 +1,8 @@
 import t from 'tap'
-import { startHarness } from './helpers/harness.js'
+import { APP_ROUTES, startHarness } from './helpers/harness.js'
+import { startRedis } from './helpers/redis.js'
+import { freshPrefix } from './helpers/redis-config.js'
+import { shortId } from '../src/domain/session.js'
 
 const MIN = 60_000
 
@@ -80,3 +83,25 @@ t.test('an id rotated after its session was ended is ended too', async (t) => {
   sneaky.jar.set('sessionid', 'rotated-value')
   t.equal(await sneaky.whoami(), 401)
 })
+
+for (const storeKind of ['memory', 'redis'] as const) {
+  t.test(`${storeKind}: the refused request's log line names the ended session as its ending did (its key, not the rotated cookie's id) and its user`, async (t) => {
+    const redis = storeKind === 'redis' ? await startRedis(t) : undefined
+    const store = redis === undefined ? '' : `secret: a-test-secret-of-at-least-32-characters\nstore: { type: redis, url: "${redis.url}", keyPrefix: "${freshPrefix()}" }\n`
+    const h = await startHarness(t, { yaml: APP_ROUTES + store })
+    const laptop = h.device()
+    await laptop.formLogin('alice')
+    await laptop.send('/rotate', { method: 'POST' })
+    const rotatedId = shortId(h.gateway.context.hash(laptop.sessionCookie as string))
+    h.clock.advance(MIN)
+    await h.device().formLogin('alice')
+    const ending = h.logs.map((l) => JSON.parse(l) as { msg: string, user?: string, ended?: string[] }).find((l) => l.msg === 'login admitted' && l.ended !== undefined && l.ended.length > 0)
+    const key = ending?.ended?.[0]
+    t.ok(key, 'the login that ended it names the ended session')
+    t.not(key, rotatedId, 'by its key, which is not the rotated cookie\'s id')
+
+    t.equal(await laptop.whoami(), 401)
+    const refused = h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'refused a request carrying an ended session')
+    t.match(refused, { session: key, user: 'alice', cookie: rotatedId, reason: 'concurrent_login_limit' }, 'the refusal names the same session, its user, and the cookie it came with')
+  })
+}

@@ -47,7 +47,12 @@ export type GatewayEvent =
   | {
     /** A request carrying an ended session (recorded once per session per gateway). */
     type: 'request_refused'
+    /** The session's key, as its login and ending named it. */
     session: SessionId
+    /** Whose it was, when the store still knows (recent endings). */
+    user?: string
+    /** The id of the cookie value the request carried, where the app had rotated it (not the key). */
+    cookie?: SessionId
     reason: EndReason
     method: string
     client?: Client

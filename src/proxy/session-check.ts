@@ -51,6 +51,9 @@ interface EndedValue {
   id: SessionId
   reason: EndReason
   by?: EndedBy
+  /** The ended session's key (its ending was logged under it) and user, when the store still knows them. */
+  key?: SessionId
+  user?: string
   /** From the URL (not among the request's cookies). */
   fromUrl: boolean
   /** Only checked, never tracked: an ended one is always refused. */
@@ -201,15 +204,44 @@ function judgeAndAnswer (ctx: GatewayContext) {
     const first = refuse.find((e) => deviceStillHoldsCookie(e.reason)) ?? refuse[0]
     const reason = first?.reason ?? 'concurrent_login_limit'
     // Every spelling of a value is in `refuse`: each session counted once.
-    const refusedIds = new Set<SessionId>()
+    const refused = new Map<SessionId, EndedValue>()
     for (const e of refuse) {
-      if (refusedIds.has(e.id)) continue
-      refusedIds.add(e.id)
-      noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), true)
+      if (refused.has(e.id)) continue
+      refused.set(e.id, e)
+      noteRefused(ctx, e, e.reason, request.method, clientOf(request), true)
     }
-    request.log.info({ sessions: [...refusedIds].map(shortId), reason }, 'refused a request carrying an ended session')
+    request.log.info({ ...refusedSessions([...refused.values()]), reason }, 'refused a request carrying an ended session')
     return sendEnded(ctx, request, reply, reason, first?.by)
   }
+}
+
+/** What the store said of an ended session, as far as it knows. */
+interface Ending { reason: EndReason, by?: EndedBy, key?: SessionId, user?: string }
+
+function ending (reason: EndReason, by: EndedBy | undefined, key: SessionId | undefined, user: string | undefined): Ending {
+  const e: Ending = { reason }
+  if (by !== undefined) e.by = by
+  if (key !== undefined) e.key = key
+  if (user !== undefined) e.user = user
+  return e
+}
+
+/**
+ * The refused sessions as the log names them: `session` is the key the
+ * session's login and ending were logged under (the cookie value's own id,
+ * `cookie`, differs after the app rotated it), `user` whose it was when the
+ * store still knows (recent endings). Several: the first, then `more`.
+ */
+function refusedSessions (refused: readonly EndedValue[]): Record<string, unknown> {
+  const named = refused.map((e) => {
+    const session = shortId(e.key ?? e.id)
+    const out: Record<string, string> = { session }
+    if (e.user !== undefined) out.user = e.user
+    if (shortId(e.id) !== session) out.cookie = shortId(e.id)
+    return out
+  })
+  const [first, ...more] = named
+  return more.length === 0 ? { ...first } : { ...first, more }
 }
 
 /**
@@ -224,8 +256,8 @@ function letObservedThrough (ctx: GatewayContext, request: FastifyRequest, ended
     if (!observedOnly(ctx, e.reason)) continue
     if (reported.has(e.id)) continue
     reported.add(e.id)
-    noteRefused(ctx, e.id, e.reason, request.method, clientOf(request), false)
-    request.log.info({ session: shortId(e.id), reason: e.reason }, 'observe: would refuse this request (ended session)')
+    noteRefused(ctx, e, e.reason, request.method, clientOf(request), false)
+    request.log.info({ ...refusedSessions([e]), reason: e.reason }, 'observe: would refuse this request (ended session)')
   }
   return ended.filter((e) => !observedOnly(ctx, e.reason))
 }
@@ -296,7 +328,7 @@ async function judge (
 ): Promise<EndedValue[]> {
   const now = ctx.now()
   const ended: EndedValue[] = []
-  const seen = new Map<SessionId, { reason: EndReason, by?: EndedBy } | undefined>()
+  const seen = new Map<SessionId, Ending | undefined>()
   // After one store failure, the other values are not asked about: a request
   // waits for at most one store timeout.
   let storeDown = false
@@ -314,12 +346,13 @@ async function judge (
     }
     let reason: EndReason | undefined
     let by: EndedBy | undefined
+    let key: SessionId | undefined
+    let user: string | undefined
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
       const found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
       if (found.state === 'ended') {
-        reason = found.reason
-        by = found.by
+        ({ reason, by, key, user } = found)
       } else if (found.state === 'pending') {
         // Waiting for its user's choice: whatever else the request carries
         // (a live cookie beside it, or the id in the URL), it reaches only the
@@ -341,6 +374,8 @@ async function judge (
             if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
           } else if (settled === 'ended') {
             reason = 'concurrent_login_limit'
+            key = found.slot
+            user = found.user
           }
         }
       } else if (found.state === 'unknown' && !checkedOnly && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
@@ -354,8 +389,11 @@ async function judge (
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
         const live = found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now)
-        if (!live) reason = 'concurrent_login_limit'
-        else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
+        if (!live) {
+          reason = 'concurrent_login_limit'
+          key = found.slot
+          user = found.user
+        } else if (!state.carried.includes(found.slot)) state.carried.push(found.slot)
         if (live) state.holder ??= { slot: found.slot, owner: found.user, group: found.state === 'idle' ? found.group : undefined, pendingUntil: undefined }
       }
     } catch (err) {
@@ -365,7 +403,7 @@ async function judge (
       if (!(isStoreUnavailable(err) && ctx.config.store.onError === 'fail-open')) throw err
       storeDown = true
     }
-    const known = reason === undefined ? undefined : by === undefined ? { reason } : { reason, by }
+    const known = reason === undefined ? undefined : ending(reason, by, key, user)
     seen.set(id, known)
     if (known !== undefined) ended.push({ value, id, ...known, fromUrl, checkedOnly })
   }

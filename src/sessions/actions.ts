@@ -121,6 +121,15 @@ export async function settleSession (
  * have been refused). Every one is counted; the audit trail writes down the
  * first per session.
  */
-export function noteRefused (ctx: SessionsContext, id: SessionId, reason: EndReason, method: string, client: Client | undefined, enforced: boolean): void {
-  ctx.events.emit({ type: 'request_refused', session: id, reason, method, client, enforced })
+export function noteRefused (
+  ctx: SessionsContext, refused: { id: SessionId, key?: SessionId, user?: string }, reason: EndReason, method: string, client: Client | undefined, enforced: boolean
+): void {
+  const key = refused.key ?? refused.id
+  ctx.events.emit({
+    type: 'request_refused',
+    session: key,
+    ...(refused.user === undefined ? {} : { user: refused.user }),
+    ...(key === refused.id ? {} : { cookie: refused.id }),
+    reason, method, client, enforced
+  })
 }

@@ -15,7 +15,11 @@ export interface MemoryStoreOptions {
   events?: StoreEvents
 }
 
-/** Who ended a session is kept for this many of the latest endings (the signed-out page shows it; it may be forgotten). */
+/**
+ * Who ended a session and whose it was are kept for this many of the latest
+ * endings (the signed-out page shows the device; the refused request's log
+ * line names the user): details that may be forgotten, unlike the ending.
+ */
 export const ENDED_DETAILS = 100_000
 /** Above this share of `maxEnded`, the store warns (at most once a minute). */
 export const ENDED_WARN_SHARE = 0.8
@@ -85,8 +89,8 @@ export class MemoryStore implements SessionStore {
   readonly kind = 'memory'
   readonly #live: LRUCache<SessionId, LiveEntry>
   readonly #ended: EndedSet
-  /** Who ended a session, for the latest endings only (the signed-out page says it when it can). */
-  readonly #endedBy = new LRUCache<SessionId, EndedBy>({ max: ENDED_DETAILS })
+  /** Who ended a session and whose it was, for the latest endings only (the signed-out page says it when it can). */
+  readonly #endedBy = new LRUCache<SessionId, EndedDetails>({ max: ENDED_DETAILS })
   readonly #maxEnded: number
   readonly #aliases = new Map<SessionId, Alias>()
   /** user → their session keys: one key held as a string (the common case), several as a Set. */
@@ -137,8 +141,7 @@ export class MemoryStore implements SessionStore {
     if (entry === undefined) {
       const reason = this.#ended.get(key, now)
       if (reason === undefined) return { state: 'unknown' }
-      const by = this.#endedBy.get(key)
-      return by === undefined ? { state: 'ended', reason } : { state: 'ended', reason, by }
+      return endedState(reason, key, this.#endedBy.get(key))
     }
     if (isTooOld(entry.createdAt, now, this.#t)) {
       this.#forget(key, entry)
@@ -198,7 +201,7 @@ export class MemoryStore implements SessionStore {
     if (!decision.admit) {
       // The app has already created this session; it must not be usable.
       // Refused, not ended by another device: no `by`.
-      this.#end(a.id, 'concurrent_login_limit', a.now)
+      this.#end(a.id, 'concurrent_login_limit', a.now, undefined, a.user)
       return { admitted: false, reason: 'limit' }
     }
     if ('pending' in decision) {
@@ -298,7 +301,7 @@ export class MemoryStore implements SessionStore {
     for (const [key, e] of live) yield ['s', key, compact(e)]
     for (const [id, a] of this.#aliases) yield ['a', id, a.key, a.at]
     for (const chunk of this.#ended.chunks(now)) yield ['f', ...chunk]
-    for (const [key, by] of [...this.#endedBy.rentries() as Generator<[SessionId, EndedBy]>]) yield ['b', key, by]
+    for (const [key, details] of [...this.#endedBy.rentries() as Generator<[SessionId, EndedDetails]>]) yield ['b', key, details]
   }
 
   /**
@@ -407,12 +410,14 @@ export class MemoryStore implements SessionStore {
     return this.#ended.get(key, now)
   }
 
-  #end (key: SessionId, reason: EndReason, now: number, by?: Omit<EndedBy, 'at'>): void {
+  /** `user`: whose it was, for a session not live here (a refused newcomer); a live one says it itself. */
+  #end (key: SessionId, reason: EndReason, now: number, by?: Omit<EndedBy, 'at'>, user?: string): void {
     const entry = this.#live.peek(key)
     if (entry !== undefined) this.#forget(key, entry)
     // An id already ended keeps its first reason (and whoever ended it first).
     if (!this.#ended.add(key, reason, now)) return
-    if (by !== undefined && (by.device !== undefined || by.ip !== undefined)) this.#endedBy.set(own(key), { ...compact(by), at: now })
+    // The user's name is the live record's own string: kept here, it costs a pointer.
+    this.#endedBy.set(own(key), compact({ at: now, device: by?.device, ip: by?.ip, user: entry?.user ?? user }))
   }
 
   /**
@@ -509,7 +514,21 @@ export type SnapshotRecord =
   | ['s', SessionId, LiveEntry]
   | ['a', SessionId, SessionId, number]
   | ['f', ...EndedChunk]
-  | ['b', SessionId, EndedBy]
+  | ['b', SessionId, EndedDetails]
+
+/** What is kept of a recent ending beside the ending itself: who ended it (EndedBy) and whose session it was. */
+interface EndedDetails extends EndedBy {
+  user?: string
+}
+
+/** The answer for an ended session: its key, and what the details still say (the device that ended it, the user). */
+function endedState (reason: EndReason, key: SessionId, details: EndedDetails | undefined): SessionState {
+  const state: SessionState & { state: 'ended' } = { state: 'ended', reason, key }
+  if (details === undefined) return state
+  if (details.user !== undefined) state.user = details.user
+  if (details.device !== undefined || details.ip !== undefined) state.by = compact({ at: details.at, device: details.device, ip: details.ip })
+  return state
+}
 
 const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
 const num = (v: unknown): number | undefined => typeof v === 'number' && Number.isFinite(v) ? v : undefined
@@ -526,11 +545,11 @@ function liveEntryFrom (value: unknown): LiveEntry | undefined {
   return new LiveEntry(user, createdAt, lastUsedAt, str(v.group), str(v.device), str(v.ip), num(v.pendingUntil), aliases)
 }
 
-function endedByFrom (value: unknown): EndedBy | undefined {
+function endedByFrom (value: unknown): EndedDetails | undefined {
   if (value === null || typeof value !== 'object') return undefined
   const v = value as Record<string, unknown>
   const at = num(v.at)
-  return at === undefined ? undefined : compact({ at, device: str(v.device), ip: str(v.ip) })
+  return at === undefined ? undefined : compact({ at, device: str(v.device), ip: str(v.ip), user: str(v.user) })
 }
 
 function record (key: SessionId, entry: LiveEntry): SessionRecord {

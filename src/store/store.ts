@@ -34,7 +34,12 @@ export type SessionState =
   | { state: 'idle', user: string, slot: SessionId, group?: string }
   /** Admitted over the limit under policy ask: its user must choose (until `until`, then the fallback applies). */
   | { state: 'pending', user: string, slot: SessionId, until: number, group?: string }
-  | { state: 'ended', reason: EndReason, by?: EndedBy }
+  /**
+   * `key`: the ended session's key (the id its ending was logged under) and
+   * `user`: whose it was, when the store still knows (they name the session
+   * in the refused request's log line; details of recent endings only).
+   */
+  | { state: 'ended', reason: EndReason, by?: EndedBy, key?: SessionId, user?: string }
   | { state: 'unknown' }
 
 export interface LoginAttempt {

@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { SessionStore } from '../../src/store/store.js'
+import type { SessionState, SessionStore } from '../../src/store/store.js'
 import type { Timeouts } from '../../src/domain/session.js'
 import { BUCKETS } from '../../src/store/ended-set.js'
 
@@ -15,7 +15,9 @@ const MIN = 60_000
  * The behaviour every session store must have, whatever keeps its data.
  * Run by test/store/*.test.ts for each store. Time is passed in, never slept.
  */
-export function storeContract (t: Test, name: string, make: StoreFactory): void {
+export function storeContract (t: Test, name: string, makeStore: StoreFactory, opts: { fleet?: boolean } = {}): void {
+  // Most tests judge what a store says of a session; who an ended one was and its key are a test of their own below.
+  const make: StoreFactory = async (t, timeouts) => withoutNames(await makeStore(t, timeouts))
   const admit = async (store: SessionStore, user: string, id: string, now: number, limit = 1, policy: 'evict-idlest' | 'evict-oldest' | 'reject-new' = 'evict-idlest', replaces: string[] = []) =>
     await store.admit({ user, id, now, limit, policy, replaces })
 
@@ -414,5 +416,53 @@ export function storeContract (t: Test, name: string, make: StoreFactory): void 
       if (cached !== undefined) t.same(cached, checked, `${id}: the same answer`)
     }
     t.equal((await store.check('a1', T0 + 4)).state, 'ended')
+  })
+
+  t.test(`${name}: an ended session names its key and its user, for any of its cookies`, async (t) => {
+    const store = await makeStore(t, CONTRACT_TIMEOUTS)
+    await admit(store, 'alice', 'first', T0)
+    t.match(await store.rotate('first', 'first-2', T0 + 1), { rotated: true })
+    await admit(store, 'alice', 'second', T0 + 2)
+    for (const id of ['first', 'first-2']) {
+      const state = await store.check(id, T0 + 3)
+      if (opts.fleet === true && state.state === 'ended' && state.user === undefined) {
+        // A gateway that only heard of the ending from another, and never saw the cookie, knows the key alone.
+        t.same(state, { state: 'ended', reason: 'concurrent_login_limit', key: 'first' }, `${id}: the session's first cookie id`)
+      } else {
+        t.same(state, { state: 'ended', reason: 'concurrent_login_limit', key: 'first', user: 'alice' }, `${id}: the session's first cookie id, and alice`)
+      }
+    }
+    await store.end(['second'], 'logged_out', T0 + 4)
+    t.same(await store.check('second', T0 + 5), { state: 'ended', reason: 'logged_out', key: 'second', user: 'alice' }, 'a logout too')
+    await admit(store, 'bob', 'bob-1', T0 + 4)
+    t.same(await admit(store, 'bob', 'bob-2', T0 + 5, 1, 'reject-new'), { admitted: false, reason: 'limit' })
+    t.match(await store.check('bob-2', T0 + 5), { state: 'ended', key: 'bob-2' }, 'a newcomer refused by reject-new')
+    await store.end(['stranger'], 'logged_out', T0 + 6)
+    t.same(await store.check('stranger', T0 + 7), { state: 'ended', reason: 'logged_out', key: 'stranger' }, 'an id of no known user: no user')
+  })
+}
+
+/** The store, with `key` and `user` taken off what it says of ended sessions. */
+function withoutNames (store: SessionStore): SessionStore {
+  const strip = (s: SessionState): SessionState => {
+    if (s.state !== 'ended') return s
+    const rest = { ...s }
+    delete rest.key
+    delete rest.user
+    return rest
+  }
+  return new Proxy(store, {
+    get (target, prop, receiver) {
+      if (prop === 'check') return async (id: string, now: number) => strip(await target.check(id, now))
+      if (prop === 'checkCached' && target.checkCached !== undefined) {
+        return (id: string, now: number) => {
+          const s = target.checkCached?.(id, now)
+          return s === undefined ? undefined : strip(s)
+        }
+      }
+      const v: unknown = Reflect.get(target, prop, receiver)
+      // Methods of a class with private fields must run on the store itself.
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+    }
   })
 }

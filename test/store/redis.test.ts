@@ -45,4 +45,4 @@ storeContract(t, 'redis, two gateways', async (t, timeouts) => {
     ping: async () => { await next().ping() },
     close: async () => {}
   }
-})
+}, { fleet: true })

@@ -138,8 +138,8 @@ export class RedisStore implements SessionStore {
   readonly #cache = new LRUCache<SessionId, CacheEntry>({ max: LOCAL_ENTRIES })
   /** Cookie id → its user, as the id's pointer says (re-read when Redis no longer knows the id there). */
   readonly #users = new LRUCache<SessionId, string>({ max: LOCAL_ENTRIES })
-  /** Session keys this gateway knows are ended, with when and by what device: kept through outages. */
-  readonly #endedLocal = new LRUCache<SessionId, { reason: EndReason, at: number, by?: EndedBy }>({ max: LOCAL_ENTRIES })
+  /** Session keys this gateway knows are ended, with when, by what device and whose: kept through outages. */
+  readonly #endedLocal = new LRUCache<SessionId, KnownEnding>({ max: LOCAL_ENTRIES })
   readonly #pending: Array<() => Promise<void>> = []
   #healthy = true
   #listening = false
@@ -230,8 +230,16 @@ export class RedisStore implements SessionStore {
   checkCached (id: SessionId, now: number): SessionState | undefined {
     const cached = this.#cache.get(id)
     const key = cached?.key ?? id
-    const known = this.#knownEndedEntry(key, now) ?? this.#knownEndedEntry(id, now)
-    if (known !== undefined) return known.by === undefined ? { state: 'ended', reason: known.reason } : { state: 'ended', reason: known.reason, by: known.by }
+    const endedKey = this.#knownEndedEntry(key, now) !== undefined ? key : id
+    const known = this.#knownEndedEntry(endedKey, now)
+    if (known !== undefined) {
+      const state: SessionState = { state: 'ended', reason: known.reason, key: known.key ?? endedKey }
+      if (known.by !== undefined) state.by = known.by
+      // Whose: as the ending said, or as this gateway last knew the cookie (an ending heard from the fleet does not say).
+      const user = known.user ?? this.#users.get(id) ?? (cached?.state.state === 'live' || cached?.state.state === 'idle' ? cached.state.user : undefined)
+      if (user !== undefined) state.user = user
+      return state
+    }
     if (cached !== undefined && this.#listening && this.#trusted(cached, now)) {
       if (cached.state.state === 'live') this.#touchLater(cached, now)
       return cached.state
@@ -270,7 +278,11 @@ export class RedisStore implements SessionStore {
       throw err
     }
     const slot = state.state === 'live' || state.state === 'idle' || state.state === 'pending' ? state.slot : id
-    if (state.state === 'ended') this.#endedLocal.set(slot, { reason: state.reason, at: endedAt ?? now, by: state.by ?? this.#knownEndedEntry(slot, now)?.by })
+    if (state.state === 'ended') {
+      const before = this.#knownEndedEntry(slot, now)
+      state.key ??= before?.key ?? slot
+      this.#endedLocal.set(slot, compactKnown({ reason: state.reason, at: endedAt ?? now, by: state.by ?? before?.by, user: state.user ?? before?.user, key: state.key }))
+    }
     this.#cache.set(id, { state, key: slot, at: now, touchedAt: now, expiresAt: createdAt + this.#t.maxAge })
     return state
   }
@@ -303,7 +315,7 @@ export class RedisStore implements SessionStore {
         key = found.key ?? key
       }
       const ended = (await this.#indexLookup([key], now)).get(key)
-      return ended === undefined ? { state: { state: 'unknown' }, createdAt: now } : { state: { state: 'ended', reason: ended.reason }, createdAt: now, endedAt: ended.at }
+      return ended === undefined ? { state: { state: 'unknown' }, createdAt: now } : { state: { state: 'ended', reason: ended.reason, key }, createdAt: now, endedAt: ended.at }
     })
   }
 
@@ -349,7 +361,7 @@ export class RedisStore implements SessionStore {
         if (reply[0] !== 1) {
           const reason = reply[1] === 'limit' ? 'limit' : 'ended'
           if (reason === 'limit') {
-            this.#ended([{ id: a.id, reason: 'concurrent_login_limit' }], a.now)
+            this.#ended([{ id: a.id, reason: 'concurrent_login_limit', user: a.user }], a.now)
             this.#drain(a.user, a.now)
           }
           this.#cache.delete(a.id)
@@ -445,7 +457,7 @@ export class RedisStore implements SessionStore {
         return { state: 'live', ended: ended.map(plain) }
       }
       if (reply[0] === 'ended' && reply[1] === 'now') {
-        this.#ended([{ id: key, reason: 'concurrent_login_limit' }], now)
+        this.#ended([{ id: key, reason: 'concurrent_login_limit', user }], now)
         this.#drain(user, now)
       }
       if (reply[0] === 'unknown' && (await this.#indexLookup([key], now)).has(key)) return { state: 'ended' }
@@ -477,7 +489,7 @@ export class RedisStore implements SessionStore {
         else if (reply[0] === 'none') noUser.push({ id, reason, announce: announcement(id, reason, by, now) })
       }))
       if (noUser.length > 0) await this.#indexAdd(noUser, now)
-      this.#ended([...ended, ...noUser].map((r) => ({ id: r.id, reason: r.reason, by })), now)
+      this.#ended([...ended.map((r) => ({ id: r.id, reason: r.reason, by, user: r.user })), ...noUser.map((r) => ({ id: r.id, reason: r.reason, by }))], now)
       return ended.map(plain)
     }
     try {
@@ -572,7 +584,7 @@ export class RedisStore implements SessionStore {
     return [k.live, k.ended, k.endedz, k.alias, k.aliasz, k.meta, ...extraKeys, now, this.#t.maxAge, this.#t.idleTimeout, this.#ttl]
   }
 
-  #knownEndedEntry (key: SessionId, now: number): { reason: EndReason, at: number, by?: EndedBy } | undefined {
+  #knownEndedEntry (key: SessionId, now: number): KnownEnding | undefined {
     const known = this.#endedLocal.get(key)
     return known !== undefined && now - known.at < this.#t.maxAge ? known : undefined
   }
@@ -615,10 +627,10 @@ export class RedisStore implements SessionStore {
   }
 
   /** Marks sessions the scripts just ended as ended here at once (the scripts announced them to every gateway). */
-  #ended (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy }>, now: number): void {
-    for (const { id, reason, by } of sessions) {
+  #ended (sessions: Array<{ id: SessionId, reason: EndReason, by?: EndedBy, user?: string }>, now: number): void {
+    for (const { id, reason, by, user } of sessions) {
       if (this.#knownEnded(id, now) !== undefined) continue
-      this.#endedLocal.set(id, { reason, at: now, by })
+      this.#endedLocal.set(id, compactKnown({ reason, at: now, by, user }))
       this.#cache.delete(id)
     }
   }
@@ -992,9 +1004,30 @@ function parseOtherCheck (r: Array<string | undefined>, user: string): SessionSt
     const ip = unfield(r[3])
     if (device !== undefined) by.device = device
     if (ip !== undefined) by.ip = ip
-    return device === undefined && ip === undefined ? { state, reason: asReason(value) } : { state, reason: asReason(value), by }
+    const ended: SessionState = { state, reason: asReason(value), user }
+    if (device !== undefined || ip !== undefined) ended.by = by
+    if (typeof r[5] === 'string' && r[5] !== '') ended.key = r[5]
+    return ended
   }
   return { state: 'unknown' }
+}
+
+/** An ending this gateway knows of: when, by what device, and whose (when it ended it or read it on the user's keys). */
+interface KnownEnding {
+  reason: EndReason
+  at: number
+  by?: EndedBy
+  user?: string
+  /** The session's key, where this entry is under one of its later cookie ids. */
+  key?: SessionId
+}
+
+function compactKnown (k: KnownEnding): KnownEnding {
+  const out: KnownEnding = { reason: k.reason, at: k.at }
+  if (k.by !== undefined) out.by = k.by
+  if (k.user !== undefined) out.user = k.user
+  if (k.key !== undefined) out.key = k.key
+  return out
 }
 
 interface EndedRecord extends SessionRecord {

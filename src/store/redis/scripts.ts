@@ -184,12 +184,12 @@ end
 
 /**
  * ARGV 5 id, 6 touchEvery. Returns {'live', key, createdAt} | {'idle', key, group} | {'pending', key, until, group}
- * | {'ended', reason, device, ip, at} | {'unknown', key} (the session's key: it may be ended in the index, ended-index.ts).
+ * | {'ended', reason, device, ip, at, key} | {'unknown', key} (the session's key: it may be ended in the index, ended-index.ts).
  */
 export const CHECK = `${PRELUDE}
 local key = resolve(ARGV[5])
 local reason, d, ip, at = endedRec(key)
-if reason then return {'ended', reason, d, ip, at} end
+if reason then return {'ended', reason, d, ip, at, key} end
 local v = redis.call('HGET', L, key)
 if not v then return {'unknown', key} end
 local c, u, g, p = rec(v)
