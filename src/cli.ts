@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
 import type { LoadedConfig } from './config/load.js'
-import { PRESET_NAMES, PRESETS } from './config/presets.js'
+import { PRESET_NAMES, PRESETS, presetAdvice } from './config/presets.js'
 import { stringify } from 'yaml'
 import { runAdminCommand } from './cli/admin.js'
 import { ADMIN_COMMANDS } from './cli/admin-commands.js'
@@ -124,6 +124,7 @@ async function main (argv: string[]): Promise<number> {
   if (command === 'check') {
     if (values.print === true) process.stdout.write(printableConfig(loaded.effective))
     else process.stdout.write(`${file}: ok\n`)
+    for (const advice of presetAdvice(loaded.config)) process.stderr.write(`sessioncap: warning: ${advice}\n`)
     if (values.probe === true) {
       // Asks the app what the file assumes (GET requests only): exit 1 when something looks wrong.
       const { probe } = await import('./cli/probe.js')
@@ -160,6 +161,7 @@ function showPresets (name: string | undefined): number {
     const preset = PRESETS[n]
     process.stdout.write(`# preset: ${n}  (${preset.proven ? 'proven against the real framework in the tests' : 'documented defaults, not run in the tests'})\n`)
     process.stdout.write(`# checked against: ${preset.checked}\n`)
+    if (preset.needsWhoami !== undefined) process.stdout.write(`# needs a whoami and login: auto to be safe: ${preset.needsWhoami}\n`)
     process.stdout.write(`# \`preset: ${n}\` writes this for you (your own keys win):\n`)
     process.stdout.write(stringify(preset.values) + '\n')
   }

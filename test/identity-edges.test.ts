@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { APP_ROUTES, startHarness } from './helpers/harness.js'
 import { rawRequest } from './helpers/raw.js'
+import type { Device } from './helpers/client.js'
 
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -84,12 +85,17 @@ overrides: [{ groups: [admin], limit: { api: 3 } }]
 
 t.test('login: auto — signing in as someone else on a device that had a session is a login, not a rotation', async (t) => {
   const h = await startHarness(t, { yaml: 'session: { cookie: sessionid }\nlogin: auto\nwhoami: { path: /api/me, json: /username }\n' })
+  // Each SSO answer redirects; a browser follows it, and the new cookie is asked about after that request (issue #17).
+  const sso = async (d: Device, user: string): Promise<void> => {
+    const r = await d.send(`/sso?user=${user}`)
+    await d.send(String(r.headers.location ?? '/'))
+  }
   const boss = h.device()
-  await boss.send('/sso?user=boss')
+  await sso(boss, 'boss')
   h.clock.advance(MIN)
   const other = h.device()
-  await other.send('/sso?user=temp')
-  await other.send('/sso?user=boss')
+  await sso(other, 'temp')
+  await sso(other, 'boss')
   t.equal(await other.whoami(), 'boss')
   t.equal(await boss.whoami(), 401, 'the second boss login ended the first')
   t.same(await h.gateway.store.sessionsOf('temp', h.clock.now()), [], 'temp\'s session on that device is over')

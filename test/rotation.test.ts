@@ -105,3 +105,22 @@ for (const storeKind of ['memory', 'redis'] as const) {
     t.match(refused, { session: key, user: 'alice', cookie: rotatedId, reason: 'concurrent_login_limit' }, 'the refusal names the same session, its user, and the cookie it came with')
   })
 }
+
+t.test('a login whose cookie value was already ended (a stateless cookie repeated byte for byte) is refused under any policy, and the log says so', async (t) => {
+  // Like Flask signing the same session content within one second: the app hands out the very same value again.
+  const h = await startHarness(t, { appOptions: { loginId: (user: string) => `same-value-for-${user}` } })
+  const laptop = h.device('browser')
+  await laptop.formLogin('alice')
+  t.equal(await laptop.whoami(), 'alice')
+  await laptop.send('/admin/logout/')
+  t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'logged out: the value is ended')
+
+  const again = await laptop.formLogin('alice')
+  t.equal(again.status, 303, 'the new sign-in is not let through with the ended value')
+  t.match(again.headers.location, /^\/\.sessioncap\/ended/, 'the browser is asked to sign in again')
+  t.notOk(again.setCookies.some((c) => c.startsWith('sessionid=same-value')), 'the ended value is not handed back to the browser')
+  t.ok(h.logs.some((l) => /"msg":"login refused: the app handed out a session value that was already ended/.test(l)), 'the log says what happened')
+  t.notOk(h.logs.some((l) => /over the limit \(reject-new\)/.test(l)), 'and does not call it reject-new (the policy is evict-oldest)')
+  laptop.jar.set('sessionid', 'same-value-for-alice')
+  t.equal(await laptop.whoami(), 401, 'the value stays refused')
+})

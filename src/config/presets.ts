@@ -18,6 +18,25 @@ export interface Preset {
   values: Record<string, unknown>
   /** Keys the preset cannot fill in, by key path, with what to write there (said when one is missing). */
   required?: Record<string, string>
+  /**
+   * Why this framework needs a `whoami` (an endpoint of the app's own, which
+   * a preset cannot name) and `login: auto` to be safe: shown by
+   * `sessioncap presets NAME`, and warned about by `check` and at start
+   * when the file lacks them (see presetAdvice).
+   */
+  needsWhoami?: string
+}
+
+/**
+ * What the file lacks that its preset says it needs to be safe: one
+ * sentence per missing piece, or none.
+ */
+export function presetAdvice (config: { preset?: PresetName, whoami?: unknown, login: { auto: boolean }, unknownSessions: string }): string[] {
+  const why = config.preset === undefined ? undefined : PRESETS[config.preset].needsWhoami
+  if (why === undefined) return []
+  if (config.whoami === undefined) return [`preset: ${String(config.preset)} needs a whoami and login: auto to be safe: ${why}`]
+  if (!config.login.auto && config.unknownSessions !== 'adopt') return [`preset: ${String(config.preset)}: with a whoami, also set login: auto (or unknownSessions: adopt), or remember-me sign-ins are not counted: ${why}`]
+  return []
 }
 
 export const PRESETS: Record<PresetName, Preset> = {
@@ -57,25 +76,33 @@ export const PRESETS: Record<PresetName, Preset> = {
     }
   },
   rails: {
-    checked: 'Rails 7 with Devise 4 (documented defaults; not run here). Set session.cookie: Rails names it _<app>_session',
-    proven: false,
+    checked: 'Rails 6.1.7 with Devise 4.8.1 (Debian 12 ruby-rails, ruby-devise), Rails\' default cookie store. Set session.cookie: Rails names it _<app>_session',
+    proven: true,
     values: {
-      login: [{ method: 'POST', path: '/users/sign_in', user: { form: 'user[email]' }, status: [302, 303], caseInsensitive: true }],
+      // Devise redirects a sign-in (302; 303 with a responder set up for Turbo) and shows a failed one again
+      // (200, with a new session cookie); a failure app that redirects it (a common Turbo fix) goes back to the form.
+      // Devise answers a signed-in browser's sign-in with the same redirect whoever the form names, and
+      // "Remember me" signs a browser in on any page: add a whoami (see docs/presets.md).
+      login: [{ method: 'POST', path: '/users/sign_in', user: { form: 'user[email]' }, status: [302, 303], failureRedirect: '/users/sign_in', caseInsensitive: true }],
       logout: [{ path: '/users/sign_out' }],
       session: { alsoClear: ['remember_user_token'] },
     },
     required: {
       'session.cookie': 'Rails names its session cookie after the app, _<app>_session (e.g. session: { cookie: _myshop_session }); your browser shows it after you sign in'
-    }
+    },
+    needsWhoami: 'Devise answers a signed-in user who posts another user\'s e-mail with the same redirect as a sign-in (which would end that user\'s session), and remember_user_token signs a browser in on any page; e.g. whoami: { path: /api/me, json: /user } (docs/presets.md)'
   },
   laravel: {
-    checked: 'Laravel 11 with Breeze/Fortify (documented defaults; not run here)',
-    proven: false,
+    checked: 'Laravel 8.83.26 (Debian 12 php-laravel-framework, PHP 8.2): Breeze\'s login controller, file sessions, remember me. Confirm logins with a whoami',
+    proven: true,
     values: {
-      session: { cookie: 'laravel_session' },
+      // remember_<guard>_<sha1 of Illuminate\Auth\SessionGuard>: the `web` guard's remember-me cookie, the same name since Laravel 5.4.
+      session: { cookie: 'laravel_session', alsoClear: ['remember_web_59ba36addc2b2f9401580f014c7f58ea4e30989d'] },
+      // A failed login redirects back to its Referer with a new (re-encrypted) cookie: only a whoami tells it from a success.
       login: [{ method: 'POST', path: '/login', user: { form: 'email' }, failureRedirect: '/login', caseInsensitive: true }],
       logout: [{ method: 'POST', path: '/logout' }],
-    }
+    },
+    needsWhoami: 'a failed login redirects back to the Referer the client sends, with a new cookie, so it can look like a success, and remember-me signs a browser in on any page; e.g. whoami: { path: /api/me, json: /user } (docs/presets.md)'
   },
   'spring-boot': {
     checked: 'Spring Boot 3 with Spring Security form login (documented defaults; not run here)',
@@ -96,13 +123,18 @@ export const PRESETS: Record<PresetName, Preset> = {
     }
   },
   flask: {
-    checked: 'Flask 3 with Flask-Login (documented defaults; not run here). Flask\'s default session is a signed cookie the app cannot revoke',
-    proven: false,
+    checked: 'Flask 2.2.2 + Flask-Login 0.6.2 + Flask-WTF 1.1.1 (Debian 12 python3-flask, python3-flask-login, python3-flaskext.wtf). Flask\'s default session is a signed cookie the app cannot revoke',
+    proven: true,
     values: {
+      // Flask-Login's remember-me cookie signs the user back in with a new session on any page: cleared with an ended session.
       session: { cookie: 'session', alsoClear: ['remember_token'] },
-      login: [{ method: 'POST', path: '/login', user: { form: 'username' }, failureRedirect: '/login' }],
+      // login_user() then redirect() (302); a failure flashes its message and redirects back to the
+      // form, and the flash sets a new session cookie too: only the redirect's target tells them apart.
+      // A form shown again with 200 (a flash in the same answer also sets the cookie) is never a success.
+      login: [{ method: 'POST', path: '/login', user: { form: 'username' }, status: [302, 303], failureRedirect: '/login' }],
       logout: [{ path: '/logout' }],
-    }
+    },
+    needsWhoami: 'remember_token signs a browser in on any page, and a real login steered to redirect to /login (?next=/login) looks like a failure; e.g. whoami: { path: /api/me, json: /user } (docs/presets.md)'
   }
 }
 

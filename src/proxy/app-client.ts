@@ -18,7 +18,10 @@ const MAX_IN_FLIGHT = 32
  * User-Agent and X-Forwarded-* headers, as the proxied request would carry
  * them), bounded in time, size and concurrency, on connections of its own.
  * Marked `X-Sessioncap-Whoami: 1` (a client cannot send that header: the
- * gateway removes it from requests).
+ * gateway removes it from requests), and `X-Requested-With: XMLHttpRequest`,
+ * the common sign of a background request: frameworks then leave the
+ * browser's navigation state alone (Laravel does not record it as the
+ * "previous URL" a failed form is sent back to; issue #17).
  */
 export function createAppClient (upstream: string): AskApp {
   const base = new URL(upstream)
@@ -34,7 +37,8 @@ export function createAppClient (upstream: string): AskApp {
         const headers: Record<string, string> = {
           ...context.headers,
           accept: 'application/json, text/html;q=0.9, */*;q=0.5',
-          'x-sessioncap-whoami': '1'
+          'x-sessioncap-whoami': '1',
+          'x-requested-with': 'XMLHttpRequest'
         }
         if (context.cookieHeader !== '') headers.cookie = context.cookieHeader
         const req = request(new URL(path, base), { method: 'GET', headers, timeout: timeoutMs, agent }, (res) => {

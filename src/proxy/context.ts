@@ -38,6 +38,8 @@ export interface GatewayContext {
   readonly anonymous: LRUCache<SessionId, number>
   /** whoami questions under way for sessions met for the first time, so parallel requests ask once. */
   readonly adopting: Map<SessionId, Promise<AdoptResult>>
+  /** Session values awaiting their whoami question until the browser's own request has been answered (identification.ts); bounded. */
+  readonly awaiting: LRUCache<SessionId, Awaiting>
   /** The policy that decides at once: `policy`, or under `ask` its fallback (for clients that cannot be asked, idle sessions coming back, sessions met for the first time). */
   decidingPolicy: DecidingPolicy
   /** What is kept with a new session about its device and address. */
@@ -93,9 +95,12 @@ export interface RequestState {
   loggedIn: boolean
   /** The login guard's device cookie, taken out of the request's Cookie header before anything reads it. */
   deviceToken?: string | undefined
+  /** A value forwarded before its whoami question (identification.ts): asked about when the answer is known. */
+  identifying?: Identifying | undefined
 }
 
 import type { Holder } from '../sessions/context.js'
+import type { Awaiting, Identifying } from './identification.js'
 export type { Holder }
 
 /** Re-exported for the proxy's modules; it lives with the session's other rules. */

@@ -1,3 +1,4 @@
+import { presetAdvice } from '../config/presets.js'
 import { accessLog } from './access-log.js'
 import fastifyCookie from '@fastify/cookie'
 import { METHODS } from 'node:http'
@@ -142,6 +143,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   if (config.admin !== undefined && (adminToken === undefined || adminToken === '')) {
     app.log.warn({ admin: `${config.admin.host}:${config.admin.port}` }, 'the admin API is not started: admin.token is not set (e.g. token: ${SESSIONCAP_ADMIN_TOKEN} with that variable set)')
   }
+  for (const advice of presetAdvice(config)) app.log.warn({ preset: config.preset }, advice)
   // The metrics are served by the admin API only; without it nothing is measured (the hot path stays bare).
   const metrics = adminToken === undefined || adminToken === ''
     ? undefined
@@ -174,6 +176,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     whoami: config.whoami === undefined ? undefined : createWhoami(config.whoami, ask),
     anonymous: new LRUCache<string, number>({ max: 100_000 }),
     adopting: new Map(),
+    // A value the browser never comes back with leaves at the bound, oldest first (docs/login.md).
+    awaiting: new LRUCache({ max: 100_000 }),
     decidingPolicy: config.policy === 'ask' ? config.ask.fallback : config.policy,
     meta: (request) => sessionMeta(request.headers['user-agent'], request.ip, config.pages.ip),
     pages: createPages(config, secret),

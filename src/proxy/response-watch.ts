@@ -8,12 +8,14 @@ import { BrowserCookieJar } from '../http/browser-cookies.js'
 import { decodedBody } from '../identity/body-text.js'
 import { identified, type Found, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
 import { whoamiContext } from './upstream.js'
-import type { GatewayContext, RequestState } from './context.js'
+import type { AdoptResult, GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWithTooMany, replaceWithUnavailable } from './ended-answer.js'
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
+import { addValue, askAfter, awaiting, earlierVerdict, isRedirect, shareVerdict, type Awaiting } from './identification.js'
+import type { SessionId } from '../domain/session.js'
 import { classifyAnswer, guardSettle } from './login-guard.js'
 import { admitSession, endSessions, isObserving } from '../sessions/actions.js'
 import { clientOf } from '../http/client.js'
@@ -81,7 +83,7 @@ export function responseWatch (ctx: GatewayContext) {
     const state = request[kState]
     // A guarded login the gateway answered itself after forwarding it (502, 504): it proved nothing.
     if (state?.guard?.settled === false && state.answered) guardSettle(ctx, request, reply, state, 'neutral')
-    if (state == null || state.answered || (state.guard === undefined && state.logout === undefined && !state.clearStripped && !reply.hasHeader('set-cookie'))) {
+    if (state == null || state.answered || (state.guard === undefined && state.logout === undefined && !state.clearStripped && state.identifying === undefined && !reply.hasHeader('set-cookie'))) {
       done(null, payload)
       return
     }
@@ -256,6 +258,9 @@ async function applyAnswer (
 ): Promise<string | undefined> {
   const status = reply.statusCode
   if (state.logout?.accepts(status) === true || change.cleared) {
+    // A value awaiting its question that the app logged out or cleared needs none.
+    if (state.identifying !== undefined) ctx.awaiting.delete(state.identifying.id)
+    state.identifying = undefined
     if (state.carried.length > 0) {
       // Ended, not forgotten: an app may still accept the old cookie (a
       // stateless cookie store cannot revoke it), and it must not come back.
@@ -265,11 +270,18 @@ async function applyAnswer (
     return undefined
   }
   const set = change.set
-  if (set === undefined) return undefined
+  if (set === undefined) {
+    // A value forwarded before its question, and the app kept it: asked about now, or after the next request.
+    const ident = state.identifying
+    return ident === undefined ? undefined : await question(ctx, request, reply, answer, state, change, ident.value, ident.id, now)
+  }
   const id = ctx.hash(set.value)
   const route = state.login
 
   if (route !== undefined && route.accepts(status, location(reply))) {
+    // A login by the route's rules: identified by the route (and its whoami), not by a question of its own.
+    if (state.identifying !== undefined) ctx.awaiting.delete(state.identifying.id)
+    state.identifying = undefined
     const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
     if (login === 'nobody') return undefined
     // A login by the route's own rules (and whoami's, where it is asked): a success for the login guard.
@@ -290,7 +302,8 @@ async function applyAnswer (
       'login succeeded but the user could not be read; not counted (unidentified: pass)')
     return undefined
   }
-  if (route !== undefined && !state.carriedIds.has(id)) {
+  // A redirect to failureRedirect is the route's own sign of a failed login: nothing to warn about.
+  if (route !== undefined && !state.carriedIds.has(id) && !(route.config.failureRedirect !== undefined && isRedirect(status))) {
     ctx.warnEveryMinute(`status:${route.config.path}:${status}`, { route: route.config.path, status, accepted: route.config.status, failureRedirect: route.config.failureRedirect },
       'login route set a new session cookie with an answer it does not accept as a login: not counted as a login (check login[].status and failureRedirect)')
   }
@@ -304,10 +317,7 @@ async function applyAnswer (
       request.log.debug({ session: shortId(from), cookie: shortId(id) }, 'session id rotated by the app')
       // With login: auto, a new cookie may also be someone else signing in on this device (an unlisted route).
       if (ctx.config.login.auto && ctx.whoami !== undefined) {
-        const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, set.value)))
-        if (found.user !== undefined && found.user !== ownerParts(result.user).user) {
-          return await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
-        }
+        return await question(ctx, request, reply, answer, state, change, set.value, id, now, { owner: result.user, key: from })
       }
     } else if (result.ended) {
       request.log.info({ session: shortId(from), cookie: shortId(id) }, 'session rotated after it was ended: the new cookie is ended too')
@@ -315,14 +325,83 @@ async function applyAnswer (
     return undefined
   }
 
-  // login: auto — any other new session cookie may be a login nobody listed.
-  if (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id)) {
-    const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, set.value)))
-    if (found.user !== undefined) {
-      return await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: 'login: auto (whoami)' }, id, now)
-    }
+  // login: auto — any other new session cookie may be a login nobody listed;
+  // under adopt, the new value of one forwarded before its question is asked about in its place.
+  if (state.identifying !== undefined || (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id))) {
+    return await question(ctx, request, reply, answer, state, change, set.value, id, now)
   }
   return undefined
+}
+
+/**
+ * The whoami question about a session value, at the moment identification.ts
+ * describes: now (before this answer goes out), or, after a redirect, once
+ * the browser's next request with it has been answered. `value`/`id` are the
+ * newest value (the answer's new cookie, or the one the request carried);
+ * `rotationOf`: a rotation of a tracked session, whose owner signing in again
+ * is no new login. Someone signed in is admitted like a login: if refused,
+ * this answer is replaced by the ended answer.
+ */
+async function question (
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown }, state: RequestState,
+  change: SessionCookieChange, value: string, id: SessionId, now: number, rotationOf?: { owner: string, key: SessionId }
+): Promise<string | undefined> {
+  const ident = state.identifying
+  state.identifying = undefined
+  if (ctx.whoami === undefined) return undefined
+  const status = reply.statusCode
+  let a: Awaiting | undefined
+  if (ident !== undefined) {
+    a = ident.awaiting
+    addValue(a, id)
+    // Every value of the window stays awaiting until the verdict: a request with any of them waits for it, or is counted in the window.
+    ctx.awaiting.set(id, a)
+    if (!askAfter(a, status)) return undefined
+    // A parallel request had the question asked meanwhile (about an earlier value): its verdict stands.
+    const asked = ctx.adopting.get(ident.id)
+    if (asked !== undefined) await asked.catch(() => undefined)
+    const earlier = await earlierVerdict(ctx.store, a, id, now)
+    if (earlier !== undefined) {
+      for (const other of a.ids) ctx.awaiting.delete(other)
+      if (earlier === 'live') return undefined
+      state.answered = true
+      return replaceWithEnded(ctx, request, reply, answer.payload, 'concurrent_login_limit')
+    }
+  } else if (isRedirect(status)) {
+    const fresh = awaiting('login: auto (whoami)', rotationOf)
+    addValue(fresh, id)
+    ctx.awaiting.set(id, fresh)
+    return undefined
+  }
+  const window = a ?? awaiting('login: auto (whoami)', rotationOf)
+  addValue(window, id)
+  // The question under way: a request carrying any value of the window meanwhile waits for its verdict (session-check.ts meet).
+  let settle: (verdict: AdoptResult) => void = () => {}
+  const verdict = new Promise<AdoptResult>((resolve) => { settle = resolve })
+  for (const other of window.ids) ctx.adopting.set(other, verdict)
+  let outcome: AdoptResult = { state: 'anonymous' }
+  try {
+    const owner = rotationOf?.owner ?? window.owner
+    const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, value)))
+    if (found.user === undefined) {
+      if (found.definite) {
+        ctx.anonymous.set(id, now)
+        await shareVerdict(ctx.store, ctx.anonymous, window, id, 'anonymous', now)
+      }
+      return undefined
+    }
+    if (owner !== undefined && found.user === ownerParts(owner).user) return undefined
+    const replaced = await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: window.via }, id, now)
+    outcome = state.answered ? { state: 'ended' } : { state: 'live', slot: id, owner: found.user, group: found.group }
+    await shareVerdict(ctx.store, ctx.anonymous, window, id, outcome.state, now)
+    return replaced
+  } finally {
+    settle(outcome)
+    for (const other of window.ids) {
+      if (ctx.adopting.get(other) === verdict) ctx.adopting.delete(other)
+      ctx.awaiting.delete(other)
+    }
+  }
 }
 
 /**
@@ -476,8 +555,17 @@ async function admitLogin (
     request.log.info({ ...about, ended: result.ended.map((r) => shortId(r.id)) }, 'login admitted')
     return undefined
   }
-  request.log.info({ ...about, reason: result.reason, policy }, 'login refused: over the limit (reject-new)')
   state.answered = true
+  if (result.reason === 'ended') {
+    // The app handed out a value the gateway had already ended: a stateless
+    // cookie repeated byte for byte (Flask signs the same session content
+    // with a timestamp in whole seconds). Nothing tells the new holder from
+    // the one it was ended for, so the value stays ended, under every
+    // policy; the browser is asked to sign in again, which yields a new value.
+    request.log.warn({ ...about }, 'login refused: the app handed out a session value that was already ended (a stateless cookie repeated byte for byte, e.g. the same user signing in twice within one second); signing in again gives a new one')
+    return replaceWithEnded(ctx, request, reply, payload, 'login_not_recorded')
+  }
+  request.log.info({ ...about, reason: result.reason, policy }, 'login refused: over the limit (reject-new)')
   if (ctx.config.policy === 'ask' && result.reason === 'limit') {
     return replaceWithTooMany(ctx, reply, payload, limit, await ctx.store.sessionsOf(owner, now))
   }

@@ -16,6 +16,7 @@ import { admitSession, isObserving, noteRefused, observedOnly, settleSession } f
 import { clientOf } from '../http/client.js'
 import { kState } from './symbols.js'
 import { replayUpstreamLogouts } from './upstream-logout.js'
+import { addValue, awaiting, mayForwardUnidentified, shareVerdict, type Awaiting } from './identification.js'
 
 /**
  * More distinct session cookie values than this in one request is not a
@@ -125,7 +126,8 @@ export function sessionCheck (ctx: GatewayContext) {
     if (values.length === 1 && inUrl.length === 0 && others.length === 0 && !tooMany) {
       const id = ctx.hash(values[0] as string)
       const found = ctx.store.checkCached?.(id, ctx.now())
-      if (found?.state === 'live') {
+      // (A rotated value awaiting its whoami question, login: auto, is judged in full.)
+      if (found?.state === 'live' && (ctx.awaiting.size === 0 || !ctx.awaiting.has(id))) {
         state.carriedIds.add(id)
         state.carried.push(found.slot)
         state.holder = { slot: found.slot, owner: found.user, group: undefined, pendingUntil: undefined }
@@ -350,7 +352,7 @@ async function judge (
     let user: string | undefined
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
-      const found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
+      let found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
       if (found.state === 'ended') {
         ({ reason, by, key, user } = found)
       } else if (found.state === 'pending') {
@@ -378,18 +380,28 @@ async function judge (
             user = found.user
           }
         }
-      } else if (found.state === 'unknown' && !checkedOnly && revives && !adoptedOne && ctx.config.unknownSessions === 'adopt' && ctx.whoami !== undefined) {
+      } else if (found.state === 'unknown' && !checkedOnly && revives && !adoptedOne && ctx.whoami !== undefined && (ctx.config.unknownSessions === 'adopt' || ctx.awaiting.has(id))) {
         // One session met for the first time per request: made-up cookies must not multiply questions to the app.
         adoptedOne = true
-        const adopted = await adopt(ctx, request, value, id, now)
+        const adopted = await meet(ctx, request, state, value, id, now)
         if (adopted.state === 'ended') reason = 'concurrent_login_limit'
         else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
         if (adopted.state === 'live') state.holder ??= { slot: adopted.slot, owner: adopted.owner, group: adopted.group, pendingUntil: undefined }
       } else if ((found.state === 'live' || found.state === 'idle') && !checkedOnly) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
-        const live = found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now)
-        if (!live) {
+        const awaited = found.state === 'live' && revives && !adoptedOne ? ctx.awaiting.get(id) : undefined
+        if (awaited !== undefined) {
+          // A rotated value awaiting its question (login: auto): someone else may have signed in on this device.
+          adoptedOne = true
+          const other = await meet(ctx, request, state, value, id, now, awaited)
+          if (other.state === 'ended') reason = 'concurrent_login_limit'
+          else if (other.state === 'live') found = { state: 'live', user: other.owner, slot: other.slot }
+        }
+        const live = reason === undefined && (found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now))
+        if (reason !== undefined) {
+          // Ended by its question: someone else signed in with it, over the limit.
+        } else if (!live) {
           reason = 'concurrent_login_limit'
           key = found.slot
           user = found.user
@@ -414,34 +426,63 @@ async function judge (
 const ANONYMOUS_RECHECK_MS = 60_000
 
 /**
- * unknownSessions: adopt — a session the gateway has never seen (made before
- * it was deployed, or on a path nobody listed) is identified with whoami on
- * first sight, once, and counted like a login: the limit applies. Parallel
- * requests with the same new cookie ask once.
+ * A value to identify with whoami: unknown under `unknownSessions: adopt`
+ * (a session the gateway has never seen: made before it was deployed, or on
+ * a path nobody listed), or awaiting its question under `login: auto`. The
+ * request is forwarded first when the window allows (identification.ts: the
+ * question is then asked when its answer is known); otherwise the question
+ * is asked now, once for parallel requests, and the session is counted like
+ * a login: the limit applies. 'anonymous' also stands for "forwarded" and,
+ * for a rotated value (`awaited.owner`), "still its owner's".
  */
-async function adopt (ctx: GatewayContext, request: FastifyRequest, value: string, id: SessionId, now: number): Promise<AdoptResult> {
+async function meet (
+  ctx: GatewayContext, request: FastifyRequest, state: RequestState, value: string, id: SessionId, now: number, awaited?: Awaiting
+): Promise<AdoptResult> {
   const nobodyAt = ctx.anonymous.get(id)
-  if (nobodyAt !== undefined && now - nobodyAt < ANONYMOUS_RECHECK_MS) return { state: 'anonymous' }
+  if (awaited === undefined && nobodyAt !== undefined && now - nobodyAt < ANONYMOUS_RECHECK_MS) return { state: 'anonymous' }
+  const asking = ctx.adopting.get(id)
+  if (asking !== undefined) return await asking
+  let a = awaited ?? ctx.awaiting.get(id)
+  if (a === undefined) {
+    a = awaiting('unknownSessions: adopt')
+    ctx.awaiting.set(id, a)
+  }
+  addValue(a, id)
+  if (mayForwardUnidentified(a)) {
+    state.identifying = { id, value, awaiting: a }
+    return { state: 'anonymous' }
+  }
+  return await identifyNow(ctx, request, value, id, now, a)
+}
+
+/** Asks whoami about a value now (parallel requests share the question), and admits its user like a login. */
+export async function identifyNow (ctx: GatewayContext, request: FastifyRequest, value: string, id: SessionId, now: number, a: Awaiting): Promise<AdoptResult> {
   const pending = ctx.adopting.get(id)
   if (pending !== undefined) return await pending
   const work = (async (): Promise<AdoptResult> => {
     const whoami = ctx.whoami as Whoami
     const cookies = withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
     const found = await whoami(whoamiContext(ctx, request, cookies))
+    for (const other of a.ids) ctx.awaiting.delete(other)
     if (found.user === undefined) {
       // Only a plain "nobody" is remembered: an error or a timeout is asked about again next time.
-      if (found.definite) ctx.anonymous.set(id, now)
+      if (found.definite) {
+        ctx.anonymous.set(id, now)
+        await shareVerdict(ctx.store, ctx.anonymous, a, id, 'anonymous', now)
+      }
       return { state: 'anonymous' }
     }
+    if (a.owner !== undefined && found.user === ownerParts(a.owner).user) return { state: 'anonymous' }
     const user = { user: found.user }
     const result = await admitSession(ctx, {
-      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.decidingPolicy, replaces: [], group: found.group, meta: ctx.meta(request)
-    }, 'unknownSessions: adopt', clientOf(request))
+      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.decidingPolicy, replaces: a.replaces === undefined ? [] : [a.replaces], group: found.group, meta: ctx.meta(request)
+    }, a.via, clientOf(request))
+    await shareVerdict(ctx.store, ctx.anonymous, a, id, result.admitted ? 'live' : 'ended', now)
     if (!result.admitted) {
-      ctx.log.info({ user: user.user, session: shortId(id) }, 'session met for the first time: over the limit, ended')
+      ctx.log.info({ user: user.user, session: shortId(id), via: a.via }, 'session met for the first time: over the limit, ended')
       return { state: 'ended' }
     }
-    ctx.log.info({ user: user.user, group: found.group, session: shortId(id), ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
+    ctx.log.info({ user: user.user, group: found.group, session: shortId(id), via: a.via, ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
     return { state: 'live', slot: id, owner: user.user, group: found.group }
   })()
   ctx.adopting.set(id, work)

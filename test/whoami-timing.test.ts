@@ -1,0 +1,149 @@
+import t, { type Test } from 'tap'
+import { startFlashApp } from './fixtures/flash-app.mjs'
+import { startHarness, type Harness } from './helpers/harness.js'
+import type { Device } from './helpers/client.js'
+
+/**
+ * Issue #17: asking the app who signed in (whoami) must not change what the
+ * user sees. The stand-in app keeps one-request flash data in its session
+ * and ages it on every request, like Laravel (test/fixtures/flash-app.mjs);
+ * its whoami ages it too. See src/proxy/identification.ts for when the
+ * gateway asks.
+ */
+
+const LOGIN_ROUTE = `session: { cookie: app_session, alsoClear: [remember_web] }
+login:
+  routes:
+    - { method: POST, path: /login, user: { form: email }, failureRedirect: /login, caseInsensitive: true }
+  auto: true
+whoami: { path: /api/me, json: /user }
+limit: 1
+`
+const ADOPT = `session: { cookie: app_session, alsoClear: [remember_web] }
+login:
+  - { method: POST, path: /login, user: { form: email }, failureRedirect: /login, caseInsensitive: true }
+unknownSessions: adopt
+whoami: { path: /api/me, json: /user }
+limit: 1
+`
+
+async function start (t: Test, yaml: string): Promise<{ h: Harness, app: Awaited<ReturnType<typeof startFlashApp>> }> {
+  const app = await startFlashApp()
+  t.teardown(async () => { await app.close() })
+  const h = await startHarness(t, { upstream: app.url, yaml })
+  return { h, app }
+}
+
+async function signIn (d: Device, name: string, password = `pw-${name}`, remember = false): Promise<number> {
+  await d.send('/login')
+  const form: Record<string, string> = { email: `${name}@example.com`, password }
+  if (remember) form.remember = 'on'
+  return (await d.send('/login', { form })).status
+}
+
+const users = async (h: Harness, user: string): Promise<number> => (await h.gateway.store.sessionsOf(`${user}@example.com`, h.clock.now())).length
+
+for (const [name, yaml] of [['login: auto', LOGIN_ROUTE], ['unknownSessions: adopt', ADOPT]] as const) {
+  t.test(`${name}: a failed login shows the app's error message and keeps the typed e-mail`, async (t) => {
+    const { h, app } = await start(t, yaml)
+    const d = h.device('browser')
+    t.equal(await signIn(d, 'alice', 'wrong'), 302, 'the app redirects back to the form')
+    const form = await d.send('/login')
+    t.match(form.text, /These credentials do not match our records\./, 'the error the app flashed is shown')
+    t.match(form.text, /value="alice@example\.com"/, 'and the typed e-mail is kept')
+    t.equal(await users(h, 'alice'), 0, 'the wrong password counted for nothing')
+    t.ok(app.counts.whoami > 0 || name === 'unknownSessions: adopt', 'the gateway did ask about the new cookies (after the page was shown)')
+  })
+
+  t.test(`${name}: a flash set by a signed-in user's form (POST, redirect) is shown`, async (t) => {
+    const { h } = await start(t, yaml)
+    const d = h.device('browser')
+    t.equal(await signIn(d, 'bob'), 302)
+    t.match((await d.send('/dashboard')).text, /Dashboard of bob/)
+    t.equal((await d.send('/notes', { method: 'POST', form: { text: 'x' } })).status, 302)
+    t.match((await d.send('/dashboard')).text, /<p class="status">Saved\.<\/p>/, 'the app\'s "Saved." is there')
+  })
+}
+
+t.test('login: auto: a remember-me sign-in is still counted and ends the oldest session under limit 1; wrong passwords still count for nothing', async (t) => {
+  const { h } = await start(t, LOGIN_ROUTE)
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'alice', 'pw-alice', true), 302)
+  t.match((await laptop.send('/dashboard')).text, /Dashboard of alice/)
+  const remembered = laptop.jar.get('remember_web') as string
+  h.clock.advance(60_000)
+
+  // A second browser with only the remember-me cookie: the app signs it in silently on a page.
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', remembered)
+  t.match((await phone.send('/dashboard')).text, /Dashboard of alice/, 'signed in by remember-me')
+  t.equal(await users(h, 'alice'), 1, 'counted: alice has one session')
+  t.ok(h.logs.some((l) => /"via":"login: auto \(whoami\)".*"msg":"login admitted"/.test(l)), 'as a login found by whoami')
+  const ended = await laptop.send('/dashboard')
+  t.equal(ended.status, 303, 'the laptop, the oldest, is signed out')
+  t.match(ended.headers.location, /^\/\.sessioncap\/ended/)
+
+  const other = h.device('browser')
+  t.equal(await signIn(other, 'alice', 'wrong'), 302)
+  t.equal(await users(h, 'alice'), 1, 'a wrong password counted for nothing')
+  t.match((await phone.send('/dashboard')).text, /Dashboard of alice/, 'and ended nothing')
+})
+
+t.test('the window: a new cookie in a redirect is identified after the one request that follows it, and that request\'s answer is withheld if the login is refused', async (t) => {
+  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'carol', 'pw-carol', true), 302)
+  t.match((await laptop.send('/dashboard')).text, /Dashboard of carol/)
+
+  // Remember-me on a page that redirects: the new cookie comes in a redirect, so it awaits its question.
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const before = app.counts.whoami
+  const redirect = await phone.send('/home')
+  t.equal(redirect.status, 302, 'the redirect goes out as the app sent it')
+  t.equal(app.counts.whoami, before, 'no question yet: the redirect\'s target is the browser\'s')
+  const dashboardsBefore = app.counts.byPath['/dashboard'] ?? 0
+  const target = await phone.send('/dashboard')
+  t.equal(app.counts.byPath['/dashboard'], dashboardsBefore + 1, 'the one request in the window reached the app')
+  t.equal(app.counts.whoami, before + 1, 'then the gateway asked, once')
+  t.equal(target.status, 303, 'carol is over the limit (reject-new): that request\'s answer is replaced by the ended answer')
+  t.notMatch(target.text, /Dashboard of carol/, 'the page never reached the browser')
+  const next = await phone.send('/dashboard', { headers: { cookie: `app_session=${String(redirect.setCookies.find((c) => c.startsWith('app_session='))?.split(';')[0]?.slice('app_session='.length))}` } })
+  t.equal(next.status, 303, 'the value is refused from then on, even sent again by hand')
+  t.equal(app.counts.byPath['/dashboard'], dashboardsBefore + 1, 'and never reaches the app again')
+  t.equal(await users(h, 'carol'), 1, 'carol keeps her one session')
+})
+
+t.test('the window: parallel requests with a value awaiting its question share one question, and only one of them reaches the app first', async (t) => {
+  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'dave', 'pw-dave', true), 302)
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const redirect = await phone.send('/home')
+  t.equal(redirect.status, 302)
+  const before = { whoami: app.counts.whoami, dashboard: app.counts.byPath['/dashboard'] ?? 0 }
+  const answers = await Promise.all(Array.from({ length: 8 }, async () => await phone.send('/dashboard')))
+  t.comment(JSON.stringify({ whoami: app.counts.whoami - before.whoami, dashboards: (app.counts.byPath['/dashboard'] ?? 0) - before.dashboard }))
+  t.equal(app.counts.whoami - before.whoami, 1, 'one question for eight requests')
+  t.ok((app.counts.byPath['/dashboard'] ?? 0) - before.dashboard <= 1, 'at most one of them reached the app before it')
+  t.same(answers.map((a) => a.status), Array.from({ length: 8 }, () => 303), 'every one is answered as ended: dave is over the limit')
+  t.notOk(answers.some((a) => /Dashboard of dave/.test(a.text)), 'no page of the refused session reached the browser')
+})
+
+t.test('unknownSessions: adopt: a session the gateway never saw is identified after its first request, and counted', async (t) => {
+  const app = await startFlashApp()
+  t.teardown(async () => { await app.close() })
+  // Signed in before the gateway was there.
+  const direct = await fetch(`${app.url}/login`, { method: 'POST', body: new URLSearchParams({ email: 'erin@example.com', password: 'pw-erin' }), redirect: 'manual' })
+  const cookie = (direct.headers.getSetCookie().find((c) => c.startsWith('app_session=')) ?? '').split(';')[0] as string
+  const h = await startHarness(t, { upstream: app.url, yaml: ADOPT })
+  const d = h.device('browser')
+  d.jar.set('app_session', cookie.slice('app_session='.length))
+  const before = app.counts.whoami
+  t.match((await d.send('/dashboard')).text, /Dashboard of erin/, 'the first request goes through as it is')
+  t.equal(app.counts.whoami, before + 1, 'then the gateway asked who it is')
+  t.equal(await users(h, 'erin'), 1, 'and counts the session')
+  t.match((await d.send('/dashboard')).text, /Dashboard of erin/)
+  t.equal(app.counts.whoami, before + 1, 'once: its next value is a rotation of a known session')
+})
