@@ -57,6 +57,10 @@ t.test('the logout request: cookies, {cookie:NAME}, form body, nothing injected'
       'X-CSRFToken': '{cookie:csrftoken}',
       'X-Missing': '[{cookie:nope}]',
       'X-Evil': '{cookie:evil}',
+      'X-Xsrf-Token': '{cookie-decoded:XSRF-TOKEN}',
+      'X-Raw-Xsrf': '{cookie:XSRF-TOKEN}',
+      'X-Bad-Escape': '{cookie-decoded:bad}',
+      'X-Decoded-Evil': '{cookie-decoded:evil2}',
       'Content-Length': '999',
       Connection: 'upgrade'
     },
@@ -64,7 +68,7 @@ t.test('the logout request: cookies, {cookie:NAME}, form body, nothing injected'
     timeout: 5000
   }
   // As a raw header could only carry them if something upstream of the gateway let them through.
-  const cookies = 'sessionid=ended1; csrftoken=tok123; evil=x\r\nX-Injected: 1; odd=a b&c=d'
+  const cookies = 'sessionid=ended1; csrftoken=tok123; evil=x\r\nX-Injected: 1; odd=a b&c=d; XSRF-TOKEN=eyJpdiI6Ij%3D%3D; bad=%E0%A4%A; evil2=x%0D%0AX-Injected:%201'
   const r = logoutRequest(conf, cookies, { host: 'app.example', 'x-forwarded-proto': 'https' })
   t.equal(r.method, 'POST')
   t.equal(r.path, '/admin/logout/')
@@ -72,6 +76,10 @@ t.test('the logout request: cookies, {cookie:NAME}, form body, nothing injected'
   t.equal(r.headers['x-csrftoken'], 'tok123', '{cookie:NAME} is that cookie\'s value')
   t.equal(r.headers['x-missing'], '[]', 'a missing cookie is empty')
   t.equal(r.headers['x-evil'], '', 'a value that is not printable ASCII is never put into a header')
+  t.equal(r.headers['x-xsrf-token'], 'eyJpdiI6Ij==', '{cookie-decoded:NAME} is the value percent-decoded (Laravel\'s XSRF-TOKEN, as axios sends it)')
+  t.equal(r.headers['x-raw-xsrf'], 'eyJpdiI6Ij%3D%3D', '{cookie:NAME} is as the browser sent it')
+  t.equal(r.headers['x-bad-escape'], '', 'a value that does not decode gives nothing')
+  t.equal(r.headers['x-decoded-evil'], '', 'a decoded CR/LF is never put into a header either')
   t.equal(r.body, 'csrfmiddlewaretoken=tok123&next=/&v=a%20b%26c%3Dd', 'in the body, values are percent-encoded')
   t.equal(r.headers['content-type'], 'application/x-www-form-urlencoded')
   t.equal(r.headers['content-length'], String(Buffer.byteLength(r.body ?? '')), 'the framing is the gateway\'s, not the configuration\'s')

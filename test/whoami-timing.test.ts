@@ -147,3 +147,49 @@ t.test('unknownSessions: adopt: a session the gateway never saw is identified af
   t.match((await d.send('/dashboard')).text, /Dashboard of erin/)
   t.equal(app.counts.whoami, before + 1, 'once: its next value is a rotation of a known session')
 })
+
+t.test('login: auto: someone else signing in on a signed-in device through a redirect is asked about after the next request, though the app re-encrypts its cookie on every answer', async (t) => {
+  // No listed route: the sign-in is found by whoami alone.
+  const { h, app } = await start(t, 'session: { cookie: app_session }\nlogin: auto\nwhoami: { path: /api/me, json: /user }\nlimit: 1\n')
+  const d = h.device('browser')
+  t.equal(await signIn(d, 'frank'), 302)
+  t.match((await d.send('/dashboard')).text, /Dashboard of frank/)
+  t.equal(await users(h, 'frank'), 1, 'frank counted')
+  // On the same browser, grace signs in: the answer redirects with a new cookie (a rotation of frank's tracked session).
+  const before = app.counts.whoami
+  t.equal((await d.send('/login', { form: { email: 'grace@example.com', password: 'pw-grace' } })).status, 302)
+  t.equal(app.counts.whoami, before, 'not asked between the redirect and the browser\'s next request')
+  t.match((await d.send('/dashboard')).text, /Dashboard of grace/, 'the browser\'s next request is answered (its answer sets yet another value)')
+  t.equal(app.counts.whoami, before + 1, 'then asked, once')
+  t.equal(await users(h, 'grace'), 1, 'grace is counted')
+  t.equal(await users(h, 'frank'), 0, 'and frank\'s session on that browser is over (replaced)')
+})
+
+t.test('the window: after a refusal every value the session had in it is refused, also the one a redirect handed out meanwhile', async (t) => {
+  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'henry', 'pw-henry', true), 302)
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const values: string[] = []
+  const take = (r: { setCookies: string[] }): void => {
+    for (const c of r.setCookies) {
+      const v = c.split(';')[0]?.slice('app_session='.length) ?? ''
+      if (c.startsWith('app_session=') && v !== '') values.push(v)
+    }
+  }
+  take(await phone.send('/home'))
+  // Two redirects in a row, then a page: the window's two requests, the question after the second.
+  take(await phone.send('/home'))
+  const last = await phone.send('/dashboard')
+  take(last)
+  t.equal(last.status, 303, 'henry is over the limit (reject-new): refused')
+  t.equal(values.length, 2, 'the app handed out two values of that session (the third, in the refused answer, never reached the browser)')
+  const dashboards = app.counts.byPath['/dashboard'] ?? 0
+  for (const v of values) {
+    const d = h.device('api')
+    d.jar.set('app_session', v)
+    t.equal((await d.send('/dashboard')).status, 401, 'each value of it is refused')
+  }
+  t.equal(app.counts.byPath['/dashboard'] ?? 0, dashboards, 'none reaches the app')
+})

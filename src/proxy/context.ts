@@ -36,10 +36,8 @@ export interface GatewayContext {
   whoami: Whoami | undefined
   /** Cookie ids whoami found nobody signed in with, and when (asked again after a while). */
   readonly anonymous: LRUCache<SessionId, number>
-  /** whoami questions under way for sessions met for the first time, so parallel requests ask once. */
-  readonly adopting: Map<SessionId, Promise<AdoptResult>>
   /** Session values awaiting their whoami question until the browser's own request has been answered (identification.ts); bounded. */
-  readonly awaiting: LRUCache<SessionId, Awaiting>
+  readonly awaiting: Windows
   /** The policy that decides at once: `policy`, or under `ask` its fallback (for clients that cannot be asked, idle sessions coming back, sessions met for the first time). */
   decidingPolicy: DecidingPolicy
   /** What is kept with a new session about its device and address. */
@@ -64,8 +62,6 @@ export interface GatewayContext {
   readonly logoutReplays?: import('./upstream-logout.js').LogoutReplays
 }
 
-/** A session met for the first time (unknownSessions: adopt): now tracked, refused, or nobody's. */
-export type AdoptResult = { state: 'live', slot: SessionId, owner: string, group: string | undefined } | { state: 'ended' } | { state: 'anonymous' }
 
 /** What the request hooks learned, for the proxying and the response hooks. */
 export interface RequestState {
@@ -100,7 +96,7 @@ export interface RequestState {
 }
 
 import type { Holder } from '../sessions/context.js'
-import type { Awaiting, Identifying } from './identification.js'
+import type { Identifying, Windows } from './identification.js'
 export type { Holder }
 
 /** Re-exported for the proxy's modules; it lives with the session's other rules. */

@@ -1,3 +1,5 @@
+import { Windows } from './identification.js'
+import { identifyOverflow } from './identify-hooks.js'
 import { presetAdvice } from '../config/presets.js'
 import { accessLog } from './access-log.js'
 import fastifyCookie from '@fastify/cookie'
@@ -175,9 +177,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
     warnEveryMinute: createRateLimitedWarn(app.log, now),
     whoami: config.whoami === undefined ? undefined : createWhoami(config.whoami, ask),
     anonymous: new LRUCache<string, number>({ max: 100_000 }),
-    adopting: new Map(),
-    // A value the browser never comes back with leaves at the bound, oldest first (docs/login.md).
-    awaiting: new LRUCache({ max: 100_000 }),
+    // At the bound, the oldest window's question is asked at once (docs/login.md).
+    awaiting: new Windows((w) => { identifyOverflow(ctx, w) }),
     decidingPolicy: config.policy === 'ask' ? config.ask.fallback : config.policy,
     meta: (request) => sessionMeta(request.headers['user-agent'], request.ip, config.pages.ip),
     pages: createPages(config, secret),

@@ -1,4 +1,8 @@
-import type { SessionId } from '../domain/session.js'
+import { LRUCache } from 'lru-cache'
+import { ownerParts } from '../domain/limits.js'
+import type { SessionId, SessionMeta } from '../domain/session.js'
+import type { Client } from '../ops/events.js'
+import type { AskContext, Whoami } from '../identity/index.js'
 import type { SessionStore } from '../store/store.js'
 
 /**
@@ -17,57 +21,221 @@ import type { SessionStore } from '../store/store.js'
  *
  * - `login: auto`: a new value in an answer that is not a redirect is asked
  *   about at once, before the answer goes out (the page was rendered with
- *   what the session held). A new value in a redirect *awaits*: the next
- *   request carrying it is forwarded as it is, and the question is asked when
- *   its answer is known, before that answer goes out.
- * - `unknownSessions: adopt`: the first request carrying an unknown value is
- *   forwarded, and the question asked when its answer is known; if that
- *   answer is a redirect, after the next one.
+ *   what the session held). A new value in a redirect opens a *window*: the
+ *   next request carrying it is forwarded as it is, and the question is asked
+ *   when its answer is known, before that answer goes out.
+ * - `unknownSessions: adopt`: an unknown value opens a window too: its first
+ *   request is forwarded, and the question asked when its answer is known.
+ * - In a window, an answer that redirects again moves the question to the
+ *   next request, up to MAX_UNIDENTIFIED_REQUESTS forwarded in all.
  *
- * The window: a value the gateway has not identified reaches the app in at
- * most MAX_UNIDENTIFIED_REQUESTS requests, one at a time. A request carrying
- * it while another one is under way, or after the window, waits for the
- * question (parallel requests share one question). A new value the app sets
- * in the window (a rotation) takes the window over where it was. If the
- * question finds a user over the limit, the answer of the request it was
- * asked after is replaced by the ended answer (the browser never gets it),
- * and the value is refused from then on.
+ * Requests carrying a value of a window go one at a time: while one is at
+ * the app, another waits for its answer (and the question after it), at most
+ * `whoami.timeout`, then asks at once; so does a request past the window, one
+ * carrying other session values beside it, and one carrying the value where
+ * it is only checked (the URL). Every value the app rotates to in a window
+ * joins it and shares its verdict: admitted, they are later cookies of the
+ * session; refused, they are all ended, and the answer the question followed
+ * is replaced by the ended answer.
  */
 export const MAX_UNIDENTIFIED_REQUESTS = 2
 
-/** How an identified value counts: the name of the way it was found, as logged and audited. */
+/**
+ * Windows kept at once (~1.1 KB each with a browser's cookies and headers:
+ * 11 MB at most). At the bound the oldest one's question is asked at once,
+ * without a request, with the presentation it kept; if the app cannot answer
+ * it then, its values are remembered (ids only, ~100 B each) as values to ask
+ * about at once when they come back.
+ */
+export const MAX_WINDOWS = 10_000
+export const MAX_UNASKED = 100_000
+
+/** The way a value was identified, as logged and audited. */
 export type IdentifiedVia = 'login: auto (whoami)' | 'unknownSessions: adopt'
 
-/** A value awaiting its question. */
-export interface Awaiting {
-  via: IdentifiedVia
-  /** Requests carrying it (or an earlier value of it) forwarded so far. */
-  forwarded: number
-  /** The ids of its values so far, oldest first (the app may rotate it in the window): they share the verdict. */
-  ids: SessionId[]
-  /** Requests carrying it under way now. */
-  inFlight: number
-  /** For a rotation of a tracked session (`login: auto`): its owner (the question asks whether someone else signed in) and its key (replaced if so). */
-  owner?: string
-  replaces?: SessionId
+/** What a question is asked with, and what an admission records: the browser as it presented itself. */
+export interface Presentation {
+  context: AskContext
+  meta: SessionMeta
+  client: Client | undefined
 }
 
-export function awaiting (via: IdentifiedVia, rotationOf?: { owner: string, key: SessionId }): Awaiting {
-  return rotationOf === undefined ? { via, forwarded: 0, inFlight: 0, ids: [] } : { via, forwarded: 0, inFlight: 0, ids: [], owner: rotationOf.owner, replaces: rotationOf.key }
+/** How the asker admits someone the question found: `live`, `pending` (policy ask), or `ended` (refused). */
+export type Admit = (user: string, group: string | undefined, id: SessionId, via: IdentifiedVia) => Promise<'live' | 'pending' | 'ended'>
+
+export type Verdict = 'live' | 'pending' | 'ended' | 'anonymous'
+
+/** A session value (and the values the app rotates it to) awaiting its question. */
+export class IdentificationWindow {
+  /** The ids of its values, oldest first: they share the verdict. */
+  readonly ids: SessionId[] = []
+  /** Requests forwarded unidentified so far. */
+  forwarded = 0
+  /** Requests with one of its values at the app now (0 or 1). */
+  inFlight = 0
+  /** The question under way: requests with its values wait for it. */
+  question: Promise<Verdict | undefined> | undefined
+  /** Its verdict, once known (undefined: the app could not tell; asked again at the next request). */
+  verdict: Verdict | undefined
+  #turn: { promise: Promise<void>, resolve: () => void } | undefined
+
+  constructor (
+    readonly via: IdentifiedVia,
+    /** The latest presentation: a question without a request (at the bound) is asked with it. */
+    public presentation: Presentation,
+    /** For a rotation of a tracked session (`login: auto`): its owner (the question asks whether someone else signed in) and its key (replaced if so). */
+    readonly rotationOf?: { owner: string, key: SessionId }
+  ) {}
+
+  addValue (id: SessionId): void {
+    if (!this.ids.includes(id) && this.ids.length < MAX_UNIDENTIFIED_REQUESTS + 4) this.ids.push(id)
+  }
+
+  /** Takes a turn for a request to be forwarded unidentified, if the window allows one now. */
+  takeTurn (): boolean {
+    if (this.inFlight > 0 || this.forwarded >= MAX_UNIDENTIFIED_REQUESTS || this.question !== undefined) return false
+    this.inFlight++
+    this.forwarded++
+    return true
+  }
+
+  /** The forwarded request is over (answered, answered by the gateway, or gone): a waiting request may go on. */
+  endTurn (): void {
+    this.inFlight = Math.max(0, this.inFlight - 1)
+    const turn = this.#turn
+    this.#turn = undefined
+    turn?.resolve()
+  }
+
+  /** Waits until the request under way is over, at most `ms`. */
+  async waitTurn (ms: number): Promise<void> {
+    if (this.inFlight === 0) return
+    this.#turn ??= deferred()
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.#turn.promise, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })])
+    clearTimeout(timer)
+  }
 }
 
-/** May a request carrying this awaiting value be forwarded unidentified? If so, it is counted in the window. */
-export function mayForwardUnidentified (a: Awaiting): boolean {
-  if (a.inFlight > 0 || a.forwarded >= MAX_UNIDENTIFIED_REQUESTS) return false
-  a.inFlight++
-  a.forwarded++
-  return true
+/** The windows of one gateway, by value id (every value of a window maps to it); bounded. */
+export class Windows {
+  readonly #map: LRUCache<SessionId, IdentificationWindow>
+  /** Values of windows pushed out whose question could not be asked then: asked about at once when they come back. */
+  readonly #unasked = new LRUCache<SessionId, true>({ max: MAX_UNASKED })
+
+  /** `overflow`: a window pushed out at the bound (its question is asked at once, without a request). */
+  constructor (overflow: (w: IdentificationWindow) => void, max = MAX_WINDOWS) {
+    this.#map = new LRUCache({
+      max,
+      dispose: (w, gone, reason) => {
+        // Once per window: when its last value leaves, not for each.
+        if (reason === 'evict' && w.verdict === undefined && w.question === undefined && !w.ids.some((id) => id !== gone && this.#map.peek(id) === w)) overflow(w)
+      }
+    })
+  }
+
+  get size (): number { return this.#map.size + this.#unasked.size }
+
+  /** The value's window; for a value whose window was pushed out unasked, a new one that asks at once. */
+  get (id: SessionId, presentation?: () => Presentation): IdentificationWindow | undefined {
+    if (this.size === 0) return undefined
+    const w = this.#map.get(id)
+    if (w !== undefined || presentation === undefined || this.#unasked.get(id) === undefined) return w
+    this.#unasked.delete(id)
+    const fresh = new IdentificationWindow('login: auto (whoami)', presentation())
+    fresh.forwarded = MAX_UNIDENTIFIED_REQUESTS
+    this.add(fresh, id)
+    return fresh
+  }
+
+  has (id: SessionId): boolean { return this.size !== 0 && (this.#map.has(id) || this.#unasked.has(id)) }
+
+  /** A pushed-out window whose question could not be asked: its values are asked about at once when they come back. */
+  unasked (w: IdentificationWindow): void {
+    for (const id of w.ids) this.#unasked.set(id, true)
+  }
+
+  /** Records a value of the window (and the window under it). */
+  add (w: IdentificationWindow, id: SessionId): void {
+    w.addValue(id)
+    this.#map.set(id, w)
+  }
+
+  /** The window is settled: its values leave (what the store or `anonymous` now knows of them stands). */
+  close (w: IdentificationWindow): void {
+    for (const id of w.ids) if (this.#map.peek(id) === w) this.#map.delete(id)
+  }
 }
 
-/** After the answer of a request forwarded unidentified: ask now, or wait for the next request (after a redirect, within the window)? */
-export function askAfter (a: Awaiting, status: number): boolean {
-  a.inFlight = Math.max(0, a.inFlight - 1)
-  return !(isRedirect(status) && a.forwarded < MAX_UNIDENTIFIED_REQUESTS)
+export interface IdentifyDeps {
+  whoami: Whoami
+  store: SessionStore
+  anonymous: { set: (id: SessionId, at: number) => unknown }
+  windows: Windows
+  now: () => number
+}
+
+/**
+ * Asks the question of a window, once: a request that finds it under way
+ * waits for it. `value`/`id` are the newest value, asked about with `context`.
+ * Someone other than the rotated session's owner signed in: admitted by
+ * `admit`; the verdict then holds for every value of the window (later
+ * cookies of the session, or all ended). A plain "nobody": they are
+ * anonymous. The app could not tell: the window stays, and the next request
+ * asks at once.
+ */
+export async function identify (deps: IdentifyDeps, w: IdentificationWindow, id: SessionId, context: AskContext, admit: Admit): Promise<Verdict | undefined> {
+  if (w.verdict !== undefined) return w.verdict
+  if (w.question !== undefined) return await w.question
+  w.addValue(id)
+  const question = (async (): Promise<Verdict | undefined> => {
+    const found = await deps.whoami(context)
+    const now = deps.now()
+    if (found.user === undefined) {
+      if (!found.definite) return undefined
+      for (const other of w.ids) deps.anonymous.set(other, now)
+      return 'anonymous'
+    }
+    if (w.rotationOf !== undefined && found.user === ownerParts(w.rotationOf.owner).user) return 'live'
+    const verdict = await admit(found.user, found.group, id, w.via)
+    const others = w.ids.filter((other) => other !== id)
+    if (verdict === 'ended') {
+      if (others.length > 0) await deps.store.end(others, 'concurrent_login_limit', now)
+    } else {
+      for (const other of others) await deps.store.rotate(id, other, now)
+    }
+    return verdict
+  })()
+  w.question = question
+  try {
+    const verdict = await question
+    w.verdict = verdict
+    if (verdict === undefined) w.forwarded = MAX_UNIDENTIFIED_REQUESTS
+    else deps.windows.close(w)
+    return verdict
+  } catch (err) {
+    // The store or the app failed: the next request asks again, at once.
+    w.forwarded = MAX_UNIDENTIFIED_REQUESTS
+    throw err
+  } finally {
+    w.question = undefined
+  }
+}
+
+/**
+ * A value that joins a window whose verdict is known (the app rotated it in
+ * an answer that was under way meanwhile): it shares the verdict. Returns
+ * the verdict it took.
+ */
+export async function join (deps: IdentifyDeps, w: IdentificationWindow, id: SessionId): Promise<Verdict | undefined> {
+  const verdict = w.question !== undefined ? await w.question.catch(() => undefined) : w.verdict
+  if (verdict === undefined) return undefined
+  const first = w.ids.find((other) => other !== id)
+  const now = deps.now()
+  if (verdict === 'ended') await deps.store.end([id], 'concurrent_login_limit', now)
+  else if (verdict === 'anonymous') deps.anonymous.set(id, now)
+  else if (first !== undefined) await deps.store.rotate(first, id, now)
+  return verdict
 }
 
 export function isRedirect (status: number): boolean {
@@ -78,49 +246,11 @@ export function isRedirect (status: number): boolean {
 export interface Identifying {
   id: SessionId
   value: string
-  awaiting: Awaiting
+  window: IdentificationWindow
 }
 
-/** Adds a value of the session to its window (a few at most: one per forwarded request, and the one it started with). */
-export function addValue (a: Awaiting, id: SessionId): void {
-  if (!a.ids.includes(id) && a.ids.length < MAX_UNIDENTIFIED_REQUESTS + 2) a.ids.push(id)
-}
-
-/**
- * What the question found about one value holds for every value of the
- * window: the app rotated one session. Admitted: the others are later
- * cookies of it; refused: they are ended too (an app may still accept an
- * older value); nobody: they are anonymous.
- */
-export async function shareVerdict (
-  store: SessionStore, anonymous: { set: (id: SessionId, at: number) => unknown }, a: Awaiting, id: SessionId, verdict: 'live' | 'ended' | 'anonymous', now: number
-): Promise<void> {
-  const others = a.ids.filter((other) => other !== id)
-  if (verdict === 'anonymous') {
-    for (const other of others) anonymous.set(other, now)
-  } else if (verdict === 'ended') {
-    if (others.length > 0) await store.end(others, 'concurrent_login_limit', now)
-  } else {
-    for (const other of others) await store.rotate(id, other, now)
-  }
-}
-
-/**
- * Whether an earlier value of the window was identified meanwhile (a
- * parallel request asked): its verdict, taken over by this value.
- */
-export async function earlierVerdict (store: SessionStore, a: Awaiting, id: SessionId, now: number): Promise<'live' | 'ended' | undefined> {
-  for (const other of a.ids) {
-    if (other === id) continue
-    const s = await store.check(other, now)
-    if (s.state === 'ended') {
-      await store.end([id], 'concurrent_login_limit', now)
-      return 'ended'
-    }
-    if (s.state === 'live' || s.state === 'idle' || s.state === 'pending') {
-      await store.rotate(other, id, now)
-      return 'live'
-    }
-  }
-  return undefined
+function deferred (): { promise: Promise<void>, resolve: () => void } {
+  let resolve: () => void = () => {}
+  const promise = new Promise<void>((r) => { resolve = r })
+  return { promise, resolve }
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { ownerParts, slotOwner } from '../domain/limits.js'
+import { slotOwner } from '../domain/limits.js'
 import { isStoreFull, isStoreUnavailable } from '../errors.js'
 import { canonicalCookieName } from '../http/cookies.js'
 import { parseSetCookie, setCookieName, type SetCookie } from '../http/set-cookie.js'
@@ -8,13 +8,14 @@ import { BrowserCookieJar } from '../http/browser-cookies.js'
 import { decodedBody } from '../identity/body-text.js'
 import { identified, type Found, type IdentityStrategy, type LoginAnswer } from '../identity/index.js'
 import { whoamiContext } from './upstream.js'
-import type { AdoptResult, GatewayContext, RequestState } from './context.js'
+import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWithTooMany, replaceWithUnavailable } from './ended-answer.js'
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
-import { addValue, askAfter, awaiting, earlierVerdict, isRedirect, shareVerdict, type Awaiting } from './identification.js'
+import { identify, IdentificationWindow, isRedirect, join, MAX_UNIDENTIFIED_REQUESTS, type Admit } from './identification.js'
+import { identifyDeps, presentationOf } from './identify-hooks.js'
 import type { SessionId } from '../domain/session.js'
 import { classifyAnswer, guardSettle } from './login-guard.js'
 import { admitSession, endSessions, isObserving } from '../sessions/actions.js'
@@ -81,6 +82,8 @@ export function responseWatch (ctx: GatewayContext) {
   // without a promise.
   return function watchResponse (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, value?: unknown) => void): void {
     const state = request[kState]
+    // A request forwarded before its value's question that the gateway answered itself (502, 504…): no question after it.
+    if (state?.identifying !== undefined && state.answered) endTurn(state)
     // A guarded login the gateway answered itself after forwarding it (502, 504): it proved nothing.
     if (state?.guard?.settled === false && state.answered) guardSettle(ctx, request, reply, state, 'neutral')
     if (state == null || state.answered || (state.guard === undefined && state.logout === undefined && !state.clearStripped && state.identifying === undefined && !reply.hasHeader('set-cookie'))) {
@@ -99,6 +102,8 @@ function watchAnswer (ctx: GatewayContext) {
     try {
       return await decide(request, reply, payload, state)
     } finally {
+      // Whatever went wrong, the turn of a request forwarded before its question is over.
+      endTurn(state)
       // An answer the gateway replaced with an error of its own (503 store full, 502 unreadable) proved nothing either.
       if (state.guard !== undefined) guardSettle(ctx, request, reply, state, state.answered && reply.statusCode >= 500 ? 'neutral' : classifyAnswer(appStatus, state.loggedIn))
     }
@@ -258,9 +263,8 @@ async function applyAnswer (
 ): Promise<string | undefined> {
   const status = reply.statusCode
   if (state.logout?.accepts(status) === true || change.cleared) {
-    // A value awaiting its question that the app logged out or cleared needs none.
-    if (state.identifying !== undefined) ctx.awaiting.delete(state.identifying.id)
-    state.identifying = undefined
+    // A value of a window the app logged out or cleared: its window stays (an app may still accept the old value), its turn is over.
+    endTurn(state)
     if (state.carried.length > 0) {
       // Ended, not forgotten: an app may still accept the old cookie (a
       // stateless cookie store cannot revoke it), and it must not come back.
@@ -280,8 +284,7 @@ async function applyAnswer (
 
   if (route !== undefined && route.accepts(status, location(reply))) {
     // A login by the route's rules: identified by the route (and its whoami), not by a question of its own.
-    if (state.identifying !== undefined) ctx.awaiting.delete(state.identifying.id)
-    state.identifying = undefined
+    endTurn(state)
     const login = await routeLogin(ctx, request, reply, answer, state, route, change, set.value)
     if (login === 'nobody') return undefined
     // A login by the route's own rules (and whoami's, where it is asked): a success for the login guard.
@@ -348,60 +351,49 @@ async function question (
 ): Promise<string | undefined> {
   const ident = state.identifying
   state.identifying = undefined
-  if (ctx.whoami === undefined) return undefined
+  if (ctx.whoami === undefined) {
+    ident?.window.endTurn()
+    return undefined
+  }
   const status = reply.statusCode
-  let a: Awaiting | undefined
-  if (ident !== undefined) {
-    a = ident.awaiting
-    addValue(a, id)
-    // Every value of the window stays awaiting until the verdict: a request with any of them waits for it, or is counted in the window.
-    ctx.awaiting.set(id, a)
-    if (!askAfter(a, status)) return undefined
-    // A parallel request had the question asked meanwhile (about an earlier value): its verdict stands.
-    const asked = ctx.adopting.get(ident.id)
-    if (asked !== undefined) await asked.catch(() => undefined)
-    const earlier = await earlierVerdict(ctx.store, a, id, now)
-    if (earlier !== undefined) {
-      for (const other of a.ids) ctx.awaiting.delete(other)
-      if (earlier === 'live') return undefined
+  const presentation = presentationOf(ctx, request, answerCookieHeader(ctx, request, change, value))
+  let w = ident?.window
+  if (w !== undefined) {
+    w.presentation = presentation
+    ctx.awaiting.add(w, id)
+    if (w.verdict !== undefined || w.question !== undefined) {
+      // Settled meanwhile (a request past the window asked): this value shares the verdict.
+      w.endTurn()
+      if (await join(identifyDeps(ctx), w, id) !== 'ended') return undefined
       state.answered = true
       return replaceWithEnded(ctx, request, reply, answer.payload, 'concurrent_login_limit')
     }
-  } else if (isRedirect(status)) {
-    const fresh = awaiting('login: auto (whoami)', rotationOf)
-    addValue(fresh, id)
-    ctx.awaiting.set(id, fresh)
-    return undefined
-  }
-  const window = a ?? awaiting('login: auto (whoami)', rotationOf)
-  addValue(window, id)
-  // The question under way: a request carrying any value of the window meanwhile waits for its verdict (session-check.ts meet).
-  let settle: (verdict: AdoptResult) => void = () => {}
-  const verdict = new Promise<AdoptResult>((resolve) => { settle = resolve })
-  for (const other of window.ids) ctx.adopting.set(other, verdict)
-  let outcome: AdoptResult = { state: 'anonymous' }
-  try {
-    const owner = rotationOf?.owner ?? window.owner
-    const found = await ctx.whoami(whoamiContext(ctx, request, answerCookieHeader(ctx, request, change, value)))
-    if (found.user === undefined) {
-      if (found.definite) {
-        ctx.anonymous.set(id, now)
-        await shareVerdict(ctx.store, ctx.anonymous, window, id, 'anonymous', now)
-      }
+    if (isRedirect(status) && w.forwarded < MAX_UNIDENTIFIED_REQUESTS) {
+      w.endTurn()
       return undefined
     }
-    if (owner !== undefined && found.user === ownerParts(owner).user) return undefined
-    const replaced = await admitLogin(ctx, request, reply, answer.payload, state, { user: found.user, group: found.group, scope: undefined, via: window.via }, id, now)
-    outcome = state.answered ? { state: 'ended' } : { state: 'live', slot: id, owner: found.user, group: found.group }
-    await shareVerdict(ctx.store, ctx.anonymous, window, id, outcome.state, now)
-    return replaced
-  } finally {
-    settle(outcome)
-    for (const other of window.ids) {
-      if (ctx.adopting.get(other) === verdict) ctx.adopting.delete(other)
-      ctx.awaiting.delete(other)
-    }
+  } else if (isRedirect(status)) {
+    ctx.awaiting.add(new IdentificationWindow('login: auto (whoami)', presentation, rotationOf), id)
+    return undefined
+  } else {
+    w = new IdentificationWindow('login: auto (whoami)', presentation, rotationOf)
   }
+  let replaced: string | undefined
+  const admit: Admit = async (user, group, admitted, via) => {
+    replaced = await admitLogin(ctx, request, reply, answer.payload, state, { user, group, scope: undefined, via }, admitted, now)
+    return replaced === undefined ? 'live' : state.answered ? 'ended' : 'pending'
+  }
+  // Asked before the turn ends: a request waiting for it finds the question under way.
+  const asked = identify(identifyDeps(ctx), w, id, presentation.context, admit)
+  w.endTurn()
+  await asked
+  return replaced
+}
+
+/** The turn of a request forwarded unidentified is over without a question after it. */
+function endTurn (state: RequestState): void {
+  state.identifying?.window.endTurn()
+  state.identifying = undefined
 }
 
 /**

@@ -4,19 +4,18 @@ import { errors, isStoreFull, isStoreUnavailable } from '../errors.js'
 import { urlSessionValues, withOnlyValue } from '../http/cookies.js'
 import { allSessionCookieValues, sessionCookieValues } from '../http/cookie-readings.js'
 import { takeCookie, withoutSessionPieces } from '../http/cookie-strip.js'
-import type { Whoami } from '../identity/index.js'
 import type { SessionState, SettleResult } from '../store/store.js'
-import { whoamiContext } from './upstream.js'
 import { ownerParts } from '../domain/limits.js'
 import { normalizePath } from '../http/path.js'
-import type { AdoptResult, GatewayContext, RequestState } from './context.js'
+import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
 import { sendEnded, sendPending } from './ended-answer.js'
 import { admitSession, isObserving, noteRefused, observedOnly, settleSession } from '../sessions/actions.js'
 import { clientOf } from '../http/client.js'
 import { kState } from './symbols.js'
 import { replayUpstreamLogouts } from './upstream-logout.js'
-import { addValue, awaiting, mayForwardUnidentified, shareVerdict, type Awaiting } from './identification.js'
+import { identify, IdentificationWindow, join } from './identification.js'
+import { admitNow, identifyDeps, presentationOf } from './identify-hooks.js'
 
 /**
  * More distinct session cookie values than this in one request is not a
@@ -160,7 +159,7 @@ function judgeAndAnswer (ctx: GatewayContext) {
     let ended: EndedValue[]
     const judged = new Set<SessionId>()
     try {
-      ended = await judge(ctx, request, state, candidates, judged, revives, cachedFirst)
+      ended = await judge(ctx, request, reply, state, candidates, judged, revives, cachedFirst)
     } catch (err) {
       // fail-closed (or a failure that is not the store being away): the
       // gateway cannot vouch for this session, so it refuses rather than let
@@ -326,9 +325,11 @@ type FirstAnswer = { id: SessionId, found?: SessionState }
  * spelling of each; `judged` gets every id it judged.
  */
 async function judge (
-  ctx: GatewayContext, request: FastifyRequest, state: RequestState, candidates: readonly Candidate[], judged: Set<SessionId>, revives: boolean, first?: FirstAnswer
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, candidates: readonly Candidate[], judged: Set<SessionId>, revives: boolean, first?: FirstAnswer
 ): Promise<EndedValue[]> {
   const now = ctx.now()
+  // A value awaiting its question is forwarded unidentified only alone: beside other values, the app might read either.
+  const alone = candidates.every((c) => c.id === candidates[0]?.id)
   const ended: EndedValue[] = []
   const seen = new Map<SessionId, Ending | undefined>()
   // After one store failure, the other values are not asked about: a request
@@ -353,6 +354,18 @@ async function judge (
     try {
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
       let found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
+      // A value awaiting its whoami question, or (adopt) one never seen: identification.ts.
+      if ((found.state === 'unknown' || found.state === 'live') && revives && ctx.whoami !== undefined) {
+        const w = ctx.awaiting.get(id, () => presentationOf(ctx, request, withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)))
+        const adoptNew = w === undefined && found.state === 'unknown' && !checkedOnly && !adoptedOne && ctx.config.unknownSessions === 'adopt'
+        if (w !== undefined || adoptNew) {
+          // One session met for the first time per request: made-up cookies must not multiply questions to the app.
+          if (adoptNew) adoptedOne = true
+          const met = await meet(ctx, request, reply, state, value, id, alone && !checkedOnly, w)
+          // Settled: what the store says now (admitted, ended, or still unknown: nobody's).
+          if (met === 'settled') found = await ctx.store.check(id, now)
+        }
+      }
       if (found.state === 'ended') {
         ({ reason, by, key, user } = found)
       } else if (found.state === 'pending') {
@@ -380,28 +393,11 @@ async function judge (
             user = found.user
           }
         }
-      } else if (found.state === 'unknown' && !checkedOnly && revives && !adoptedOne && ctx.whoami !== undefined && (ctx.config.unknownSessions === 'adopt' || ctx.awaiting.has(id))) {
-        // One session met for the first time per request: made-up cookies must not multiply questions to the app.
-        adoptedOne = true
-        const adopted = await meet(ctx, request, state, value, id, now)
-        if (adopted.state === 'ended') reason = 'concurrent_login_limit'
-        else if (adopted.state === 'live' && !state.carried.includes(adopted.slot)) state.carried.push(adopted.slot)
-        if (adopted.state === 'live') state.holder ??= { slot: adopted.slot, owner: adopted.owner, group: adopted.group, pendingUntil: undefined }
       } else if ((found.state === 'live' || found.state === 'idle') && !checkedOnly) {
         // An idle session stopped counting while unused; coming back, it is
         // admitted again like a login of its user, so the limit still holds.
-        const awaited = found.state === 'live' && revives && !adoptedOne ? ctx.awaiting.get(id) : undefined
-        if (awaited !== undefined) {
-          // A rotated value awaiting its question (login: auto): someone else may have signed in on this device.
-          adoptedOne = true
-          const other = await meet(ctx, request, state, value, id, now, awaited)
-          if (other.state === 'ended') reason = 'concurrent_login_limit'
-          else if (other.state === 'live') found = { state: 'live', user: other.owner, slot: other.slot }
-        }
-        const live = reason === undefined && (found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now))
-        if (reason !== undefined) {
-          // Ended by its question: someone else signed in with it, over the limit.
-        } else if (!live) {
+        const live = found.state === 'live' || !revives || await revive(ctx, request, found.slot, found.user, found.group, now)
+        if (!live) {
           reason = 'concurrent_login_limit'
           key = found.slot
           user = found.user
@@ -426,71 +422,46 @@ async function judge (
 const ANONYMOUS_RECHECK_MS = 60_000
 
 /**
- * A value to identify with whoami: unknown under `unknownSessions: adopt`
- * (a session the gateway has never seen: made before it was deployed, or on
- * a path nobody listed), or awaiting its question under `login: auto`. The
- * request is forwarded first when the window allows (identification.ts: the
- * question is then asked when its answer is known); otherwise the question
- * is asked now, once for parallel requests, and the session is counted like
- * a login: the limit applies. 'anonymous' also stands for "forwarded" and,
- * for a rotated value (`awaited.owner`), "still its owner's".
+ * A value awaiting its whoami question (`w`), or one never seen under
+ * `unknownSessions: adopt`, met by a request (identification.ts): forwarded
+ * unidentified when its window allows (the question is then asked when the
+ * answer is known, response-watch.ts), or settled now: after the question
+ * under way, or by asking it. A plain "nobody" is not asked about again for
+ * a minute.
  */
 async function meet (
-  ctx: GatewayContext, request: FastifyRequest, state: RequestState, value: string, id: SessionId, now: number, awaited?: Awaiting
-): Promise<AdoptResult> {
-  const nobodyAt = ctx.anonymous.get(id)
-  if (awaited === undefined && nobodyAt !== undefined && now - nobodyAt < ANONYMOUS_RECHECK_MS) return { state: 'anonymous' }
-  const asking = ctx.adopting.get(id)
-  if (asking !== undefined) return await asking
-  let a = awaited ?? ctx.awaiting.get(id)
-  if (a === undefined) {
-    a = awaiting('unknownSessions: adopt')
-    ctx.awaiting.set(id, a)
+  ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, value: string, id: SessionId, mayForward: boolean, found?: IdentificationWindow
+): Promise<'forwarded' | 'settled'> {
+  let w = found
+  if (w === undefined) {
+    const nobodyAt = ctx.anonymous.get(id)
+    if (nobodyAt !== undefined && ctx.now() - nobodyAt < ANONYMOUS_RECHECK_MS) return 'settled'
+    w = new IdentificationWindow('unknownSessions: adopt', presentationOf(ctx, request, withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)))
+    ctx.awaiting.add(w, id)
   }
-  addValue(a, id)
-  if (mayForwardUnidentified(a)) {
-    state.identifying = { id, value, awaiting: a }
-    return { state: 'anonymous' }
-  }
-  return await identifyNow(ctx, request, value, id, now, a)
-}
-
-/** Asks whoami about a value now (parallel requests share the question), and admits its user like a login. */
-export async function identifyNow (ctx: GatewayContext, request: FastifyRequest, value: string, id: SessionId, now: number, a: Awaiting): Promise<AdoptResult> {
-  const pending = ctx.adopting.get(id)
-  if (pending !== undefined) return await pending
-  const work = (async (): Promise<AdoptResult> => {
-    const whoami = ctx.whoami as Whoami
-    const cookies = withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)
-    const found = await whoami(whoamiContext(ctx, request, cookies))
-    for (const other of a.ids) ctx.awaiting.delete(other)
-    if (found.user === undefined) {
-      // Only a plain "nobody" is remembered: an error or a timeout is asked about again next time.
-      if (found.definite) {
-        ctx.anonymous.set(id, now)
-        await shareVerdict(ctx.store, ctx.anonymous, a, id, 'anonymous', now)
-      }
-      return { state: 'anonymous' }
+  const deps = identifyDeps(ctx)
+  for (let round = 0; round < 2; round++) {
+    if (w.verdict !== undefined || w.question !== undefined) {
+      await join(deps, w, id)
+      return 'settled'
     }
-    if (a.owner !== undefined && found.user === ownerParts(a.owner).user) return { state: 'anonymous' }
-    const user = { user: found.user }
-    const result = await admitSession(ctx, {
-      user: user.user, id, now, limit: ctx.limitFor(user.user, { group: found.group }), policy: ctx.decidingPolicy, replaces: a.replaces === undefined ? [] : [a.replaces], group: found.group, meta: ctx.meta(request)
-    }, a.via, clientOf(request))
-    await shareVerdict(ctx.store, ctx.anonymous, a, id, result.admitted ? 'live' : 'ended', now)
-    if (!result.admitted) {
-      ctx.log.info({ user: user.user, session: shortId(id), via: a.via }, 'session met for the first time: over the limit, ended')
-      return { state: 'ended' }
+    if (mayForward && w.takeTurn()) {
+      const window = w
+      state.identifying = { id, value, window }
+      // However the request ends (the gateway answered it, the client left), its turn ends.
+      reply.raw.once('close', () => {
+        if (state.identifying?.window !== window) return
+        state.identifying = undefined
+        window.endTurn()
+      })
+      return 'forwarded'
     }
-    ctx.log.info({ user: user.user, group: found.group, session: shortId(id), via: a.via, ended: result.ended.map((r) => shortId(r.id)) }, 'session met for the first time: adopted')
-    return { state: 'live', slot: id, owner: user.user, group: found.group }
-  })()
-  ctx.adopting.set(id, work)
-  try {
-    return await work
-  } finally {
-    ctx.adopting.delete(id)
+    // Another request with it is at the app: wait for its answer (and the question after it), not for ever.
+    if (round === 0 && w.inFlight > 0) await w.waitTurn(ctx.config.whoami?.timeout ?? 2_000)
   }
+  const presentation = presentationOf(ctx, request, withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value))
+  await identify(deps, w, id, presentation.context, admitNow(ctx, w, presentation))
+  return 'settled'
 }
 
 async function revive (ctx: GatewayContext, request: FastifyRequest, key: SessionId, owner: string, group: string | undefined, now: number): Promise<boolean> {

@@ -30,7 +30,8 @@ const MAX_IN_FLIGHT = 16
 /** Headers that describe the message's framing: ours to set, never the configuration's. */
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect'])
 
-const PLACEHOLDER = /\{cookie:([^{}]+)\}/g
+/** `{cookie:NAME}` (as the browser sent it) or `{cookie-decoded:NAME}` (percent-decoded, as a page's script reads it). */
+const PLACEHOLDER = /\{cookie(-decoded)?:([^{}]+)\}/g
 
 /** What the judging of a request found ended: a value as written, where it came from, why it ended. */
 export interface EndedCookie {
@@ -183,9 +184,26 @@ export function logoutRequest (conf: UpstreamLogoutConfig, cookies: string, pres
   return { method: conf.method, path: conf.path, headers, body }
 }
 
-/** `{cookie:NAME}` replaced by the first value of that cookie, as written (missing: empty), made safe by `escape`. */
+/**
+ * `{cookie:NAME}` replaced by the first value of that cookie, as written
+ * (missing: empty); `{cookie-decoded:NAME}` by the value percent-decoded, the
+ * way a page's script reads a cookie before sending it in a header (axios
+ * and Laravel's XSRF-TOKEN; a value that does not decode gives nothing).
+ * Either is then made safe by `escape`.
+ */
 function fill (template: string, cookies: string, escape: (value: string) => string): string {
-  return template.replace(PLACEHOLDER, (_m, name: string) => escape(cookieValues(cookies, name)[0] ?? ''))
+  return template.replace(PLACEHOLDER, (_m, decoded: string | undefined, name: string) => {
+    const value = cookieValues(cookies, name)[0] ?? ''
+    return escape(decoded === undefined ? value : percentDecoded(value))
+  })
+}
+
+function percentDecoded (value: string): string {
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    return ''
+  }
 }
 
 /**

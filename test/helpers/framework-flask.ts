@@ -1,6 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import type { Answer, Device } from './client.js'
 import { freePort } from './redis.js'
+import { run, waitForHttp } from './frameworks.js'
 
 /**
  * The Flask-Login app of test/fixtures/flask, started by the tests on a free
@@ -43,31 +43,11 @@ export async function startFlask (t: Test): Promise<FlaskApp> {
   // The app keeps nothing on disk (its session is the signed cookie); it runs in a fresh
   // directory all the same, and writes no bytecode next to the fixture.
   const cwd = mkdtempSync(join(tmpdir(), 'sessioncap-flask-'))
-  const env = { ...process.env, SECRET_KEY: randomBytes(24).toString('hex'), PORT: String(port), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' }
-  const child = spawn(PYTHON, [APP], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-  t.teardown(async () => {
-    if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') }
-  })
+  const env = { SECRET_KEY: randomBytes(24).toString('hex'), PORT: String(port), PYTHONDONTWRITEBYTECODE: '1', PYTHONUNBUFFERED: '1' }
+  const { child, log, output } = run(t, PYTHON, [APP], { cwd, env, removeAfter: cwd })
   const url = `http://127.0.0.1:${port}`
-  await waitForHttp(`${url}/api/me`, child, () => out.slice(-4000))
-  return { url, version: versions.stdout.trim(), output: () => out }
-}
-
-async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}):\n${log()}`)
-    try {
-      await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(1_000) })
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-  throw new Error(`the app did not answer at ${url}:\n${log()}`)
+  await waitForHttp(`${url}/api/me`, child, log)
+  return { url, version: versions.stdout.trim(), output }
 }
 
 export interface LoginOptions {

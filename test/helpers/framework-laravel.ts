@@ -1,12 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './redis.js'
+import { run, waitForHttp } from './frameworks.js'
 
 /**
  * The Laravel test app (test/fixtures/laravel; users alice@example.com and
@@ -30,20 +30,6 @@ export interface RunningLaravel {
 }
 
 const PROBE = 'require "Illuminate/autoload.php"; if (!extension_loaded("pdo_sqlite")) { fwrite(STDERR, "no pdo_sqlite"); exit(1); } echo Illuminate\\Foundation\\Application::VERSION;'
-
-async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}):\n${log()}`)
-    try {
-      await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(1_000) })
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-  throw new Error(`the app did not answer at ${url}:\n${log()}`)
-}
 
 export async function startLaravel (t: Test): Promise<RunningLaravel> {
   const probe = spawnSync('php', ['-r', PROBE], { encoding: 'utf8' })
@@ -72,15 +58,8 @@ export async function startLaravel (t: Test): Promise<RunningLaravel> {
   if (artisan.status !== 0) throw new Error(`php artisan migrate --seed failed:\n${artisan.stdout}${artisan.stderr}`)
 
   const port = await freePort()
-  const child = spawn('php', ['-S', `127.0.0.1:${port}`, 'public/index.php'], { cwd: APP, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-  t.teardown(async () => {
-    if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') }
-    rmSync(data, { recursive: true, force: true })
-  })
+  const { child, log, output } = run(t, 'php', ['-S', `127.0.0.1:${port}`, 'public/index.php'], { cwd: APP, env, removeAfter: data })
   const url = `http://127.0.0.1:${port}`
-  await waitForHttp(`${url}/login`, child, () => out.slice(-4000))
-  return { url, version: probe.stdout.trim(), output: () => out }
+  await waitForHttp(`${url}/login`, child, log)
+  return { url, version: probe.stdout.trim(), output }
 }

@@ -1,12 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './redis.js'
+import { run, waitForHttp } from './frameworks.js'
 
 /**
  * The Rails + Devise app of test/fixtures/rails, started by the tests from
@@ -42,7 +42,6 @@ export async function startRails (t: Test): Promise<RailsApp> {
   const port = await freePort()
   const data = mkdtempSync(join(tmpdir(), 'sessioncap-rails-'))
   const env = {
-    ...process.env,
     RAILS_ENV: 'production',
     SECRET_KEY_BASE: randomBytes(64).toString('hex'),
     SCTEST_DB: join(data, 'db.sqlite3'),
@@ -50,29 +49,8 @@ export async function startRails (t: Test): Promise<RailsApp> {
     PORT: String(port)
   }
   const started = Date.now()
-  const child = spawn(RUBY, ['script/test_server.rb'], { cwd: APP, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  child.stderr.on('data', (c: Buffer) => { out += c.toString() })
-  t.teardown(async () => {
-    if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') }
-    rmSync(data, { recursive: true, force: true })
-  })
+  const { child, log, output } = run(t, RUBY, ['script/test_server.rb'], { cwd: APP, env, removeAfter: data })
   const url = `http://127.0.0.1:${port}`
-  await waitForHttp(`${url}/users/sign_in`, child, () => out.slice(-4000))
-  return { url, bootMs: Date.now() - started, output: () => out }
-}
-
-async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`Rails exited (${child.exitCode}):\n${log()}`)
-    try {
-      await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(1_000) })
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-  throw new Error(`Rails did not answer at ${url}:\n${log()}`)
+  await waitForHttp(`${url}/users/sign_in`, child, log)
+  return { url, bootMs: Date.now() - started, output }
 }

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,7 +22,8 @@ export interface RunningApp {
   output: () => string
 }
 
-async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
+/** Waits until the app answers at `url` (any status); fails with its output if it exits or never answers. */
+export async function waitForHttp (url: string, child: ChildProcess, log: () => string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}):\n${log()}`)
@@ -36,13 +37,18 @@ async function waitForHttp (url: string, child: ChildProcess, log: () => string,
   throw new Error(`the app did not answer at ${url}:\n${log()}`)
 }
 
-function run (t: Test, cmd: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv }): { child: ChildProcess, log: () => string, output: () => string } {
+/**
+ * Starts an app's server process, collecting what it prints; at teardown it
+ * is killed, then `removeAfter` (its data folder) removed.
+ */
+export function run (t: Test, cmd: string, args: string[], opts: { cwd?: string, env?: NodeJS.ProcessEnv, removeAfter?: string }): { child: ChildProcess, log: () => string, output: () => string } {
   const child = spawn(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout?.on('data', (c: Buffer) => { out += c.toString() })
   child.stderr?.on('data', (c: Buffer) => { out += c.toString() })
   t.teardown(async () => {
     if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') }
+    if (opts.removeAfter !== undefined) rmSync(opts.removeAfter, { recursive: true, force: true })
   })
   return { child, log: () => out.slice(-4000), output: () => out }
 }
