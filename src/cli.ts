@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { readFileSync } from 'node:fs'
-import type { LoadedConfig } from './config/load.js'
 import { PRESET_NAMES, PRESETS, presetAdvice } from './config/presets.js'
-import { stringify } from 'yaml'
 import { runAdminCommand } from './cli/admin.js'
 import { ADMIN_COMMANDS } from './cli/admin-commands.js'
-import { readConfig, UnusableConfig } from './cli/config-file.js'
-import { checkStart } from './cli/start-checks.js'
-import { printableConfig } from './cli/print-config.js'
 import { commandOf, HELP, usageOf } from './cli/help.js'
 import { EXIT_CONFIG, EXIT_RUNTIME } from './cli/exit-codes.js'
 
@@ -98,7 +93,7 @@ async function main (argv: string[]): Promise<number> {
   if (!known) return usage(`unknown command ${JSON.stringify(positionals.join(' '))}`)
   if (given.length > 0) return usage(`${command} does not take --${given.join(', --')}`, command)
   if ((values.print === true || values.probe === true) && command !== 'check') return usage(`${command} does not take --${values.print === true ? 'print' : 'probe'}`, command)
-  if (command === 'presets') return showPresets(positionals[1])
+  if (command === 'presets') return await showPresets(positionals[1])
   if (command === 'schema') {
     // The file shipped with the package (kept equal to editorSchema() by test/editor-schema.test.ts).
     process.stdout.write(readFileSync(new URL('../config/sessioncap.schema.json', import.meta.url), 'utf8'))
@@ -109,7 +104,10 @@ async function main (argv: string[]): Promise<number> {
     return usage('no configuration file: pass --config FILE or set SESSIONCAP_CONFIG')
   }
 
-  let loaded: LoadedConfig
+  // The configuration's reader and checks are loaded only for the commands that read one (admin commands start faster without).
+  const { readConfig, UnusableConfig } = await import('./cli/config-file.js')
+  const { checkStart } = await import('./cli/start-checks.js')
+  let loaded: Awaited<ReturnType<typeof readConfig>>
   try {
     loaded = readConfig(file)
     // Also before `run`: a start that cannot work says why before anything listens.
@@ -122,7 +120,7 @@ async function main (argv: string[]): Promise<number> {
   }
 
   if (command === 'check') {
-    if (values.print === true) process.stdout.write(printableConfig(loaded.effective))
+    if (values.print === true) process.stdout.write((await import('./cli/print-config.js')).printableConfig(loaded.effective))
     else process.stdout.write(`${file}: ok\n`)
     for (const advice of presetAdvice(loaded.config)) process.stderr.write(`sessioncap: warning: ${advice}\n`)
     if (values.probe === true) {
@@ -151,7 +149,8 @@ function usage (message: string, command?: string): number {
 }
 
 /** `sessioncap presets [NAME]`: each preset as the YAML it stands for. */
-function showPresets (name: string | undefined): number {
+async function showPresets (name: string | undefined): Promise<number> {
+  const { stringify } = await import('yaml')
   const names = name === undefined ? PRESET_NAMES : PRESET_NAMES.filter((n) => n === name)
   if (names.length === 0) {
     process.stderr.write(`sessioncap: no preset ${JSON.stringify(name)}; there are: ${PRESET_NAMES.join(', ')}\n`)

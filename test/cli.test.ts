@@ -129,3 +129,19 @@ t.test('presets: every preset, or one, as the YAML it stands for', async (t) => 
   t.match(one.stdout, /proven against the real framework[\s\S]*cookie: sessionid[\s\S]*path: \/admin\/login\//)
   t.match(await cli(['presets', 'nope']), { code: 2, stderr: /no preset "nope"/ })
 })
+
+t.test('a preset that needs a whoami says so, and check warns until the file has one (with login: auto)', async (t) => {
+  const laravel = await cli(['presets', 'laravel'])
+  t.match(laravel.stdout, /# needs a whoami and login: auto to be safe: a failed login redirects back/)
+  t.notMatch((await cli(['presets', 'django'])).stdout, /needs a whoami/, 'not every preset')
+  const dir = t.testdir({
+    'bare.yaml': 'upstream: http://127.0.0.1:8000\npreset: laravel\nlimit: 1\n',
+    'half.yaml': 'upstream: http://127.0.0.1:8000\npreset: laravel\nlimit: 1\nwhoami: { path: /api/me, json: /user }\n',
+    'safe.yaml': 'upstream: http://127.0.0.1:8000\npreset: laravel\nlimit: 1\nlogin: auto\nwhoami: { path: /api/me, json: /user }\n'
+  })
+  const bare = await cli(['check', '--config', `${dir}/bare.yaml`])
+  t.equal(bare.code, 0, 'a warning, not an error')
+  t.match(bare.stderr, /warning: preset: laravel needs a whoami and login: auto to be safe/)
+  t.match((await cli(['check', '--config', `${dir}/half.yaml`])).stderr, /warning: preset: laravel: with a whoami, also set login: auto/)
+  t.equal((await cli(['check', '--config', `${dir}/safe.yaml`])).stderr, '', 'with both: no warning')
+})

@@ -12,7 +12,7 @@ export async function runAdminCommand (name: string, args: AdminArgs, sources: T
   if (command === undefined) return fail(EXIT_CONFIG, `unknown command ${JSON.stringify(name)}`)
   try {
     const call = command.prepare(args)
-    const answer = await call(resolveTarget(sources))
+    const answer = await call(await resolveTarget(sources))
     process.stdout.write(args.json === true ? `${answer.text}\n` : answer.table)
     return EXIT_OK
   } catch (err) {
