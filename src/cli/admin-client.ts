@@ -20,8 +20,10 @@ export interface TargetSources {
 
 /** The command line or the configuration does not say how to reach the API (exit 2). */
 export class TargetError extends Error {
-  constructor (readonly lines: readonly string[]) {
+  readonly lines: readonly string[]
+  constructor (lines: readonly string[]) {
     super(lines.join('\n'))
+    this.lines = lines
     this.name = 'TargetError'
   }
 }
@@ -34,8 +36,14 @@ export class UnreachableError extends Error {
 /** The API answered with an error (exit 1): its message and code, and the body as it came. */
 export class ApiError extends Error {
   override name = 'ApiError'
-  constructor (message: string, readonly status: number, readonly code: string | undefined, readonly body: string) {
+  readonly status: number
+  readonly code: string | undefined
+  readonly body: string
+  constructor (message: string, status: number, code: string | undefined, body: string) {
     super(message)
+    this.status = status
+    this.code = code
+    this.body = body
   }
 }
 

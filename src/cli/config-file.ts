@@ -3,8 +3,12 @@ import { ConfigError, formatProblem } from '../config/problem.js'
 
 /** A configuration file that could not be used, with the lines that say why (one per problem). */
 export class UnusableConfig extends Error {
-  constructor (readonly file: string, readonly lines: readonly string[]) {
+  readonly file: string
+  readonly lines: readonly string[]
+  constructor (file: string, lines: readonly string[]) {
     super(lines.join('\n'))
+    this.file = file
+    this.lines = lines
     this.name = 'UnusableConfig'
   }
 }

@@ -21,8 +21,10 @@ const CONFIG_INVALID = new errors.CONFIG_INVALID('').code
 /** Thrown by the loader when the file has problems; carries all of them, not the first only. */
 export class ConfigError extends Error {
   readonly code = CONFIG_INVALID
-  constructor (readonly problems: readonly Problem[]) {
+  readonly problems: readonly Problem[]
+  constructor (problems: readonly Problem[]) {
     super(problems.map(formatProblem).join('\n'))
+    this.problems = problems
     this.name = 'ConfigError'
   }
 }

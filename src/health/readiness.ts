@@ -19,7 +19,13 @@ export type ReadyAnswer = { status: 'ok' } | { status: 'unavailable', reason: 's
 export class Readiness {
   #stopping = false
 
-  constructor (private readonly store: SessionStore, private readonly onError: () => 'fail-open' | 'fail-closed') {}
+  private readonly store: SessionStore
+  private readonly onError: () => 'fail-open' | 'fail-closed'
+
+  constructor (store: SessionStore, onError: () => 'fail-open' | 'fail-closed') {
+    this.store = store
+    this.onError = onError
+  }
 
   get stopping (): boolean {
     return this.#stopping

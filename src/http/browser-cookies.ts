@@ -36,7 +36,11 @@ export interface StoredCookie {
 export class BrowserCookieJar {
   readonly #stored = new Map<string, StoredCookie>()
 
-  constructor (readonly request: CookieRequest) {}
+  readonly request: CookieRequest
+
+  constructor (request: CookieRequest) {
+    this.request = request
+  }
 
   apply (cookie: SetCookie): StoreStep {
     const step = storeStep(cookie, this.request)

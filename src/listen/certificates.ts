@@ -16,8 +16,10 @@ export interface CertificatePair {
 
 /** Which file is wrong: the problem is reported at `listen.tls.cert` or `listen.tls.key`. */
 export class CertificateProblem extends Error {
-  constructor (readonly at: 'cert' | 'key', message: string) {
+  readonly at: 'cert' | 'key'
+  constructor (at: 'cert' | 'key', message: string) {
     super(message)
+    this.at = at
     this.name = 'CertificateProblem'
   }
 }

@@ -17,7 +17,14 @@ import { CertificateProblem, readCertificatePair, type CertificatePair } from '.
 export class ServedCertificate {
   #pair: CertificatePair
 
-  constructor (private readonly tls: TlsConfig, pair: CertificatePair, private readonly server: Server, private readonly log: FastifyBaseLogger) {
+  private readonly tls: TlsConfig
+  private readonly server: Server
+  private readonly log: FastifyBaseLogger
+
+  constructor (tls: TlsConfig, pair: CertificatePair, server: Server, log: FastifyBaseLogger) {
+    this.tls = tls
+    this.server = server
+    this.log = log
     this.#pair = pair
     this.#describe('serving TLS with this certificate')
   }

@@ -79,13 +79,17 @@ export class IdentificationWindow {
   verdict: Verdict | undefined
   #turn: { promise: Promise<void>, resolve: () => void } | undefined
 
-  constructor (
-    readonly via: IdentifiedVia,
-    /** The latest presentation: a question without a request (at the bound) is asked with it. */
-    public presentation: Presentation,
-    /** For a rotation of a tracked session (`login: auto`): its owner (the question asks whether someone else signed in) and its key (replaced if so). */
-    readonly rotationOf?: { owner: string, key: SessionId }
-  ) {}
+  readonly via: IdentifiedVia
+  /** The latest presentation: a question without a request (at the bound) is asked with it. */
+  presentation: Presentation
+  /** For a rotation of a tracked session (`login: auto`): its owner (the question asks whether someone else signed in) and its key (replaced if so). */
+  readonly rotationOf: { owner: string, key: SessionId } | undefined
+
+  constructor (via: IdentifiedVia, presentation: Presentation, rotationOf?: { owner: string, key: SessionId }) {
+    this.via = via
+    this.presentation = presentation
+    this.rotationOf = rotationOf
+  }
 
   addValue (id: SessionId): void {
     if (!this.ids.includes(id) && this.ids.length < MAX_UNIDENTIFIED_REQUESTS + 4) this.ids.push(id)

@@ -30,7 +30,16 @@ export class Device {
    * `headers`: sent with every request (e.g. the `Host` a browser would name), under the request's own.
    * `dispatcher`: how to connect (e.g. an Agent that trusts a test's own certificate).
    */
-  constructor (readonly base: string, readonly kind: 'browser' | 'api' = 'api', readonly headers: Record<string, string> = {}, readonly dispatcher?: Dispatcher) {}
+  readonly base: string
+  readonly kind: 'browser' | 'api'
+  readonly headers: Record<string, string>
+  readonly dispatcher: Dispatcher | undefined
+  constructor (base: string, kind: 'browser' | 'api' = 'api', headers: Record<string, string> = {}, dispatcher?: Dispatcher) {
+    this.base = base
+    this.kind = kind
+    this.headers = headers
+    this.dispatcher = dispatcher
+  }
 
   get sessionCookie (): string | undefined {
     return this.jar.get('sessionid')

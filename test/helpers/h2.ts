@@ -24,7 +24,8 @@ export interface H2RequestOptions {
  * `listen.http2` (ALPN "h2"), closed at teardown.
  */
 export class H2Client {
-  private constructor (readonly session: ClientHttp2Session) {}
+  readonly session: ClientHttp2Session
+  private constructor (session: ClientHttp2Session) { this.session = session }
 
   static async open (t: Test, base: string, ca: Buffer): Promise<H2Client> {
     const session = connect(base, { ca })

@@ -21,7 +21,8 @@ logout:
 
 /** A clock the test moves by hand. */
 export class Clock {
-  constructor (public t = Date.UTC(2026, 0, 1)) {}
+  t: number
+  constructor (t = Date.UTC(2026, 0, 1)) { this.t = t }
   readonly now = (): number => this.t
   advance (ms: number): void { this.t += ms }
 }

@@ -1,5 +1,5 @@
 // Lets Node run the TypeScript sources and tests directly (its own type
-// stripping, --experimental-transform-types for parameter properties), in
+// stripping; tsconfig's erasableSyntaxOnly keeps the code strippable), in
 // place of ts-node, which compiled every module of every test process again
 // (~4 s of CPU per test file). TypeScript's imports name the compiled `.js`;
 // here they resolve to the `.ts` beside them.

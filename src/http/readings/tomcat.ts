@@ -28,7 +28,8 @@ function isText (c: number): boolean {
 /** `org.apache.tomcat.util.http.parser.Cookie`'s ByteBuffer: a position over the header. */
 class Bytes {
   position = 0
-  constructor (readonly s: string) {}
+  readonly s: string
+  constructor (s: string) { this.s = s }
   get remaining (): boolean { return this.position < this.s.length }
   peek (): number { return this.s.charCodeAt(this.position) }
   skipLWS (): void { while (this.remaining && (this.peek() === SPACE || this.peek() === TAB)) this.position++ }
