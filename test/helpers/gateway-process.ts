@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+const SOURCE_CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
+const HOOKS = new URL('./ts-hooks.mjs', import.meta.url).href
 /** Deadlines only bound the waits for something to happen; nothing here measures time. */
 const DEADLINE_MS = 30_000
 
@@ -31,16 +32,19 @@ export interface GatewayProcessOptions {
 }
 
 /**
- * The gateway as users run it: the compiled CLI in its own process (so its
- * memory can be measured apart from the test's, and it can be sent signals),
- * on a free port, stopped at teardown. `yaml` is everything but `listen`.
+ * The gateway in its own process (so its memory can be measured apart from
+ * the test's, and it can be sent signals), on a free port, stopped at
+ * teardown. `yaml` is everything but `listen`. It runs the CLI's source the
+ * way the tests run (Node's type stripping, test/helpers/ts-hooks.mjs), so
+ * its coverage counts with theirs; the compiled bin as users run it is
+ * tested by cli, lifecycle and package tests.
  */
 export async function startGatewayProcess (t: Test, yaml: string, opts: GatewayProcessOptions = {}): Promise<GatewayProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sessioncap-'))
   const file = join(dir, 'gateway.yaml')
   const listen = opts.listen === undefined ? '' : `, ${opts.listen}`
   writeFileSync(file, `listen: { host: 127.0.0.1, port: 0${listen} }\nlog: { level: info }\n${yaml}`)
-  const child = spawn(process.execPath, [CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [`--import=${HOOKS}`, SOURCE_CLI, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const waiters = new Set<() => void>()
   const onData = (c: Buffer): void => { out += c.toString(); for (const w of waiters) w() }
