@@ -193,3 +193,22 @@ t.test('the window: after a refusal every value the session had in it is refused
   }
   t.equal(app.counts.byPath['/dashboard'] ?? 0, dashboards, 'none reaches the app')
 })
+
+t.test('the window: requests on the login path count in it too (a login page that redirects signed-in users cannot reset it)', async (t) => {
+  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'ivy', 'pw-ivy', true), 302)
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  t.equal((await phone.send('/home')).status, 302, 'remember-me on a redirect: the new value awaits its question')
+  const before = app.counts.whoami
+  t.equal((await phone.send('/login')).status, 302, 'the login page sends a signed-in browser on (a new value, in a redirect)')
+  t.equal(app.counts.whoami, before, 'one request of the window')
+  const held = phone.jar.get('app_session') as string
+  const second = await phone.send('/login')
+  t.equal(app.counts.whoami, before + 1, 'the second: the window is over, the question is asked')
+  t.equal(second.status, 303, 'ivy is over the limit (reject-new): refused')
+  const again = h.device('api')
+  again.jar.set('app_session', held)
+  t.equal((await again.send('/dashboard')).status, 401, 'the value it held stays refused')
+})

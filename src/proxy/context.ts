@@ -93,10 +93,12 @@ export interface RequestState {
   deviceToken?: string | undefined
   /** A value forwarded before its whoami question (identification.ts): asked about when the answer is known. */
   identifying?: Identifying | undefined
+  /** A value of a window carried on a login or logout path (not held back): a new value in the answer joins that window. */
+  joinsWindow?: IdentificationWindow | undefined
 }
 
 import type { Holder } from '../sessions/context.js'
-import type { Identifying, Windows } from './identification.js'
+import type { IdentificationWindow, Identifying, Windows } from './identification.js'
 export type { Holder }
 
 /** Re-exported for the proxy's modules; it lives with the session's other rules. */

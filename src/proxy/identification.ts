@@ -77,6 +77,8 @@ export class IdentificationWindow {
   question: Promise<Verdict | undefined> | undefined
   /** Its verdict, once known (undefined: the app could not tell; asked again at the next request). */
   verdict: Verdict | undefined
+  /** The value admitted by the verdict: later values join its session. */
+  admitted: SessionId | undefined
   #turn: { promise: Promise<void>, resolve: () => void } | undefined
 
   readonly via: IdentifiedVia
@@ -124,8 +126,8 @@ export class IdentificationWindow {
 /** The windows of one gateway, by value id (every value of a window maps to it); bounded. */
 export class Windows {
   readonly #map: LRUCache<SessionId, IdentificationWindow>
-  /** Values of windows pushed out whose question could not be asked then: asked about at once when they come back. */
-  readonly #unasked = new LRUCache<SessionId, true>({ max: MAX_UNASKED })
+  /** Values of windows pushed out whose question could not be asked then (with what the window was): asked about at once when they come back. */
+  readonly #unasked = new LRUCache<SessionId, Pick<IdentificationWindow, 'via' | 'rotationOf'>>({ max: MAX_UNASKED })
 
   /** `overflow`: a window pushed out at the bound (its question is asked at once, without a request). */
   constructor (overflow: (w: IdentificationWindow) => void, max = MAX_WINDOWS) {
@@ -144,9 +146,10 @@ export class Windows {
   get (id: SessionId, presentation?: () => Presentation): IdentificationWindow | undefined {
     if (this.size === 0) return undefined
     const w = this.#map.get(id)
-    if (w !== undefined || presentation === undefined || this.#unasked.get(id) === undefined) return w
+    const was = w === undefined && presentation !== undefined ? this.#unasked.get(id) : undefined
+    if (was === undefined || presentation === undefined) return w
     this.#unasked.delete(id)
-    const fresh = new IdentificationWindow('login: auto (whoami)', presentation())
+    const fresh = new IdentificationWindow(was.via, presentation(), was.rotationOf)
     fresh.forwarded = MAX_UNIDENTIFIED_REQUESTS
     this.add(fresh, id)
     return fresh
@@ -156,7 +159,8 @@ export class Windows {
 
   /** A pushed-out window whose question could not be asked: its values are asked about at once when they come back. */
   unasked (w: IdentificationWindow): void {
-    for (const id of w.ids) this.#unasked.set(id, true)
+    const was = { via: w.via, rotationOf: w.rotationOf }
+    for (const id of w.ids) this.#unasked.set(id, was)
   }
 
   /** Records a value of the window (and the window under it). */
@@ -202,6 +206,7 @@ export async function identify (deps: IdentifyDeps, w: IdentificationWindow, id:
     }
     if (w.rotationOf !== undefined && found.user === ownerParts(w.rotationOf.owner).user) return 'live'
     const verdict = await admit(found.user, found.group, id, w.via)
+    if (verdict !== 'ended') w.admitted = id
     const others = w.ids.filter((other) => other !== id)
     if (verdict === 'ended') {
       if (others.length > 0) await deps.store.end(others, 'concurrent_login_limit', now)
@@ -234,11 +239,12 @@ export async function identify (deps: IdentifyDeps, w: IdentificationWindow, id:
 export async function join (deps: IdentifyDeps, w: IdentificationWindow, id: SessionId): Promise<Verdict | undefined> {
   const verdict = w.question !== undefined ? await w.question.catch(() => undefined) : w.verdict
   if (verdict === undefined) return undefined
-  const first = w.ids.find((other) => other !== id)
+  // Its session: the value admitted (a rotated session's owner keeps it: any earlier value of it is that session).
+  const of = w.admitted ?? w.ids.find((other) => other !== id)
   const now = deps.now()
   if (verdict === 'ended') await deps.store.end([id], 'concurrent_login_limit', now)
   else if (verdict === 'anonymous') deps.anonymous.set(id, now)
-  else if (first !== undefined) await deps.store.rotate(first, id, now)
+  else if (of !== undefined && of !== id) await deps.store.rotate(of, id, now)
   return verdict
 }
 

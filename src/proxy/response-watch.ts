@@ -330,7 +330,7 @@ async function applyAnswer (
 
   // login: auto — any other new session cookie may be a login nobody listed;
   // under adopt, the new value of one forwarded before its question is asked about in its place.
-  if (state.identifying !== undefined || (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id))) {
+  if (state.identifying !== undefined || state.joinsWindow !== undefined || (ctx.config.login.auto && ctx.whoami !== undefined && !state.carriedIds.has(id))) {
     return await question(ctx, request, reply, answer, state, change, set.value, id, now)
   }
   return undefined
@@ -349,27 +349,30 @@ async function question (
   ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, answer: { payload: unknown }, state: RequestState,
   change: SessionCookieChange, value: string, id: SessionId, now: number, rotationOf?: { owner: string, key: SessionId }
 ): Promise<string | undefined> {
+  // The request's own turn in a window, or the window of a value it carried on a login or logout path (no turn).
   const ident = state.identifying
+  const turnOver = (): void => { ident?.window.endTurn() }
+  let w = ident?.window ?? state.joinsWindow
   state.identifying = undefined
+  state.joinsWindow = undefined
   if (ctx.whoami === undefined) {
-    ident?.window.endTurn()
+    turnOver()
     return undefined
   }
   const status = reply.statusCode
   const presentation = presentationOf(ctx, request, answerCookieHeader(ctx, request, change, value))
-  let w = ident?.window
   if (w !== undefined) {
     w.presentation = presentation
-    ctx.awaiting.add(w, id)
     if (w.verdict !== undefined || w.question !== undefined) {
       // Settled meanwhile (a request past the window asked): this value shares the verdict.
-      w.endTurn()
+      turnOver()
       if (await join(identifyDeps(ctx), w, id) !== 'ended') return undefined
       state.answered = true
       return replaceWithEnded(ctx, request, reply, answer.payload, 'concurrent_login_limit')
     }
+    ctx.awaiting.add(w, id)
     if (isRedirect(status) && w.forwarded < MAX_UNIDENTIFIED_REQUESTS) {
-      w.endTurn()
+      turnOver()
       return undefined
     }
   } else if (isRedirect(status)) {
@@ -385,15 +388,16 @@ async function question (
   }
   // Asked before the turn ends: a request waiting for it finds the question under way.
   const asked = identify(identifyDeps(ctx), w, id, presentation.context, admit)
-  w.endTurn()
+  turnOver()
   await asked
   return replaced
 }
 
-/** The turn of a request forwarded unidentified is over without a question after it. */
+/** The turn of a request forwarded unidentified is over without a question after it (and a window it only joined is let go). */
 function endTurn (state: RequestState): void {
   state.identifying?.window.endTurn()
   state.identifying = undefined
+  state.joinsWindow = undefined
 }
 
 /**

@@ -355,7 +355,15 @@ async function judge (
       if (storeDown) throw new errors.STORE_UNAVAILABLE()
       let found = (i === 0 ? first?.found : undefined) ?? await ctx.store.check(id, now)
       // A value awaiting its whoami question, or (adopt) one never seen: identification.ts.
-      if ((found.state === 'unknown' || found.state === 'live') && revives && ctx.whoami !== undefined) {
+      if ((found.state === 'unknown' || found.state === 'live') && !revives && ctx.whoami !== undefined && !checkedOnly) {
+        // On a login or logout path the request settles the session itself and goes on as it is; it
+        // still counts in its window, and a new value in its answer joins that window.
+        const w = ctx.awaiting.get(id)
+        if (w !== undefined && state.joinsWindow === undefined) {
+          w.forwarded++
+          state.joinsWindow = w
+        }
+      } else if ((found.state === 'unknown' || found.state === 'live') && ctx.whoami !== undefined) {
         const w = ctx.awaiting.get(id, () => presentationOf(ctx, request, withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value)))
         const adoptNew = w === undefined && found.state === 'unknown' && !checkedOnly && !adoptedOne && ctx.config.unknownSessions === 'adopt'
         if (w !== undefined || adoptNew) {
@@ -440,12 +448,16 @@ async function meet (
     ctx.awaiting.add(w, id)
   }
   const deps = identifyDeps(ctx)
-  for (let round = 0; round < 2; round++) {
+  // A WebSocket upgrade would hold its turn for the socket's whole life: it asks at once.
+  const forwardable = mayForward && request.headers.upgrade === undefined
+  // Waiting for another request's turn, and the question after it, lasts at most whoami.timeout in all.
+  const deadline = Date.now() + (ctx.config.whoami?.timeout ?? 2_000)
+  for (;;) {
     if (w.verdict !== undefined || w.question !== undefined) {
       await join(deps, w, id)
       return 'settled'
     }
-    if (mayForward && w.takeTurn()) {
+    if (forwardable && w.takeTurn()) {
       const window = w
       state.identifying = { id, value, window }
       // However the request ends (the gateway answered it, the client left), its turn ends.
@@ -457,7 +469,9 @@ async function meet (
       return 'forwarded'
     }
     // Another request with it is at the app: wait for its answer (and the question after it), not for ever.
-    if (round === 0 && w.inFlight > 0) await w.waitTurn(ctx.config.whoami?.timeout ?? 2_000)
+    const left = deadline - Date.now()
+    if (!forwardable || w.inFlight === 0 || left <= 0) break
+    await w.waitTurn(left)
   }
   const presentation = presentationOf(ctx, request, withOnlyValue(request.headers.cookie ?? '', ctx.config.session.cookie, value))
   await identify(deps, w, id, presentation.context, admitNow(ctx, w, presentation))
