@@ -212,3 +212,22 @@ t.test('the window: requests on the login path count in it too (a login page tha
   again.jar.set('app_session', held)
   t.equal((await again.send('/dashboard')).status, 401, 'the value it held stays refused')
 })
+
+t.test('the window: requests waiting for a turn keep waiting while the next one is at the app, so the question never takes a flash meant for the page', async (t) => {
+  const { h, app } = await start(t, LOGIN_ROUTE)
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, 'jack', 'pw-jack', true), 302)
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  t.equal((await phone.send('/home')).status, 302, 'a new value in a redirect: it awaits its question')
+  // The window's first request saves a note (slowly): the app flashes "Saved." and redirects. Two more
+  // requests for the redirect's target wait for it; one of them is the window's second, the other waits again.
+  const first = phone.send('/slow-notes', { method: 'POST', form: { text: 'x' } })
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  const pages = await Promise.all([phone.send('/dashboard'), phone.send('/dashboard')])
+  t.equal((await first).status, 302)
+  t.same(pages.map((p) => p.status), [200, 200])
+  t.ok(pages.some((p) => /<p class="status">Saved\.<\/p>/.test(p.text)), 'the page after the redirect shows the flash: no question ran before it')
+  t.equal(app.counts.whoamiDuringPage, 0, 'and none while a page was under way')
+  t.equal(await users(h, 'jack'), 1, 'jack counted once')
+})
