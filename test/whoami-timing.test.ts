@@ -43,6 +43,21 @@ async function signIn (d: Device, name: string, password = `pw-${name}`, remembe
 
 const users = async (h: Harness, user: string): Promise<number> => (await h.gateway.store.sessionsOf(`${user}@example.com`, h.clock.now())).length
 
+const REJECT_NEW = LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new')
+
+/**
+ * `name` signed in on a laptop with "remember me", and a second browser
+ * holding only that remember-me cookie: its next page signs it in silently.
+ */
+async function rememberedOnPhone (t: Test, name: string, yaml = REJECT_NEW): Promise<{ h: Harness, app: Awaited<ReturnType<typeof startFlashApp>>, laptop: Device, phone: Device }> {
+  const { h, app } = await start(t, yaml)
+  const laptop = h.device('browser')
+  t.equal(await signIn(laptop, name, `pw-${name}`, true), 302, `${name} signed in on the laptop, remembered`)
+  const phone = h.device('browser')
+  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  return { h, app, laptop, phone }
+}
+
 for (const [name, yaml] of [['login: auto', LOGIN_ROUTE], ['unknownSessions: adopt', ADOPT]] as const) {
   t.test(`${name}: a failed login shows the app's error message and keeps the typed e-mail`, async (t) => {
     const { h, app } = await start(t, yaml)
@@ -90,14 +105,10 @@ t.test('login: auto: a remember-me sign-in is still counted and ends the oldest 
 })
 
 t.test('the window: a new cookie in a redirect is identified after the one request that follows it, and that request\'s answer is withheld if the login is refused', async (t) => {
-  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
-  const laptop = h.device('browser')
-  t.equal(await signIn(laptop, 'carol', 'pw-carol', true), 302)
+  const { h, app, laptop, phone } = await rememberedOnPhone(t, 'carol')
   t.match((await laptop.send('/dashboard')).text, /Dashboard of carol/)
 
   // Remember-me on a page that redirects: the new cookie comes in a redirect, so it awaits its question.
-  const phone = h.device('browser')
-  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
   const before = app.counts.whoami
   const redirect = await phone.send('/home')
   t.equal(redirect.status, 302, 'the redirect goes out as the app sent it')
@@ -115,11 +126,7 @@ t.test('the window: a new cookie in a redirect is identified after the one reque
 })
 
 t.test('the window: parallel requests with a value awaiting its question share one question, and only one of them reaches the app first', async (t) => {
-  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
-  const laptop = h.device('browser')
-  t.equal(await signIn(laptop, 'dave', 'pw-dave', true), 302)
-  const phone = h.device('browser')
-  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const { app, phone } = await rememberedOnPhone(t, 'dave')
   const redirect = await phone.send('/home')
   t.equal(redirect.status, 302)
   const before = { whoami: app.counts.whoami, dashboard: app.counts.byPath['/dashboard'] ?? 0 }
@@ -166,11 +173,7 @@ t.test('login: auto: someone else signing in on a signed-in device through a red
 })
 
 t.test('the window: after a refusal every value the session had in it is refused, also the one a redirect handed out meanwhile', async (t) => {
-  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
-  const laptop = h.device('browser')
-  t.equal(await signIn(laptop, 'henry', 'pw-henry', true), 302)
-  const phone = h.device('browser')
-  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const { h, app, phone } = await rememberedOnPhone(t, 'henry')
   const values: string[] = []
   const take = (r: { setCookies: string[] }): void => {
     for (const c of r.setCookies) {
@@ -195,11 +198,7 @@ t.test('the window: after a refusal every value the session had in it is refused
 })
 
 t.test('the window: requests on the login path count in it too (a login page that redirects signed-in users cannot reset it)', async (t) => {
-  const { h, app } = await start(t, LOGIN_ROUTE.replace('limit: 1', 'limit: 1\npolicy: reject-new'))
-  const laptop = h.device('browser')
-  t.equal(await signIn(laptop, 'ivy', 'pw-ivy', true), 302)
-  const phone = h.device('browser')
-  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const { h, app, phone } = await rememberedOnPhone(t, 'ivy')
   t.equal((await phone.send('/home')).status, 302, 'remember-me on a redirect: the new value awaits its question')
   const before = app.counts.whoami
   t.equal((await phone.send('/login')).status, 302, 'the login page sends a signed-in browser on (a new value, in a redirect)')
@@ -214,11 +213,7 @@ t.test('the window: requests on the login path count in it too (a login page tha
 })
 
 t.test('the window: requests waiting for a turn keep waiting while the next one is at the app, so the question never takes a flash meant for the page', async (t) => {
-  const { h, app } = await start(t, LOGIN_ROUTE)
-  const laptop = h.device('browser')
-  t.equal(await signIn(laptop, 'jack', 'pw-jack', true), 302)
-  const phone = h.device('browser')
-  phone.jar.set('remember_web', laptop.jar.get('remember_web') as string)
+  const { h, app, phone } = await rememberedOnPhone(t, 'jack', LOGIN_ROUTE)
   t.equal((await phone.send('/home')).status, 302, 'a new value in a redirect: it awaits its question')
   // The window's first request saves a note (slowly): the app flashes "Saved." and redirects. Two more
   // requests for the redirect's target wait for it; one of them is the window's second, the other waits again.
