@@ -226,3 +226,19 @@ t.test('the window: requests waiting for a turn keep waiting while the next one 
   t.equal(app.counts.whoamiDuringPage, 0, 'and none while a page was under way')
   t.equal(await users(h, 'jack'), 1, 'jack counted once')
 })
+
+t.test('unknownSessions: adopt: a remember-me sign-in is counted once its browser comes back with the new cookie, and ends the oldest session under limit 1; wrong passwords count for nothing', async (t) => {
+  const { h, app, laptop, phone } = await rememberedOnPhone(t, 'kate', ADOPT)
+  t.match((await laptop.send('/dashboard')).text, /Dashboard of kate/)
+  h.clock.advance(60_000)
+  t.match((await phone.send('/dashboard')).text, /Dashboard of kate/, 'signed in by remember-me (its new cookie is not known to the gateway yet)')
+  const before = app.counts.whoami
+  t.match((await phone.send('/dashboard')).text, /Dashboard of kate/, 'the browser\'s first request with it goes through as it is')
+  t.equal(app.counts.whoami, before + 1, 'then the gateway asks who it is')
+  t.equal(await users(h, 'kate'), 1, 'counted: kate has one session')
+  t.ok(h.logs.some((l) => /"via":"unknownSessions: adopt".*"msg":"login admitted"/.test(l)), 'admitted as a session met for the first time')
+  t.equal((await laptop.send('/dashboard')).status, 303, 'the laptop, the oldest, is signed out')
+  t.equal(await signIn(h.device('browser'), 'kate', 'wrong'), 302)
+  t.equal(await users(h, 'kate'), 1, 'a wrong password counted for nothing')
+  t.match((await phone.send('/dashboard')).text, /Dashboard of kate/, 'and ended nothing')
+})
