@@ -16,8 +16,6 @@ export class CounterEntry {
   kept = 0
   /** When the current window ends (ms); 0: no window open. */
   windowEnd = 0
-  /** Charges in flight (attempts forwarded, answer not yet settled). */
-  inFlight = 0
   /** Blocked until then (ms); 0: not blocked. */
   blockedUntil = 0
   /** Failures counted when the current block tripped (for the admin's list). */
@@ -50,15 +48,18 @@ export function refresh (c: CounterEntry, now: number): void {
 }
 
 /**
- * Whether this counter lets one more attempt through now: 0 if so, else how
- * long until it may (ms). A refreshed counter is expected.
+ * Whether this counter lets one more attempt through now, with `inFlight`
+ * charges on its key not yet settled: 0 if so, else how long until it may
+ * (ms). A refreshed counter (or none: nothing kept) is expected.
  */
-export function judge (c: CounterEntry, limit: number, now: number): number {
-  if (c.blockedUntil > now) return c.blockedUntil - now
-  // Only `logins` keeps a full count (a failure counter blocks as it fills);
-  // a failure counter can be full here only when its threshold was lowered by a reload.
-  if (c.kept >= limit) return Math.max(c.windowEnd - now, 1)
-  if (c.kept + c.inFlight >= limit) return SATURATED_RETRY_MS
+export function judge (c: CounterEntry | undefined, limit: number, inFlight: number, now: number): number {
+  if (c !== undefined) {
+    if (c.blockedUntil > now) return c.blockedUntil - now
+    // Only `logins` keeps a full count (a failure counter blocks as it fills);
+    // a failure counter can be full here only when its threshold was lowered by a reload.
+    if (c.kept >= limit) return Math.max(c.windowEnd - now, 1)
+  }
+  if ((c?.kept ?? 0) + inFlight >= limit) return SATURATED_RETRY_MS
   return 0
 }
 

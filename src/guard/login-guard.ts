@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
 import { errors } from '../errors.js'
 import { createDeviceTokens, type DeviceTokens } from './device-token.js'
-import type { BlockInfo, BlockList, CounterKind, GuardRules, GuardStore, Outcome, SettleResult, Ticket } from './guard.js'
+import type { BlockInfo, BlockList, ChargeRequest, ChargeResult, CounterKind, GuardRules, GuardStore, Outcome, SettleResult, Ticket } from './guard.js'
 import { clientNetwork, createGuardHasher, guardUser, networkKey, networksIn, userKey, type GuardHasher } from './keys.js'
 
 export interface LoginGuardOptions {
@@ -80,6 +80,8 @@ export class LoginGuard {
   /** Attempt ids: unique across a fleet (a random prefix per process), cheaper than random bytes each. */
   readonly #idPrefix = randomBytes(9).toString('base64url')
   #seq = 0
+  /** Address → its network's key (`#networkKeyOfAddress`). */
+  readonly #networkKeys = new Map<string, string>()
 
   constructor (opts: LoginGuardOptions) {
     const first = opts.secrets[0]
@@ -96,10 +98,14 @@ export class LoginGuard {
     return this.#store
   }
 
-  /** Step 1: in the login route's preHandler, once the user is read, before forwarding. */
-  async attempt (input: AttemptInput): Promise<AttemptDecision> {
+  /**
+   * Step 1: in the login route's preHandler, once the user is read, before
+   * forwarding. Answers without a promise when the store never waits
+   * (memory); a store's error is thrown (or rejected) as it comes.
+   */
+  attempt (input: AttemptInput): AttemptDecision | Promise<AttemptDecision> {
     const user = this.userKeyOf(input.user, input.caseInsensitive)
-    const network = this.networkKeyOf(input.address)
+    const network = this.#networkKeyOfAddress(input.address)
     let deviceId: string | undefined
     let renewDevice = false
     if (input.deviceToken !== undefined && this.#devices !== undefined) {
@@ -110,27 +116,28 @@ export class LoginGuard {
         renewDevice = token.renew
       }
     }
-    const device = deviceId !== undefined
-    const result = await this.#store.charge({ id: `${this.#idPrefix}${(this.#seq++).toString(36)}`, user, network, device, now: input.now, rules: this.#rules })
-    if (!result.allowed) {
-      return { allowed: false, retryAfter: Math.max(1, Math.ceil(result.retryAfterMs / 1000)), refusedBy: result.refusedBy, blocked: result.blocked, device }
-    }
-    // The store's ticket is a fresh object: completed in place (this runs for every login).
-    const ticket = result.ticket as { -readonly [K in keyof LoginTicket]: LoginTicket[K] }
-    ticket.renewDevice = renewDevice
-    if (deviceId !== undefined) ticket.deviceId = deviceId
-    return { allowed: true, ticket, device }
+    const req: ChargeRequest = { id: `${this.#idPrefix}${(this.#seq++).toString(36)}`, user, network, device: deviceId !== undefined, now: input.now, rules: this.#rules }
+    const store = this.#store
+    if (store.chargeNow !== undefined) return decision(store.chargeNow(req), deviceId, renewDevice)
+    return store.charge(req).then((result) => decision(result, deviceId, renewDevice))
   }
 
   /**
    * Step 2: in the response watcher, once the outcome is classified (and on
    * client disconnect: `neutral`). Settling twice changes nothing more.
+   * Without a promise when the store never waits (memory).
    */
-  async settle (ticket: LoginTicket, outcome: Outcome, now: number): Promise<SettleReport> {
+  settle (ticket: LoginTicket, outcome: Outcome, now: number): SettleReport | Promise<SettleReport> {
+    const store = this.#store
+    if (store.settleNow !== undefined) return this.#report(store.settleNow(ticket, outcome, now, this.#rules), ticket, outcome)
+    return store.settle(ticket, outcome, now, this.#rules).then((result) => this.#report(result, ticket, outcome))
+  }
+
+  #report (result: SettleResult, ticket: LoginTicket, outcome: Outcome): SettleReport {
     // The store's answer is a fresh object: completed in place rather than copied (this runs for every login).
-    const result = await this.#store.settle(ticket, outcome, now, this.#rules) as SettleReport
-    result.issueDevice = outcome === 'success' && result.settled && this.#devices !== undefined && (ticket.deviceId === undefined || ticket.renewDevice)
-    return result
+    const report = result as SettleReport
+    report.issueDevice = outcome === 'success' && result.settled && this.#devices !== undefined && (ticket.deviceId === undefined || ticket.renewDevice)
+    return report
   }
 
   /**
@@ -192,9 +199,43 @@ export class LoginGuard {
     return networkKey(this.#hash, clientNetwork(address, this.#ipv6Prefix))
   }
 
+  /**
+   * `networkKeyOf`, remembered for the latest addresses: logins come from
+   * the same few networks again and again (an office, a NAT, a user
+   * signing in again), and each key is an HMAC. Bounded: at
+   * `NETWORK_KEYS_CACHED` addresses the memory starts afresh (an attacker
+   * with many addresses only makes the gateway hash each one, as without it).
+   */
+  #networkKeyOfAddress (address: string | undefined): string {
+    if (address === undefined) return this.networkKeyOf(address)
+    let key = this.#networkKeys.get(address)
+    if (key === undefined) {
+      if (this.#networkKeys.size >= NETWORK_KEYS_CACHED) this.#networkKeys.clear()
+      key = this.networkKeyOf(address)
+      this.#networkKeys.set(address, key)
+    }
+    return key
+  }
+
   async close (): Promise<void> {
     await this.#store.close()
   }
+}
+
+/** Most addresses whose network key is remembered (~150 B each). */
+const NETWORK_KEYS_CACHED = 10_000
+
+/** The store's answer to a charge, as the proxy takes it. */
+function decision (result: ChargeResult, deviceId: string | undefined, renewDevice: boolean): AttemptDecision {
+  const device = deviceId !== undefined
+  if (!result.allowed) {
+    return { allowed: false, retryAfter: Math.max(1, Math.ceil(result.retryAfterMs / 1000)), refusedBy: result.refusedBy, blocked: result.blocked, device }
+  }
+  // The store's ticket is a fresh object: completed in place (this runs for every login).
+  const ticket = result.ticket as { -readonly [K in keyof LoginTicket]: LoginTicket[K] }
+  ticket.renewDevice = renewDevice
+  if (deviceId !== undefined) ticket.deviceId = deviceId
+  return { allowed: true, ticket, device }
 }
 
 function sameKey (a: string, b: string): boolean {

@@ -10,20 +10,16 @@ export interface MemoryGuardOptions {
 }
 
 /**
- * One counter of an attempt: `entry` its count, `holder` the entry its key
- * holds (the same, but for logins, which live in the user's entry).
+ * One attempt in flight, from its charge to its settle (or its deadline):
+ * the keys it charged, in its counters' order (`logins` under its own key:
+ * it shares the user's entry, not the user's charges), and which of them a
+ * lift voided since (bit i: `keys[i]`), so its settle counts nothing there.
  */
-interface Part {
-  kind: CounterKind
-  key: string
-  entry: CounterEntry
-  holder: CounterEntry
-}
-
-/** One attempt in flight: the counters it was charged to, until its settle (or its deadline). */
 interface InFlight {
   deadline: number
-  parts: Part[]
+  counters: readonly CounterKind[]
+  keys: string[]
+  voided: number
 }
 
 const WARN_EVERY_MS = 60_000
@@ -54,7 +50,11 @@ const WARN_EVERY_MS = 60_000
  *   them. The first drop is logged, then at most once a minute.
  * - Attempts in flight are one record each, from charge to settle, dropped
  *   at `inFlightTimeout` (oldest first, checked on every step): their number
- *   is bounded by the requests the proxy has open.
+ *   is bounded by the requests the proxy has open. Their charges are counted
+ *   apart, per key, only while in flight (`#charges`): a counter enters the
+ *   LRU only when it has something to keep (a failure, a login, a block), so
+ *   a successful login of a new user adds one entry (its logins this hour)
+ *   and touches no other.
  */
 export class MemoryGuardStore implements GuardStore {
   readonly kind = 'memory'
@@ -62,6 +62,8 @@ export class MemoryGuardStore implements GuardStore {
   readonly #blocked: LRUCache<string, CounterEntry>
   /** In charge order, hence (with one `inFlightTimeout`) in deadline order. */
   readonly #inFlight = new Map<string, InFlight>()
+  /** Charges in flight per key (`flightKey`); a key leaves when its last charge is settled or dropped. */
+  readonly #charges = new Map<string, number>()
   readonly #events: GuardEvents | undefined
   #now = 0
   #dropped = 0
@@ -85,53 +87,41 @@ export class MemoryGuardStore implements GuardStore {
     const now = req.now
     this.#expire(now)
     const known = this.#inFlight.get(req.id)
-    if (known !== undefined) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: known.parts.map((p) => p.kind) } }
+    if (known !== undefined) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: known.counters } }
 
-    const found: Array<{ kind: CounterKind, key: string, holder: CounterEntry | undefined }> = []
+    const counters = countersFor(req.rules, req.device)
+    const keys = new Array<string>(counters.length)
     let retry = 0
     let blocked = false
-    const refusedBy: CounterKind[] = []
-    for (const [kind, limit] of countersFor(req.rules, req.device)) {
+    let refusedBy: CounterKind[] | undefined
+    let lastKey = ''
+    let holder: CounterEntry | undefined
+    for (let i = 0; i < counters.length; i++) {
+      const [kind, limit] = counters[i] as readonly [CounterKind, number, number]
       const key = counterKey(kind, req.user, req.network)
       // The user's and the logins counters share a key: one lookup.
-      const previous = found[found.length - 1]
-      const holder = previous?.key === key
-        ? previous.holder
-        // Most keys are counters: their LRU first; the blocked keys' only when it holds any.
-        : this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
-      const entry = kind === 'logins' ? holder?.logins : holder
-      if (entry !== undefined) {
-        refresh(entry, now)
-        const wait = judge(entry, limit, now)
-        if (wait > 0) {
-          refusedBy.push(kind)
-          retry = Math.max(retry, wait)
-          if (entry.blockedUntil > now) blocked = true
-        }
+      if (key !== lastKey) {
+        holder = this.#find(key)
+        lastKey = key
       }
-      found.push({ kind, key, holder })
+      const entry = kind === 'logins' ? holder?.logins : holder
+      if (entry !== undefined) refresh(entry, now)
+      const flightKey = kind === 'logins' ? `l:${req.user}` : key
+      keys[i] = flightKey
+      const wait = judge(entry, limit, this.#charges.get(flightKey) ?? 0, now)
+      if (wait > 0) {
+        (refusedBy ??= []).push(kind)
+        retry = Math.max(retry, wait)
+        if (entry !== undefined && entry.blockedUntil > now) blocked = true
+      }
     }
     // A refused attempt leaves nothing behind: not even a key.
-    if (refusedBy.length > 0) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
+    if (refusedBy !== undefined) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
 
-    const parts: Part[] = []
-    for (const { kind, key, holder } of found) {
-      const previous = parts[parts.length - 1]
-      let h = previous?.key === key ? previous.holder : holder
-      if (h === undefined) {
-        h = new CounterEntry()
-        this.#active.set(key, h)
-      }
-      let entry = h
-      if (kind === 'logins') {
-        h.logins ??= new CounterEntry()
-        entry = h.logins
-      }
-      entry.inFlight++
-      parts.push({ kind, key, entry, holder: h })
-    }
-    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, parts })
-    return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: parts.map((p) => p.kind) } }
+    for (const key of keys) this.#charges.set(key, (this.#charges.get(key) ?? 0) + 1)
+    const kinds = kindsOf(counters)
+    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, counters: kinds, keys, voided: 0 })
+    return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: kinds } }
   }
 
   async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
@@ -144,17 +134,20 @@ export class MemoryGuardStore implements GuardStore {
     const flight = this.#inFlight.get(ticket.id)
     if (flight === undefined) return { settled: false, blocks: [] }
     this.#inFlight.delete(ticket.id)
+    this.#release(flight)
     const blocks: BlockInfo[] = []
-    for (const { kind, key, entry, holder } of flight.parts) {
-      if (entry.inFlight > 0) entry.inFlight--
-      // A key lifted by the operator (or dropped at guard.maxKeys) since the
-      // charge: its charge settles into nothing, and must not bring the old
-      // entry (its count, its block history) back over a newer one.
-      if ((this.#active.peek(key) ?? this.#blocked.peek(key)) !== holder) continue
-      refresh(entry, now)
+    for (let i = 0; i < flight.counters.length; i++) {
+      // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
+      if ((flight.voided & (1 << i)) !== 0) continue
+      const kind = flight.counters[i] as CounterKind
+      const key = counterKey(kind, ticket.user, ticket.network)
       if (kind === 'logins') {
-        // Only a success is a login; anything else is refunded.
-        if (outcome === 'success' && rules.logins !== undefined) keep(entry, rules.logins.window, now)
+        // Only a success is a login; anything else is refunded (its charge, released above, was all it held).
+        if (outcome !== 'success' || rules.logins === undefined) continue
+        const holder = this.#findOrAdd(key)
+        const logins = holder.logins ??= new CounterEntry()
+        refresh(logins, now)
+        keep(logins, rules.logins.window, now)
         continue
       }
       if (outcome === 'success' && kind === 'userNetwork') {
@@ -163,25 +156,24 @@ export class MemoryGuardStore implements GuardStore {
         // rack-attack#675). Not the network's count (an attacker with one
         // valid account of his own would reset it between guesses), nor the
         // user's (the attacker's failures elsewhere stay counted).
+        const entry = this.#find(key)
+        if (entry === undefined) continue
         entry.kept = 0
         entry.windowEnd = 0
+        // Left holding nothing, it is dropped: one per user and network, the LRU would fill with them.
+        if (idle(entry, now) && this.#active.peek(key) === entry) this.#active.delete(key)
         continue
       }
       const rule = rules[kind]
       if (outcome !== 'failure' || rule === undefined) continue
+      const entry = this.#findOrAdd(key)
+      refresh(entry, now)
       if (keepFailure(entry, rule.failures, rule.window, rules.block, now)) {
         // Blocks live apart, where no flood of new counters can push them out.
         this.#active.delete(key)
-        this.#blocked.set(key, holder)
+        this.#blocked.set(key, entry)
         blocks.push(info(key, entry) as BlockInfo)
       }
-    }
-    // A counter left holding nothing (a success's userNetwork, a refunded
-    // network) is dropped rather than kept: the LRU then holds only keys with
-    // something to remember, and a busy login page does not churn 100,000
-    // long-lived entries (each one old-space garbage for the collector).
-    for (const { key, holder } of flight.parts) {
-      if (idle(holder, now) && this.#active.peek(key) === holder) this.#active.delete(key)
     }
     return { settled: true, blocks }
   }
@@ -200,13 +192,18 @@ export class MemoryGuardStore implements GuardStore {
 
   async liftUser (user: string, now: number): Promise<BlockInfo[]> {
     // Its user counter (and logins, in the same entry) starts afresh whether blocked or not: the operator vouched for the account.
-    this.#active.delete(counterKey('user', user, ''))
-    return this.#lift(now, (b) => b.user === user)
+    const userKey = counterKey('user', user, '')
+    this.#active.delete(userKey)
+    const lifted = this.#lift(now, (b) => b.user === user)
+    this.#void(new Set([userKey, ...lifted.keys]))
+    return lifted.blocks
   }
 
   async liftNetworks (networks: readonly string[], now: number): Promise<BlockInfo[]> {
     const wanted = new Set(networks)
-    return this.#lift(now, (b) => b.network !== undefined && wanted.has(b.network))
+    const lifted = this.#lift(now, (b) => b.network !== undefined && wanted.has(b.network))
+    this.#void(new Set(lifted.keys))
+    return lifted.blocks
   }
 
   async ping (): Promise<void> {}
@@ -215,6 +212,7 @@ export class MemoryGuardStore implements GuardStore {
     this.#active.clear()
     this.#blocked.clear()
     this.#inFlight.clear()
+    this.#charges.clear()
   }
 
   /** Keys held, for tests and the bench: counters, blocked keys, attempts in flight. */
@@ -224,18 +222,57 @@ export class MemoryGuardStore implements GuardStore {
 
   /**
    * Lifting forgets the key entirely (its block, its history, its count):
-   * the operator decided this user or network is fine. Charges still in
-   * flight on it settle into nothing.
+   * the operator decided this user or network is fine. Returns the blocks
+   * lifted, and the keys forgotten.
    */
-  #lift (now: number, matches: (b: { user?: string, network?: string }) => boolean): BlockInfo[] {
-    const lifted: BlockInfo[] = []
+  #lift (now: number, matches: (b: { user?: string, network?: string }) => boolean): { blocks: BlockInfo[], keys: string[] } {
+    const blocks: BlockInfo[] = []
+    const keys: string[] = []
     for (const [key, entry] of [...this.#blocked.entries()]) {
       const named = parseCounterKey(key)
       if (named === undefined || !matches(named)) continue
-      if (entry.blockedUntil > now) lifted.push(info(key, entry) as BlockInfo)
+      if (entry.blockedUntil > now) blocks.push(info(key, entry) as BlockInfo)
       this.#blocked.delete(key)
+      keys.push(key)
     }
-    return lifted
+    return { blocks, keys }
+  }
+
+  /** Attempts in flight on keys just lifted settle into nothing there (bounded: the attempts the proxy has open). */
+  #void (keys: ReadonlySet<string>): void {
+    if (keys.size === 0) return
+    for (const flight of this.#inFlight.values()) {
+      for (let i = 0; i < flight.counters.length; i++) {
+        const kind = flight.counters[i] as CounterKind
+        // A logins charge is kept under its own key, but counts in the user's entry.
+        const key = kind === 'logins' ? `u:${(flight.keys[i] as string).slice(2)}` : flight.keys[i] as string
+        if (keys.has(key)) flight.voided |= 1 << i
+      }
+    }
+  }
+
+  /** The counter entry of a key, wherever it is kept (most keys are counters: their LRU first). */
+  #find (key: string): CounterEntry | undefined {
+    return this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
+  }
+
+  /** The counter entry of a key, a new one if it has none. */
+  #findOrAdd (key: string): CounterEntry {
+    let entry = this.#find(key)
+    if (entry === undefined) {
+      entry = new CounterEntry()
+      this.#active.set(key, entry)
+    }
+    return entry
+  }
+
+  /** Gives an attempt's charges back. */
+  #release (flight: InFlight): void {
+    for (const key of flight.keys) {
+      const n = (this.#charges.get(key) ?? 0) - 1
+      if (n > 0) this.#charges.set(key, n)
+      else this.#charges.delete(key)
+    }
   }
 
   /** Attempts whose settle never came (a bug, or a request that outlived inFlightTimeout) give their charges back. */
@@ -244,7 +281,7 @@ export class MemoryGuardStore implements GuardStore {
     for (const [id, flight] of this.#inFlight) {
       if (flight.deadline > now) break
       this.#inFlight.delete(id)
-      for (const { entry } of flight.parts) if (entry.inFlight > 0) entry.inFlight--
+      this.#release(flight)
     }
   }
 
@@ -256,10 +293,21 @@ export class MemoryGuardStore implements GuardStore {
   }
 }
 
-/** Holds nothing: no count, no charge in flight, no block or block history, no logins. */
+/** Holds nothing: no count, no block or block history, no logins. */
 function idle (c: CounterEntry, now: number): boolean {
   refresh(c, now)
-  return c.kept === 0 && c.inFlight === 0 && c.blockedUntil === 0 && (c.history === undefined || c.history.length === 0) && (c.logins === undefined || idle(c.logins, now))
+  return c.kept === 0 && c.blockedUntil === 0 && (c.history === undefined || c.history.length === 0) && (c.logins === undefined || idle(c.logins, now))
+}
+
+/** The counters' kinds, made once per list (a ticket names them; every attempt asks). */
+const kindLists = new WeakMap<ReturnType<typeof countersFor>, readonly CounterKind[]>()
+function kindsOf (counters: ReturnType<typeof countersFor>): readonly CounterKind[] {
+  let kinds = kindLists.get(counters)
+  if (kinds === undefined) {
+    kinds = Object.freeze(counters.map(([kind]) => kind))
+    kindLists.set(counters, kinds)
+  }
+  return kinds
 }
 
 function info (key: string, entry: CounterEntry): BlockInfo | undefined {

@@ -3,7 +3,7 @@ import { shortId } from '../domain/session.js'
 import { errors, isStoreUnavailable } from '../errors.js'
 import { prefersHtml } from '../http/accept.js'
 import { clientOf } from '../http/client.js'
-import type { LoginTicket, Outcome } from '../guard/index.js'
+import type { AttemptDecision, LoginTicket, Outcome, SettleReport } from '../guard/index.js'
 import { guardEnforced } from '../guard/rules.js'
 import type { GatewayContext, RequestState } from './context.js'
 
@@ -33,9 +33,10 @@ const TOO_MANY_ATTEMPTS = new errors.TOO_MANY_ATTEMPTS()
 
 /**
  * Judges a login attempt before it is forwarded. Returns true when the
- * request was answered here (refused).
+ * request was answered here (refused). Without a promise when the guard's
+ * store never waits (memory): every login takes this step.
  */
-export async function guardAttempt (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string): Promise<boolean> {
+export function guardAttempt (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string): boolean | Promise<boolean> {
   const guard = ctx.guard
   const route = state.login
   if (guard === undefined || route === undefined || ctx.config.guard === false) return false
@@ -44,37 +45,53 @@ export async function guardAttempt (ctx: GatewayContext, request: FastifyRequest
   // refunded. Listened for from before the charge (a client may leave while
   // it is made), and whatever the protocol: a settle that came first (the
   // answer's own) makes this one do nothing.
-  let gone = false
+  const watch: GoneWatch = { gone: false }
   reply.raw.once('close', () => {
-    gone = true
+    watch.gone = true
     if (state.guard?.settled === false) guardSettle(ctx, request, reply, state, 'neutral')
   })
-  let decision
+  let decision: AttemptDecision | Promise<AttemptDecision>
   try {
-    decision = await guard.attempt({ user, caseInsensitive: route.config.caseInsensitive, address: request.ip, deviceToken: token, now: ctx.now() })
+    decision = guard.attempt({ user, caseInsensitive: route.config.caseInsensitive, address: request.ip, deviceToken: token, now: ctx.now() })
   } catch (err) {
-    if (!isStoreUnavailable(err)) throw err
-    // The store logs the outage once. fail-open: the login goes on, unguarded; fail-closed: 503, as for sessions.
-    ctx.events.emit({ type: 'login_attempt', result: 'unguarded' })
-    if (ctx.config.store.onError === 'fail-open') return false
-    state.answered = true
-    throw err
+    return unguarded(ctx, state, err)
   }
+  if (decision instanceof Promise) {
+    return decision.then((d) => judged(ctx, request, reply, state, user, d, watch), (err: unknown) => unguarded(ctx, state, err))
+  }
+  return judged(ctx, request, reply, state, user, decision, watch)
+}
+
+/** Whether the client left while the attempt was being charged. */
+interface GoneWatch {
+  gone: boolean
+}
+
+/** The guard's store is out: the store logs the outage once. fail-open: the login goes on, unguarded; fail-closed: 503, as for sessions. */
+function unguarded (ctx: GatewayContext, state: RequestState, err: unknown): false {
+  if (!isStoreUnavailable(err)) throw err
+  ctx.events.emit({ type: 'login_attempt', result: 'unguarded' })
+  if (ctx.config.store.onError === 'fail-open') return false
+  state.answered = true
+  throw err
+}
+
+function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string, decision: AttemptDecision, watch: GoneWatch): boolean {
+  const route = state.login
   if (decision.allowed) {
     state.guard = { ticket: decision.ticket, user, settled: false }
-    if (gone) guardSettle(ctx, request, reply, state, 'neutral')
+    if (watch.gone) guardSettle(ctx, request, reply, state, 'neutral')
     return false
   }
-  const client = clientOf(request)
   if (!guardEnforced(ctx.config)) {
     // Nothing was charged for it: it goes on, and is not settled.
     ctx.events.emit({ type: 'login_attempt', result: 'would_refuse' })
-    request.log.info({ route: route.config.path, refusedBy: decision.refusedBy, retryAfter: decision.retryAfter, device: decision.device }, 'observe: would refuse this login attempt (too many failures)')
+    request.log.info({ route: route?.config.path, refusedBy: decision.refusedBy, retryAfter: decision.retryAfter, device: decision.device }, 'observe: would refuse this login attempt (too many failures)')
     return false
   }
   ctx.events.emit({ type: 'login_attempt', result: 'refused' })
   // Which counter refused, and whether the user exists, stay in the log: the answer is the same for all (keycloak#20651).
-  request.log.info({ route: route.config.path, refusedBy: decision.refusedBy, blocked: decision.blocked, device: decision.device, ip: client?.ip }, 'login attempt refused: too many failures')
+  request.log.info({ route: route?.config.path, refusedBy: decision.refusedBy, blocked: decision.blocked, device: decision.device, ip: clientOf(request)?.ip }, 'login attempt refused: too many failures')
   state.answered = true
   sendTooManyAttempts(ctx, request, reply, decision.retryAfter)
   return true
@@ -102,22 +119,35 @@ export function guardSettle (ctx: GatewayContext, request: FastifyRequest, reply
   if (attempt === undefined || attempt.settled || guard === undefined) return
   attempt.settled = true
   const now = ctx.now()
-  const client = clientOf(request)
   ctx.events.emit({ type: 'login_attempt', result: outcome })
   const enforced = guardEnforced(ctx.config)
-  if (outcome === 'failure') ctx.events.emit({ type: 'login_failed', user: attempt.user, client, enforced })
+  if (outcome === 'failure') ctx.events.emit({ type: 'login_failed', user: attempt.user, client: clientOf(request), enforced })
   // Only with the app's own answer: one the gateway replaced (a login refused
   // by the limit, say) carries none of the gateway's cookies either.
   if (outcome === 'success' && !state.answered && !reply.raw.headersSent) setDeviceCookie(ctx, request, reply, attempt.ticket, now)
-  guard.settle(attempt.ticket, outcome, now).then((report) => {
-    for (const b of report.blocks) {
-      ctx.events.emit({ type: 'login_blocked', counter: b.counter, user: b.counter === 'network' ? undefined : attempt.user, client, until: new Date(b.until).toISOString(), failures: b.failures, times: b.times, enforced })
-      request.log.warn({ counter: b.counter, until: new Date(b.until).toISOString(), failures: b.failures, times: b.times, ip: client?.ip }, enforced ? 'login guard: blocked after too many failures' : 'observe: the login guard would block after too many failures')
-    }
-  }, (err: unknown) => {
+  const failed = (err: unknown): void => {
     // Its charges are dropped at guard.inFlightTimeout; an outage is logged once by the store.
     if (!isStoreUnavailable(err)) request.log.error({ err, ticket: shortId(attempt.ticket.id) }, 'login guard: could not settle an attempt')
-  })
+  }
+  let report: SettleReport | Promise<SettleReport>
+  try {
+    report = guard.settle(attempt.ticket, outcome, now)
+  } catch (err) {
+    failed(err)
+    return
+  }
+  if (report instanceof Promise) report.then((r) => { reportBlocks(ctx, request, attempt, r, enforced) }, failed)
+  else reportBlocks(ctx, request, attempt, report, enforced)
+}
+
+/** The blocks a settled attempt tripped: logged and audited (`login_blocked`). */
+function reportBlocks (ctx: GatewayContext, request: FastifyRequest, attempt: GuardedAttempt, report: SettleReport, enforced: boolean): void {
+  if (report.blocks.length === 0) return
+  const client = clientOf(request)
+  for (const b of report.blocks) {
+    ctx.events.emit({ type: 'login_blocked', counter: b.counter, user: b.counter === 'network' ? undefined : attempt.user, client, until: new Date(b.until).toISOString(), failures: b.failures, times: b.times, enforced })
+    request.log.warn({ counter: b.counter, until: new Date(b.until).toISOString(), failures: b.failures, times: b.times, ip: client?.ip }, enforced ? 'login guard: blocked after too many failures' : 'observe: the login guard would block after too many failures')
+  }
 }
 
 /**
@@ -131,13 +161,10 @@ function setDeviceCookie (ctx: GatewayContext, request: FastifyRequest, reply: F
   const config = ctx.config.guard
   if (guard === undefined || config === false || config.device === false) return
   if (ticket.deviceId !== undefined && !ticket.renewDevice) return
-  const cookie = ctx.serializeCookie(config.device.cookie, guard.deviceToken(ticket, now), {
-    path: '/',
-    maxAge: Math.floor(config.device.maxAge / 1000),
-    httpOnly: true,
-    sameSite: 'lax',
-    secure: request.protocol === 'https'
-  })
+  // Written as @fastify/cookie's serializer writes it, without its checks and
+  // encoding on every login: the name is a token (the schema checks it), the
+  // value is made of token characters (device-token.ts).
+  const cookie = `${config.device.cookie}=${guard.deviceToken(ticket, now)}; Max-Age=${Math.floor(config.device.maxAge / 1000)}; Path=/; HttpOnly; ${request.protocol === 'https' ? 'Secure; ' : ''}SameSite=Lax`
   // Appended to the app's own Set-Cookie headers (reply.header adds a set-cookie rather than replacing it).
   void reply.header('set-cookie', cookie)
 }
