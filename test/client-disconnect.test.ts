@@ -1,5 +1,5 @@
 import t from 'tap'
-import { createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { startHarness } from './helpers/harness.js'
@@ -140,6 +140,36 @@ t.test('a client that goes away cancels its request to the app', async (t) => {
     req.destroy()
     await until(() => seen('/trickle')?.closedEarly === true, "the app's answer stream to close")
     t.pass("the app's answer stream was closed")
+  })
+
+  await t.test('on a keep-alive connection, after requests it was answered on that connection', async (t) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    t.teardown(() => { agent.destroy() })
+    const sockets = new Set<unknown>()
+    for (let i = 0; i < 3; i++) {
+      const answered = await new Promise<string>((resolve, reject) => {
+        const req = httpRequest(`${h.base}/ok`, { agent }, (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (chunk: string) => { text += chunk })
+          res.on('end', () => { resolve(text) })
+        })
+        req.on('socket', (socket) => { sockets.add(socket) })
+        req.on('error', reject)
+        req.end()
+      })
+      t.equal(answered, 'ok', `request ${i + 1} answered in full`)
+    }
+    const req = httpRequest(`${h.base}/think-again`, { agent })
+    req.on('error', () => {})
+    req.on('socket', (socket) => { sockets.add(socket) })
+    req.end()
+    await until(() => seen('/think-again')?.arrived === true, 'the app to receive the request')
+    t.equal(sockets.size, 1, 'all four requests on one connection')
+    t.equal(seen('/think-again')?.closedEarly, false, 'the answered requests before it cancelled nothing')
+    req.destroy()
+    await until(() => seen('/think-again')?.closedEarly === true, "the app's request to close")
+    t.pass("the app's request was closed")
   })
 
   await t.test('the gateway keeps working, and said nothing alarming', async (t) => {

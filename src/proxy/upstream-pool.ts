@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { Agent, type Dispatcher } from 'undici'
 
 type RequestCallback = (err: Error | null, data: Dispatcher.ResponseData) => void
@@ -48,22 +49,15 @@ export class UpstreamPool {
     // Gone before the request is even made (e.g. while a login body was
     // read): nobody is waiting, so the app is not asked.
     if (gone(client) && !client.writableEnded) return
-    let left = false
-    // An EventEmitter, which undici accepts as a signal, costs less per
-    // request than an AbortController.
-    const signal = new EventEmitter()
-    client.once('close', () => {
-      // 'close' follows a complete answer too; only an unfinished one means the client left.
-      if (client.writableEnded) return
-      left = true
-      signal.emit('abort')
-    })
-    this.#agent.request({ ...options, signal }, (err, data) => {
+    const watch = watchOf(client)
+    // reply-from builds these options for this request alone: the signal goes in without a copy.
+    ;(options as { signal?: EventEmitter }).signal = watch.signal
+    this.#agent.request(options, (err, data) => {
       // The cancellation (or anything else) failing a request nobody waits
       // for is not the app's failure: reply-from would log it, count it
       // through onError and try to answer a closed socket. Not calling back
       // is what reply-from itself does for a client gone before the answer.
-      if (err !== null && left) return
+      if (err !== null && watch.left) return
       callback(err, data)
     })
   }
@@ -72,6 +66,50 @@ export class UpstreamPool {
   async close (): Promise<void> {
     await this.#agent.close()
   }
+}
+
+/** What tells the requests to the app for one client that the client left. */
+interface ClientWatch {
+  /** Emits `abort` when the client leaves. An EventEmitter, which undici accepts as a signal, costs less than an AbortController. */
+  readonly signal: EventEmitter
+  left: boolean
+}
+
+const kWatch = Symbol('sessioncap.upstreamWatch')
+
+/**
+ * The watch of a client's requests to the app. Over HTTP/1, one per
+ * connection, made with its first request: the socket's `close` aborts every
+ * request to the app still running for it (undici takes its abort listener
+ * off the signal once its answer's body is done, so a finished one is not
+ * touched), and a keep-alive connection's later requests add no listener of
+ * their own. Over HTTP/2 (a stream per request), one per response: its
+ * `close` means the client left only when the answer was unfinished (it
+ * follows a complete answer too).
+ */
+function watchOf (client: ServerResponse): ClientWatch {
+  const socket = client.socket as (Socket & { [kWatch]?: ClientWatch }) | null
+  if (socket !== null && (client as { stream?: unknown }).stream === undefined) {
+    let watch = socket[kWatch]
+    if (watch === undefined) {
+      const w: ClientWatch = { signal: new EventEmitter(), left: false }
+      // Pipelined requests each listen while their answer runs.
+      w.signal.setMaxListeners(0)
+      socket.once('close', () => {
+        w.left = true
+        w.signal.emit('abort')
+      })
+      socket[kWatch] = watch = w
+    }
+    return watch
+  }
+  const watch: ClientWatch = { signal: new EventEmitter(), left: false }
+  client.once('close', () => {
+    if (client.writableEnded) return
+    watch.left = true
+    watch.signal.emit('abort')
+  })
+  return watch
 }
 
 /**
