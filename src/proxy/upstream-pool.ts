@@ -88,7 +88,8 @@ const kWatch = Symbol('sessioncap.upstreamWatch')
  * follows a complete answer too).
  */
 function watchOf (client: ServerResponse): ClientWatch {
-  const socket = client.socket as (Socket & { [kWatch]?: ClientWatch }) | null
+  // The watch rides on the socket under a symbol of its own (an optional property: assignable as is).
+  const socket: (Socket & { [kWatch]?: ClientWatch }) | null = client.socket
   if (socket !== null && (client as { stream?: unknown }).stream === undefined) {
     let watch = socket[kWatch]
     if (watch === undefined) {
