@@ -7,6 +7,8 @@ type ClientSocket = Pick<WebSocket, 'close' | 'once' | 'terminate'> & { _socket?
 
 const CLOSE_POLICY_VIOLATION = 1008
 const FORCE_AFTER_MS = 2_000
+/** Empty sets kept at least, before a sweep (see `#bySession`). */
+const EMPTY_KEPT = 1_024
 
 /**
  * The open WebSocket connections of each session. An upgrade is checked like
@@ -21,7 +23,16 @@ const FORCE_AFTER_MS = 2_000
  */
 export class SocketRegistry {
   readonly #pending = new WeakMap<Socket, readonly SessionId[]>()
+  /**
+   * A session whose last socket closed keeps its empty set until many are
+   * empty (`#sweep`): an app that opens a socket per page, or reconnects
+   * after every idle timeout, would otherwise drop its key and set it again
+   * each time, and in a large Map that costs more each time (V8 keeps a
+   * deleted entry in its key's bucket chain until the table is rebuilt).
+   */
   readonly #bySession = new Map<SessionId, Set<ClientSocket>>()
+  /** Empty sets in `#bySession`. */
+  #empty = 0
 
   /** An upgrade request carrying these sessions passed the check. */
   noteUpgrade (raw: Socket, sessions: readonly SessionId[]): void {
@@ -36,6 +47,7 @@ export class SocketRegistry {
     for (const id of sessions) {
       let set = this.#bySession.get(id)
       if (set === undefined) this.#bySession.set(id, set = new Set())
+      else if (set.size === 0) this.#empty--
       set.add(ws)
     }
     ws.once('close', () => { for (const id of sessions) this.#remove(id, ws) })
@@ -48,6 +60,7 @@ export class SocketRegistry {
       const set = this.#bySession.get(id)
       if (set === undefined) continue
       this.#bySession.delete(id)
+      if (set.size === 0) this.#empty--
       for (const ws of set) {
         ws.close(CLOSE_POLICY_VIOLATION, 'session ended')
         setTimeout(() => { ws.terminate() }, FORCE_AFTER_MS).unref()
@@ -58,13 +71,18 @@ export class SocketRegistry {
   }
 
   get openSessions (): number {
-    return this.#bySession.size
+    return this.#bySession.size - this.#empty
   }
 
   #remove (id: SessionId, ws: ClientSocket): void {
     const set = this.#bySession.get(id)
-    if (set === undefined) return
-    set.delete(ws)
-    if (set.size === 0) this.#bySession.delete(id)
+    if (set === undefined || !set.delete(ws) || set.size > 0) return
+    // Bounded: swept once empty sets are more than half of all (and over 1,024).
+    if (++this.#empty > Math.max(EMPTY_KEPT, this.#bySession.size / 2)) this.#sweep()
+  }
+
+  #sweep (): void {
+    for (const [id, set] of this.#bySession) if (set.size === 0) this.#bySession.delete(id)
+    this.#empty = 0
   }
 }

@@ -448,7 +448,11 @@ export class RedisStore implements SessionStore {
       const user = await this.#userOf(key)
       if (user === undefined) return { state: 'unknown' }
       const reply = await this.#client.scSettle(...this.#keyArgs(user, now), key, policy, limit) as unknown[]
-      this.#cache.delete(key)
+      // A session still waiting for its choice is as it was: its cached
+      // answer stays. (Dropped and set again on every visit to the chooser,
+      // one hot key in a cache of 100,000 costs more each time: V8 keeps a
+      // deleted entry in its key's bucket chain until the table is rebuilt.)
+      if (reply[0] !== 'pending') this.#cache.delete(key)
       if (reply[0] === 'live') {
         const by = compactBy({ device: unfield(reply[1]), ip: unfield(reply[2]), at: now })
         const ended = parseRecords(reply.slice(3), user)
