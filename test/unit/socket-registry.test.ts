@@ -19,7 +19,8 @@ class FakeWebSocket extends EventEmitter {
 function open (registry: SocketRegistry, ...sessions: string[]): FakeWebSocket {
   const ws = new FakeWebSocket()
   registry.noteUpgrade(ws._socket, sessions as SessionId[])
-  registry.connected(ws)
+  // ws's `once` is typed with its own event overloads; the registry only listens for 'close'.
+  registry.connected(ws as unknown as Parameters<SocketRegistry['connected']>[0])
   return ws
 }
 
