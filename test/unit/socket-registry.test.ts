@@ -2,7 +2,6 @@ import t from 'tap'
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import { SocketRegistry } from '../../src/proxy/socket-registry.js'
-import type { SessionId } from '../../src/domain/session.js'
 
 /** The part of a ws WebSocket the registry uses: a close that says so, and its TCP socket. */
 class FakeWebSocket extends EventEmitter {
@@ -18,7 +17,7 @@ class FakeWebSocket extends EventEmitter {
 
 function open (registry: SocketRegistry, ...sessions: string[]): FakeWebSocket {
   const ws = new FakeWebSocket()
-  registry.noteUpgrade(ws._socket, sessions as SessionId[])
+  registry.noteUpgrade(ws._socket, sessions)
   // ws's `once` is typed with its own event overloads; the registry only listens for 'close'.
   registry.connected(ws as unknown as Parameters<SocketRegistry['connected']>[0])
   return ws
@@ -36,10 +35,10 @@ t.test('a session that opens and closes its only socket again and again is count
   }
   t.same([...counts], ['101/100'], 'every time: counted while open, not once its socket closed')
   const last = open(registry, 'busy')
-  t.equal(registry.closeSessions(['busy' as SessionId]), 1, 'its socket is closed when it ends')
+  t.equal(registry.closeSessions(['busy']), 1, 'its socket is closed when it ends')
   t.equal(last.closedWith, 1008)
   t.equal(registry.openSessions, 100)
-  t.equal(registry.closeSessions(others.map((_, i) => `other${i}` as SessionId)), 100)
+  t.equal(registry.closeSessions(others.map((_, i) => `other${i}`)), 100)
   t.equal(registry.openSessions, 0)
 })
 
@@ -50,7 +49,7 @@ t.test('many sessions whose sockets closed are swept, and the count stays right 
   t.equal(registry.openSessions, 1, 'only the session with an open socket')
   const again = open(registry, 's4999')
   t.equal(registry.openSessions, 2)
-  t.equal(registry.closeSessions(['s4999' as SessionId, 's0' as SessionId, 'kept' as SessionId]), 2, 'a swept session has nothing to close')
+  t.equal(registry.closeSessions(['s4999', 's0', 'kept']), 2, 'a swept session has nothing to close')
   t.equal(again.closedWith, 1008)
   t.equal(kept.closedWith, 1008)
   t.equal(registry.openSessions, 0)
