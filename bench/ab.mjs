@@ -14,8 +14,9 @@
 //   two builds (say the commit before a change) under one configuration;
 // --logins: every request a login of a new user; otherwise pages of 10,000
 //   signed-in users;
-// --profile: then one more round under V8's sampling profiler in both, and
-//   the functions whose self time per request differs most (b − a).
+// --profile: then one more round under V8's sampling profiler for each (one
+//   after the other), and the functions whose self time per request differs
+//   most (b − a).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -107,9 +108,14 @@ ${extra[which]}
       proc.child.on('message', on)
       proc.child.send(msg)
     })
-    await Promise.all([ask(gw.a, { cmd: 'prof-start' }, 'profiling'), ask(gw.b, { cmd: 'prof-start' }, 'profiling')])
-    const [ra, rb] = await Promise.all([runLoad(job('a', duration * 2)), runLoad(job('b', duration * 2))])
-    const [pa, pb] = await Promise.all([ask(gw.a, { cmd: 'prof-stop' }, 'profile'), ask(gw.b, { cmd: 'prof-stop' }, 'profile')])
+    // Each alone on its core under the profiler (side by side, the profilers' own threads would share it too).
+    const profiled = async (which) => {
+      await ask(gw[which], { cmd: 'prof-start' }, 'profiling')
+      const r = await runLoad(job(which, duration * 3))
+      return [r, await ask(gw[which], { cmd: 'prof-stop' }, 'profile')]
+    }
+    const [ra, pa] = await profiled('a')
+    const [rb, pb] = await profiled('b')
     const ta = selfTimes(pa, ra.requests)
     const tb = selfTimes(pb, rb.requests)
     for (const key of ['pkg', 'fn']) {
