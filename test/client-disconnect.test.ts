@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Agent, createServer, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { startHarness } from './helpers/harness.js'
 import { MemoryStore } from '../src/store/memory-store.js'
@@ -170,6 +170,18 @@ t.test('a client that goes away cancels its request to the app', async (t) => {
     req.destroy()
     await until(() => seen('/think-again')?.closedEarly === true, "the app's request to close")
     t.pass("the app's request was closed")
+  })
+
+  await t.test('two pipelined requests on one connection, neither answered yet', async (t) => {
+    const socket = connect(Number(new URL(h.base).port), '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise<void>((resolve) => socket.once('connect', () => { resolve() }))
+    socket.write('GET /pipe-first HTTP/1.1\r\nHost: app\r\n\r\nGET /pipe-second HTTP/1.1\r\nHost: app\r\n\r\n')
+    await until(() => seen('/pipe-first')?.arrived === true && seen('/pipe-second')?.arrived === true, 'the app to receive both')
+    socket.destroy()
+    await until(() => seen('/pipe-first')?.closedEarly === true, "the first's request to the app to close")
+    await until(() => seen('/pipe-second')?.closedEarly === true, "the second's (its answer still queued behind the first) to close")
+    t.pass('both requests to the app were closed')
   })
 
   await t.test('the gateway keeps working, and said nothing alarming', async (t) => {

@@ -207,7 +207,10 @@ export class LoginGuard {
    * with many addresses only makes the gateway hash each one, as without it).
    */
   #networkKeyOfAddress (address: string | undefined): string {
-    if (address === undefined) return this.networkKeyOf(address)
+    // Only what can be an address is remembered (45 characters: the longest
+    // IPv6 text): under `proxy.trustProxy: true` the address is whatever a
+    // client wrote in X-Forwarded-For, and 10,000 of those could be 16 KB each.
+    if (address === undefined || address.length > MAX_ADDRESS_LENGTH) return this.networkKeyOf(address)
     let key = this.#networkKeys.get(address)
     if (key === undefined) {
       if (this.#networkKeys.size >= NETWORK_KEYS_CACHED) this.#networkKeys.clear()
@@ -224,6 +227,8 @@ export class LoginGuard {
 
 /** Most addresses whose network key is remembered (~150 B each). */
 const NETWORK_KEYS_CACHED = 10_000
+/** The longest address text remembered: an IPv6 address with an IPv4 tail. */
+const MAX_ADDRESS_LENGTH = 45
 
 /** The store's answer to a charge, as the proxy takes it. */
 function decision (result: ChargeResult, deviceId: string | undefined, renewDevice: boolean): AttemptDecision {

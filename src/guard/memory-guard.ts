@@ -215,9 +215,9 @@ export class MemoryGuardStore implements GuardStore {
     this.#charges.clear()
   }
 
-  /** Keys held, for tests and the bench: counters, blocked keys, attempts in flight. */
-  size (): { counters: number, blocked: number, inFlight: number } {
-    return { counters: this.#active.size, blocked: this.#blocked.size, inFlight: this.#inFlight.size }
+  /** Keys held, for tests and the bench: counters, blocked keys, attempts in flight, keys with charges in flight. */
+  size (): { counters: number, blocked: number, inFlight: number, charged: number } {
+    return { counters: this.#active.size, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged: this.#charges.size }
   }
 
   /**

@@ -167,7 +167,8 @@ export function replaceWithBadGateway (reply: FastifyReply, payload: unknown): s
   return `${err.message} (${err.code})\n`
 }
 
-function discard (payload: unknown): void {
+/** Drops an answer's body from the app that will not be sent (its connection to the app is freed). */
+export function discard (payload: unknown): void {
   if (payload instanceof Readable) {
     // Destroying an unfinished undici body emits an abort error; nobody else
     // listens to this stream any more, so without a listener it would crash

@@ -10,7 +10,7 @@ import { identified, type Found, type IdentityStrategy, type LoginAnswer } from 
 import { whoamiContext } from './upstream.js'
 import type { GatewayContext, RequestState } from './context.js'
 import { shortId } from './context.js'
-import { replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWithTooMany, replaceWithUnavailable } from './ended-answer.js'
+import { discard, replaceWithBadGateway, replaceWithChooser, replaceWithEnded, replaceWithTooMany, replaceWithUnavailable } from './ended-answer.js'
 import { prefersHtml } from '../http/accept.js'
 import type { LoginRoute } from './routes.js'
 import { kState } from './symbols.js'
@@ -90,7 +90,11 @@ export function responseWatch (ctx: GatewayContext) {
       done(null, payload)
       return
     }
-    watch(request, reply, payload, state).then((value) => { done(null, value) }, (err: Error) => { done(err) })
+    watch(request, reply, payload, state).then((value) => { done(null, value) }, (err: Error) => {
+      // The error is answered instead of the app's body: dropped, not left holding its connection to the app.
+      discard(payload)
+      done(err)
+    })
   }
 }
 

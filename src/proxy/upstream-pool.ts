@@ -88,13 +88,17 @@ const kWatch = Symbol('sessioncap.upstreamWatch')
  * follows a complete answer too).
  */
 function watchOf (client: ServerResponse): ClientWatch {
-  // The watch rides on the socket under a symbol of its own (an optional property: assignable as is).
-  const socket: (Socket & { [kWatch]?: ClientWatch }) | null = client.socket
+  // The watch rides on the socket under a symbol of its own (an optional
+  // property: assignable as is). The request's socket: a pipelined request's
+  // response has none of its own until the answers before it are done.
+  const socket: (Socket & { [kWatch]?: ClientWatch }) | null = (client as { req?: { socket?: Socket | null } }).req?.socket ?? client.socket
   if (socket !== null && (client as { stream?: unknown }).stream === undefined) {
     let watch = socket[kWatch]
     if (watch === undefined) {
       const w: ClientWatch = { signal: new EventEmitter(), left: false }
-      // Pipelined requests each listen while their answer runs.
+      // Pipelined requests each listen while their request to the app runs.
+      // A listener lives until its answer's body from the app is done (or the
+      // socket closes): at most the requests the connection has open.
       w.signal.setMaxListeners(0)
       socket.once('close', () => {
         w.left = true

@@ -57,7 +57,7 @@ t.test('memory: one attempt in flight is one record, dropped at its settle or at
   charge(store, 'late', 'v', 'n2', T0 + rules.inFlightTimeout)
   t.equal(store.size().inFlight, 1, 'the 100 forgotten attempts gave their charges back')
   await store.close()
-  t.same(store.size(), { counters: 0, blocked: 0, inFlight: 0 })
+  t.same(store.size(), { counters: 0, blocked: 0, inFlight: 0, charged: 0 })
 })
 
 t.test('memory: a counter left holding nothing is dropped, so successful logins keep only their logins count', async (t) => {
@@ -66,7 +66,7 @@ t.test('memory: a counter left holding nothing is dropped, so successful logins 
     const r = charge(store, `s${i}`, `user${i}`, 'office', T0 + i)
     if (r.allowed) store.settleNow(r.ticket, 'success', T0 + i, rules)
   }
-  t.same(store.size(), { counters: 100, blocked: 0, inFlight: 0 }, 'one key per user (its logins this hour); no userNetwork, no network key')
+  t.same(store.size(), { counters: 100, blocked: 0, inFlight: 0, charged: 0 }, 'one key per user (its logins this hour); no userNetwork, no network key')
   const noLogins = guardRules(guardConfig('{ maxLoginsPerHour: 0 }'))
   const bare = new MemoryGuardStore({ maxKeys: 100_000 })
   for (let i = 0; i < 100; i++) {
@@ -77,4 +77,32 @@ t.test('memory: a counter left holding nothing is dropped, so successful logins 
   const f = charge(store, 'f', 'user1', 'office', T0 + 200)
   if (f.allowed) store.settleNow(f.ticket, 'failure', T0 + 200, rules)
   t.equal(store.size().counters, 102, 'a failure is kept (userNetwork and network keys)')
+})
+
+t.test('memory: a login in flight when its user is lifted is not kept (the lift resets the logins count), though its charge counts until it settles', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 1000 })
+  const oneLogin = guardRules(guardConfig('{ maxLoginsPerHour: 1 }'))
+  const attempt = (id: string, now: number) => store.chargeNow({ id, user: 'alice', network: 'home', device: false, now, rules: oneLogin })
+  const first = attempt('a1', T0)
+  t.match(first, { allowed: true })
+  t.match(attempt('a2', T0 + 1), { allowed: false, refusedBy: ['logins'] }, 'the one login allowed is in flight')
+  t.same(await store.liftUser('alice', T0 + 2), [], 'nothing was blocked')
+  if (first.allowed) t.match(store.settleNow(first.ticket, 'success', T0 + 3, oneLogin), { settled: true })
+  t.match(attempt('a3', T0 + 4), { allowed: true }, 'the login charged before the lift was not kept after it')
+})
+
+t.test('memory: charges in flight leave nothing behind once settled or dropped', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 1000 })
+  const tickets = []
+  for (let i = 0; i < 50; i++) {
+    const r = charge(store, `c${i}`, `user${i % 5}`, `net${i % 3}`, T0)
+    if (r.allowed) tickets.push(r.ticket)
+  }
+  t.ok(store.size().charged > 0, 'charged keys while in flight')
+  for (const [i, ticket] of tickets.entries()) if (i % 2 === 0) store.settleNow(ticket, i % 4 === 0 ? 'neutral' : 'success', T0 + 1, rules)
+  charge(store, 'late', 'other', 'elsewhere', T0 + rules.inFlightTimeout)
+  t.equal(store.size().inFlight, 1, 'the unsettled ones were dropped at inFlightTimeout')
+  t.equal(store.size().charged, 4, 'only the last attempt\'s keys are charged: its userNetwork, network, user and logins keys')
+  await store.close()
+  t.same(store.size(), { counters: 0, blocked: 0, inFlight: 0, charged: 0 })
 })
