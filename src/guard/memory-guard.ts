@@ -11,9 +11,10 @@ export interface MemoryGuardOptions {
 
 /**
  * One attempt in flight, from its charge to its settle (or its deadline):
- * the keys it charged, in its counters' order (`logins` under its own key:
- * it shares the user's entry, not the user's charges), and which of them a
- * lift voided since (bit i: `keys[i]`), so its settle counts nothing there.
+ * its counters' keys, in its counters' order (made once, at the charge: the
+ * settle reuses them), and which of them a lift voided since (bit i:
+ * `keys[i]`), so its settle counts nothing there. `logins` shares the user's
+ * key (and entry) but not the user's charges: its charges are counted apart.
  */
 interface InFlight {
   deadline: number
@@ -62,8 +63,10 @@ export class MemoryGuardStore implements GuardStore {
   readonly #blocked: LRUCache<string, CounterEntry>
   /** In charge order, hence (with one `inFlightTimeout`) in deadline order. */
   readonly #inFlight = new Map<string, InFlight>()
-  /** Charges in flight per key (`flightKey`); a key leaves when its last charge is settled or dropped. */
+  /** Charges in flight per key; a key leaves when its last charge is settled or dropped. */
   readonly #charges = new Map<string, number>()
+  /** The same for the `logins` counters (their key is the user's). */
+  readonly #loginCharges = new Map<string, number>()
   readonly #events: GuardEvents | undefined
   #now = 0
   #dropped = 0
@@ -106,9 +109,8 @@ export class MemoryGuardStore implements GuardStore {
       }
       const entry = kind === 'logins' ? holder?.logins : holder
       if (entry !== undefined) refresh(entry, now)
-      const flightKey = kind === 'logins' ? `l:${req.user}` : key
-      keys[i] = flightKey
-      const wait = judge(entry, limit, this.#charges.get(flightKey) ?? 0, now)
+      keys[i] = key
+      const wait = judge(entry, limit, this.#chargesOf(kind).get(key) ?? 0, now)
       if (wait > 0) {
         (refusedBy ??= []).push(kind)
         retry = Math.max(retry, wait)
@@ -118,8 +120,12 @@ export class MemoryGuardStore implements GuardStore {
     // A refused attempt leaves nothing behind: not even a key.
     if (refusedBy !== undefined) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
 
-    for (const key of keys) this.#charges.set(key, (this.#charges.get(key) ?? 0) + 1)
     const kinds = kindsOf(counters)
+    for (let i = 0; i < keys.length; i++) {
+      const charges = this.#chargesOf(kinds[i] as CounterKind)
+      const key = keys[i] as string
+      charges.set(key, (charges.get(key) ?? 0) + 1)
+    }
     this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, counters: kinds, keys, voided: 0 })
     return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: kinds } }
   }
@@ -140,7 +146,7 @@ export class MemoryGuardStore implements GuardStore {
       // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
       if ((flight.voided & (1 << i)) !== 0) continue
       const kind = flight.counters[i] as CounterKind
-      const key = counterKey(kind, ticket.user, ticket.network)
+      const key = flight.keys[i] as string
       if (kind === 'logins') {
         // Only a success is a login; anything else is refunded (its charge, released above, was all it held).
         if (outcome !== 'success' || rules.logins === undefined) continue
@@ -213,11 +219,12 @@ export class MemoryGuardStore implements GuardStore {
     this.#blocked.clear()
     this.#inFlight.clear()
     this.#charges.clear()
+    this.#loginCharges.clear()
   }
 
   /** Keys held, for tests and the bench: counters, blocked keys, attempts in flight, keys with charges in flight. */
   size (): { counters: number, blocked: number, inFlight: number, charged: number } {
-    return { counters: this.#active.size, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged: this.#charges.size }
+    return { counters: this.#active.size, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged: this.#charges.size + this.#loginCharges.size }
   }
 
   /**
@@ -243,10 +250,7 @@ export class MemoryGuardStore implements GuardStore {
     if (keys.size === 0) return
     for (const flight of this.#inFlight.values()) {
       for (let i = 0; i < flight.counters.length; i++) {
-        const kind = flight.counters[i] as CounterKind
-        // A logins charge is kept under its own key, but counts in the user's entry.
-        const key = kind === 'logins' ? `u:${(flight.keys[i] as string).slice(2)}` : flight.keys[i] as string
-        if (keys.has(key)) flight.voided |= 1 << i
+        if (keys.has(flight.keys[i] as string)) flight.voided |= 1 << i
       }
     }
   }
@@ -268,11 +272,18 @@ export class MemoryGuardStore implements GuardStore {
 
   /** Gives an attempt's charges back. */
   #release (flight: InFlight): void {
-    for (const key of flight.keys) {
-      const n = (this.#charges.get(key) ?? 0) - 1
-      if (n > 0) this.#charges.set(key, n)
-      else this.#charges.delete(key)
+    for (let i = 0; i < flight.keys.length; i++) {
+      const charges = this.#chargesOf(flight.counters[i] as CounterKind)
+      const key = flight.keys[i] as string
+      const n = (charges.get(key) ?? 0) - 1
+      if (n > 0) charges.set(key, n)
+      else charges.delete(key)
     }
+  }
+
+  /** The charges in flight of one kind of counter (see `#loginCharges`). */
+  #chargesOf (kind: CounterKind): Map<string, number> {
+    return kind === 'logins' ? this.#loginCharges : this.#charges
   }
 
   /** Attempts whose settle never came (a bug, or a request that outlived inFlightTimeout) give their charges back. */

@@ -46,7 +46,8 @@ export function guardAttempt (ctx: GatewayContext, request: FastifyRequest, repl
   // it is made), and whatever the protocol: a settle that came first (the
   // answer's own) makes this one do nothing.
   const watch: GoneWatch = { gone: false }
-  reply.raw.once('close', () => {
+  // (`on`, not `once`: 'close' comes once, and `once` wraps every listener in two more objects.)
+  reply.raw.on('close', () => {
     watch.gone = true
     if (state.guard?.settled === false) guardSettle(ctx, request, reply, state, 'neutral')
   })
