@@ -21,7 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuSeconds, inParallel, login, median, onPath, startNode, startRedis, stopAll } from './lib.mjs'
+import { cpuSeconds, gatewayYaml, inParallel, loadRunner, login, median, onPath, startNode, startRedis, stopAll } from './lib.mjs'
 import { selfTimes } from './self-times.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -45,32 +45,13 @@ try {
     const redis = await startRedis(join(tmp, 'redis'), 0, { persistent: false })
     store = `store: { type: redis, url: "${redis.url}", keyPrefix: "ab-WHICH:" }`
   }
-  const yaml = (which) => `upstream: ${app.url}
-listen: { host: 127.0.0.1, port: 0 }
-secret: bench-secret-0123456789abcdef0123456789abcdef
-session: { cookie: sessionid }
-login:
-  - { method: POST, path: /login, user: { form: username }, status: [302] }
-limit: 2
-${store.replace('WHICH', which)}
-${extra[which]}
-`
+  const yaml = (which) => gatewayYaml(app.url, `${store.replace('WHICH', which)}\n${extra[which]}`)
   const gw = {}
   for (const which of ['a', 'b']) {
     gw[which] = await startNode(join(roots[which], 'bench/servers/gateway.mjs'), [yaml(which)], { core: 1, env: { BENCH_PROFILE: '1' } })
   }
-  let id = 0
   let wave = 0
-  const runLoad = (job) => new Promise((resolve, reject) => {
-    const me = ++id
-    const on = (m) => {
-      if (m?.id !== me) return
-      load.child.off('message', on)
-      if (m.error !== undefined) reject(new Error(m.error)); else resolve(m.result)
-    }
-    load.child.on('message', on)
-    load.child.send({ id: me, connections: 32, ...job })
-  })
+  const runLoad = loadRunner(load, { connections: 32 })
   const pools = {}
   if (!logins) {
     for (const which of ['a', 'b']) pools[which] = (await inParallel(10_000, 32, (i) => login(gw[which].url, `user${i}@example.com`))).filter(Boolean)

@@ -272,3 +272,37 @@ export function redisCommands (redis) {
   for (const m of text.matchAll(/^cmdstat_(?:evalsha|eval|evalsha_ro|eval_ro):calls=(\d+)/gm)) calls += Number(m[1])
   return text.includes('cmdstat_') ? calls : undefined
 }
+
+/** The secret and the limit every benchmark gateway runs with. */
+export const BENCH_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
+export const BENCH_LIMIT = 2
+
+/** A benchmark gateway's configuration: the app, the login and logout routes the load uses, limit 2, then `extra` (the store, any other key). */
+export function gatewayYaml (upstream, extra) {
+  return `upstream: ${upstream}
+listen: { host: 127.0.0.1, port: 0 }
+secret: ${BENCH_SECRET}
+session: { cookie: sessionid }
+login:
+  - { method: POST, path: /login, user: { form: username }, status: [302] }
+logout:
+  - path: /logout
+limit: ${BENCH_LIMIT}
+${extra}
+`
+}
+
+/** Hands jobs to a load generator (bench/load.mjs, started with startNode); resolves with each job's result. */
+export function loadRunner (load, defaults = {}) {
+  let jobId = 0
+  return (job) => new Promise((resolve, reject) => {
+    const id = ++jobId
+    const onMessage = (m) => {
+      if (m?.id !== id) return
+      load.child.off('message', onMessage)
+      if (m.error !== undefined) reject(new Error(m.error)); else resolve(m.result)
+    }
+    load.child.on('message', onMessage)
+    load.child.send({ id, ...defaults, ...job })
+  })
+}

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { inParallel, login, onPath, startNode, startRedis, stopAll } from './lib.mjs'
+import { gatewayYaml, inParallel, login, onPath, startNode, startRedis, stopAll } from './lib.mjs'
 import { selfTimes, where } from './self-times.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -32,15 +32,7 @@ const ask = (proc, msg, key) => new Promise((resolve) => {
 try {
   const load = await startNode(join(here, 'load.mjs'), [], { core: 0 })
   const app = await startNode(join(here, 'servers/upstream.mjs'), [], { core: 0 })
-  const yaml = (store) => `upstream: ${app.url}
-listen: { host: 127.0.0.1, port: 0 }
-secret: bench-secret-0123456789abcdef0123456789abcdef
-session: { cookie: sessionid }
-login:
-  - { method: POST, path: /login, user: { form: username }, status: [302] }
-limit: 2
-${store}
-`
+  const yaml = (store) => gatewayYaml(app.url, store)
   const targets = [
     { name: 'bare', proc: await startNode(join(here, 'servers/bare-proxy.mjs'), [app.url], { core: 1, env }) },
     { name: 'memory', proc: await startNode(join(here, 'servers/gateway.mjs'), [yaml('store: { type: memory }')], { core: 1, env }) }

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
-  cpuSeconds, disablePinning, machineBusySeconds, exchange, freePort, inParallel, login, machine, median, onPath, pinning, redisCommands,
+  BENCH_LIMIT, cpuSeconds, disablePinning, gatewayYaml, loadRunner, machineBusySeconds, exchange, freePort, inParallel, login, machine, median, onPath, pinning, redisCommands,
   startNode, startNginx, startRedis, stopAll
 } from './lib.mjs'
 import { writeReport } from './report.mjs'
@@ -34,8 +34,7 @@ const P = quick
 // --pool=N: how many users' cookies the page rounds cycle through (the Redis store's cache hit rate depends on it).
 const poolArg = args.find((a) => a.startsWith('--pool='))
 if (poolArg !== undefined) P.pool = Number(poolArg.slice(7))
-const LIMIT = 2
-const SECRET = 'bench-secret-0123456789abcdef0123456789abcdef'
+const LIMIT = BENCH_LIMIT
 const CORE_SERVER = 1
 const CORE_LOAD = 0
 
@@ -74,20 +73,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'sessioncap-bench-'))
 log(`bench: ${quick ? 'quick' : 'full'} run, work files in ${tmp}`)
 process.on('SIGINT', () => { void stopAll().then(() => process.exit(130)) })
 
-function gatewayYaml (upstream, store) {
-  return `upstream: ${upstream}
-listen: { host: 127.0.0.1, port: 0 }
-secret: ${SECRET}
-session: { cookie: sessionid }
-login:
-  - { method: POST, path: /login, user: { form: username }, status: [302] }
-logout:
-  - path: /logout
-limit: ${LIMIT}
-${store}
-`
-}
-
 const results = {
   date: new Date().toISOString(),
   mode: quick ? 'quick' : 'full',
@@ -117,17 +102,7 @@ let load
 try {
   // ---- processes ------------------------------------------------------------
   load = await startNode(join(here, 'load.mjs'), [], { core: CORE_LOAD, logFile: join(tmp, 'load.log') })
-  let jobId = 0
-  const runLoad = (job) => new Promise((resolve, reject) => {
-    const id = ++jobId
-    const onMessage = (m) => {
-      if (m?.id !== id) return
-      load.child.off('message', onMessage)
-      if (m.error !== undefined) reject(new Error(m.error)); else resolve(m.result)
-    }
-    load.child.on('message', onMessage)
-    load.child.send({ id, connections: P.connections, ...job })
-  })
+  const runLoad = loadRunner(load, { connections: P.connections })
 
   // The app behind the proxies shares the load generator's core, so the
   // proxy under test has a core of its own; the "direct" variant is a second

@@ -6,6 +6,7 @@ import { clientOf } from '../http/client.js'
 import type { AttemptDecision, LoginTicket, Outcome, SettleReport } from '../guard/index.js'
 import { guardEnforced } from '../guard/rules.js'
 import type { GatewayContext, RequestState } from './context.js'
+import type { LoginRoute } from './routes.js'
 
 /**
  * The login guard's two points in the proxy (the guard itself, src/guard/,
@@ -58,9 +59,9 @@ export function guardAttempt (ctx: GatewayContext, request: FastifyRequest, repl
     return unguarded(ctx, state, err)
   }
   if (decision instanceof Promise) {
-    return decision.then((d) => judged(ctx, request, reply, state, user, d, watch), (err: unknown) => unguarded(ctx, state, err))
+    return decision.then((d) => judged(ctx, request, reply, state, route, user, d, watch), (err: unknown) => unguarded(ctx, state, err))
   }
-  return judged(ctx, request, reply, state, user, decision, watch)
+  return judged(ctx, request, reply, state, route, user, decision, watch)
 }
 
 /** Whether the client left while the attempt was being charged. */
@@ -77,8 +78,7 @@ function unguarded (ctx: GatewayContext, state: RequestState, err: unknown): fal
   throw err
 }
 
-function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string, decision: AttemptDecision, watch: GoneWatch): boolean {
-  const route = state.login
+function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, route: LoginRoute, user: string, decision: AttemptDecision, watch: GoneWatch): boolean {
   if (decision.allowed) {
     state.guard = { ticket: decision.ticket, user, settled: false }
     if (watch.gone) guardSettle(ctx, request, reply, state, 'neutral')
@@ -87,12 +87,12 @@ function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyRep
   if (!guardEnforced(ctx.config)) {
     // Nothing was charged for it: it goes on, and is not settled.
     ctx.events.emit({ type: 'login_attempt', result: 'would_refuse' })
-    request.log.info({ route: route?.config.path, refusedBy: decision.refusedBy, retryAfter: decision.retryAfter, device: decision.device }, 'observe: would refuse this login attempt (too many failures)')
+    request.log.info({ route: route.config.path, refusedBy: decision.refusedBy, retryAfter: decision.retryAfter, device: decision.device }, 'observe: would refuse this login attempt (too many failures)')
     return false
   }
   ctx.events.emit({ type: 'login_attempt', result: 'refused' })
   // Which counter refused, and whether the user exists, stay in the log: the answer is the same for all (keycloak#20651).
-  request.log.info({ route: route?.config.path, refusedBy: decision.refusedBy, blocked: decision.blocked, device: decision.device, ip: clientOf(request)?.ip }, 'login attempt refused: too many failures')
+  request.log.info({ route: route.config.path, refusedBy: decision.refusedBy, blocked: decision.blocked, device: decision.device, ip: request.ip }, 'login attempt refused: too many failures')
   state.answered = true
   sendTooManyAttempts(ctx, request, reply, decision.retryAfter)
   return true
