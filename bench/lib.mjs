@@ -1,7 +1,7 @@
 // Helpers of the benchmark: processes, pinning, CPU time, ports, Redis, nginx, logins.
 import { fork, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { createConnection, createServer } from 'node:net'
 import { join } from 'node:path'
@@ -25,6 +25,27 @@ export function cpuSeconds (pids) {
     } catch { /* gone */ }
   }
   return ticks / CLK_TCK
+}
+
+/**
+ * CPU seconds of one process, split: its main thread (the JavaScript, HTTP
+ * parsing, hashing) and all its other threads (V8's concurrent marking,
+ * sweeping and compiling, libuv's pool). Threads that ended are not counted.
+ */
+export function threadSeconds (pid) {
+  let main = 0
+  let other = 0
+  let tids = []
+  try { tids = readdirSync(`/proc/${pid}/task`) } catch { /* gone */ }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const t = (Number(rest[11]) + Number(rest[12])) / CLK_TCK
+      if (Number(tid) === pid) main += t; else other += t
+    } catch { /* gone */ }
+  }
+  return { main, other }
 }
 
 /** CPU seconds the whole machine spent busy (all cores), from /proc/stat. */

@@ -63,6 +63,16 @@ export function judge (c: CounterEntry | undefined, limit: number, inFlight: num
   return 0
 }
 
+/**
+ * `judge` for a counter kept as bare numbers (memory-guard.ts keeps its
+ * counters in typed arrays, never blocked there: blocks live apart).
+ */
+export function judgeCount (kept: number, windowEnd: number, limit: number, inFlight: number, now: number): number {
+  if (kept > 0 && kept >= limit) return Math.max(windowEnd - now, 1)
+  if (kept + inFlight >= limit) return SATURATED_RETRY_MS
+  return 0
+}
+
 /** Keeps one failure (or login) in the counter's window, opening a window if none is. */
 export function keep (c: CounterEntry, window: number, now: number): void {
   if (c.windowEnd === 0) c.windowEnd = now + window

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache'
-import { CounterEntry, countersFor, judge, keep, keepFailure, refresh } from './counter.js'
-import type { BlockInfo, BlockList, ChargeRequest, ChargeResult, CounterKind, GuardEvents, GuardRules, GuardStore, Outcome, SettleResult, Ticket } from './guard.js'
+import { CounterEntry, countersFor, judge, judgeCount, keepFailure, refresh } from './counter.js'
+import { CounterTable, fingerprintOf } from './counter-table.js'
+import { COUNTERS, type BlockInfo, type BlockList, type ChargeRequest, type ChargeResult, type CounterKind, type GuardEvents, type GuardRules, type GuardStore, type Outcome, type SettleResult, type Ticket } from './guard.js'
 import { counterKey, parseCounterKey } from './keys.js'
 
 export interface MemoryGuardOptions {
@@ -11,15 +12,19 @@ export interface MemoryGuardOptions {
 
 /**
  * One attempt in flight, from its charge to its settle (or its deadline):
- * its counters' keys, in its counters' order (made once, at the charge: the
- * settle reuses them), and which of them a lift voided since (bit i:
- * `keys[i]`), so its settle counts nothing there. `logins` shares the user's
- * key (and entry) but not the user's charges: its charges are counted apart.
+ * its counters' fingerprints, in its counters' order (made once, at the
+ * charge: the settle reuses them), and which of them a lift voided since
+ * (bit i: counter i), so its settle counts nothing there. `logins` shares
+ * the user's entry but not the user's charges: each has its own.
  */
 interface InFlight {
   deadline: number
   counters: readonly CounterKind[]
-  keys: string[]
+  /** Each counter's fingerprint (counter-table.ts), two numbers each. */
+  fps: number[]
+  /** The hashes its keys are named by (a block's name: keys.ts `counterKey`). */
+  user: string
+  network: string
   voided: number
 }
 
@@ -32,11 +37,13 @@ const WARN_EVERY_MS = 60_000
  * decided one after the other, and exactly `threshold` of them pass.
  *
  * Bounded under abuse (nothing that grows with traffic is unbounded):
- * - Counters sit in an LRU of `maxKeys` entries (lru-cache with `max`:
- *   preallocated, no timers — NOTES-proxy.md, lru-cache). Expiry is read
- *   from the entry's own times (the clock is passed in), never from timers.
+ * - Counters sit in a table of at most `maxKeys` entries of typed arrays,
+ *   least recently used dropped first (counter-table.ts: ~70 B a key, no
+ *   object for the collector to copy or trace). Expiry is read from the
+ *   entry's own times (the clock is passed in), never from timers.
  * - Blocked keys (and keys with blocks in their history, which decide the
- *   next block's length) are moved to a second LRU of `maxKeys`, so a flood
+ *   next block's length) are moved to an LRU of their own (lru-cache, `max`
+ *   `maxKeys`: preallocated, no timers — NOTES-proxy.md), so a flood
  *   of new counters can never push a block out. Among blocks, the one
  *   dropped first at the bound is the one nobody has tried for longest: an
  *   attacker who keeps trying keeps his own block alive by trying.
@@ -51,34 +58,39 @@ const WARN_EVERY_MS = 60_000
  *   them. The first drop is logged, then at most once a minute.
  * - Attempts in flight are one record each, from charge to settle, dropped
  *   at `inFlightTimeout` (oldest first, checked on every step): their number
- *   is bounded by the requests the proxy has open. Their charges are counted
- *   apart, per key, only while in flight (`#charges`): a counter enters the
- *   LRU only when it has something to keep (a failure, a login, a block), so
- *   a successful login of a new user adds one entry (its logins this hour)
- *   and touches no other.
+ *   is bounded by the requests the proxy has open. A key's entry is dropped
+ *   as soon as it holds nothing (no count, no logins, no charge in flight),
+ *   so a successful login of a new user leaves one entry (its logins this
+ *   hour) and nothing else.
  */
 export class MemoryGuardStore implements GuardStore {
   readonly kind = 'memory'
-  readonly #active: LRUCache<string, CounterEntry>
+  /** Every key's counter, charges in flight and (a user's key) logins: one entry of typed arrays each (counter-table.ts). */
+  readonly #table: CounterTable
+  /**
+   * Keys blocked, or with blocks in their history: their counter lives here
+   * (as objects: few, and the admin's list names their hashes), their
+   * charges in flight and logins still in `#table`.
+   */
   readonly #blocked: LRUCache<string, CounterEntry>
   /** In charge order, hence (with one `inFlightTimeout`) in deadline order. */
   readonly #inFlight = new Map<string, InFlight>()
-  /** Charges in flight per key; a key leaves when its last charge is settled or dropped. */
-  readonly #charges = new Map<string, number>()
-  /** The same for the `logins` counters (their key is the user's). */
-  readonly #loginCharges = new Map<string, number>()
   readonly #events: GuardEvents | undefined
+  /** A fingerprint being made (counter-table.ts `fingerprintOf` writes into it). */
+  readonly #fp = new Int32Array(2)
+  /** The entries an attempt's counters were judged by (at most four counters). */
+  readonly #found = new Int32Array(COUNTERS.length)
   #now = 0
   #dropped = 0
   #lastWarning = Number.NEGATIVE_INFINITY
 
   constructor (opts: MemoryGuardOptions) {
     this.#events = opts.events
-    const dropped = (what: string) => (_entry: CounterEntry, _key: string, reason: LRUCache.DisposeReason) => {
-      if (reason === 'evict') this.#droppedOne(what, opts.maxKeys)
-    }
-    this.#active = new LRUCache<string, CounterEntry>({ max: opts.maxKeys, dispose: dropped('counters') })
-    this.#blocked = new LRUCache<string, CounterEntry>({ max: opts.maxKeys, dispose: dropped('blocked keys') })
+    this.#table = new CounterTable(opts.maxKeys, () => { this.#droppedOne('counters', opts.maxKeys) })
+    this.#blocked = new LRUCache<string, CounterEntry>({
+      max: opts.maxKeys,
+      dispose: (_entry, _key, reason) => { if (reason === 'evict') this.#droppedOne('blocked keys', opts.maxKeys) }
+    })
   }
 
   async charge (req: ChargeRequest): Promise<ChargeResult> {
@@ -93,40 +105,57 @@ export class MemoryGuardStore implements GuardStore {
     if (known !== undefined) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: known.counters } }
 
     const counters = countersFor(req.rules, req.device)
-    const keys = new Array<string>(counters.length)
+    const table = this.#table
+    const fps = new Array<number>(counters.length * 2)
+    const found = this.#found
+    const anyBlocked = this.#blocked.size > 0
     let retry = 0
     let blocked = false
     let refusedBy: CounterKind[] | undefined
-    let lastKey = ''
-    let holder: CounterEntry | undefined
     for (let i = 0; i < counters.length; i++) {
       const [kind, limit] = counters[i] as readonly [CounterKind, number, number]
-      const key = counterKey(kind, req.user, req.network)
-      // The user's and the logins counters share a key: one lookup.
-      if (key !== lastKey) {
-        holder = this.#find(key)
-        lastKey = key
+      this.#fingerprint(kind, req.user, req.network)
+      const fa = this.#fp[0] as number
+      const fb = this.#fp[1] as number
+      fps[2 * i] = fa
+      fps[2 * i + 1] = fb
+      const e = table.find(fa, fb)
+      found[i] = e
+      let wait: number
+      if (kind === 'logins') {
+        wait = e === -1 ? judgeCount(0, 0, limit, 0, now) : judgeLogins(table, e, limit, now)
+      } else {
+        const holder = anyBlocked ? this.#blocked.get(counterKey(kind, req.user, req.network)) : undefined
+        const charges = e === -1 ? 0 : table.charges[e] as number
+        if (holder !== undefined) {
+          refresh(holder, now)
+          wait = judge(holder, limit, charges, now)
+          if (wait > 0 && holder.blockedUntil > now) blocked = true
+        } else {
+          wait = e === -1 ? judgeCount(0, 0, limit, 0, now) : judgeCounter(table, e, limit, now)
+        }
       }
-      const entry = kind === 'logins' ? holder?.logins : holder
-      if (entry !== undefined) refresh(entry, now)
-      keys[i] = key
-      const wait = judge(entry, limit, this.#chargesOf(kind).get(key) ?? 0, now)
       if (wait > 0) {
         (refusedBy ??= []).push(kind)
         retry = Math.max(retry, wait)
-        if (entry !== undefined && entry.blockedUntil > now) blocked = true
       }
     }
     // A refused attempt leaves nothing behind: not even a key.
     if (refusedBy !== undefined) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
 
     const kinds = kindsOf(counters)
-    for (let i = 0; i < keys.length; i++) {
-      const charges = this.#chargesOf(kinds[i] as CounterKind)
-      const key = keys[i] as string
-      charges.set(key, (charges.get(key) ?? 0) + 1)
+    const evictions = table.evictions
+    for (let i = 0; i < kinds.length; i++) {
+      const fa = fps[2 * i] as number
+      const fb = fps[2 * i + 1] as number
+      // The entry judged above, unless it was none (the user's, just made for its user counter, serves its logins) or room was made since.
+      let e = found[i] as number
+      if (e === -1 || table.evictions !== evictions) e = table.find(fa, fb)
+      if (e === -1) e = table.add(fa, fb)
+      if (kinds[i] === 'logins') table.loginsCharges[e] = (table.loginsCharges[e] as number) + 1
+      else table.charges[e] = (table.charges[e] as number) + 1
     }
-    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, counters: kinds, keys, voided: 0 })
+    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, counters: kinds, fps, user: req.user, network: req.network, voided: 0 })
     return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: kinds } }
   }
 
@@ -140,46 +169,66 @@ export class MemoryGuardStore implements GuardStore {
     const flight = this.#inFlight.get(ticket.id)
     if (flight === undefined) return { settled: false, blocks: [] }
     this.#inFlight.delete(ticket.id)
-    this.#release(flight)
+    const table = this.#table
+    const anyBlocked = this.#blocked.size > 0
     const blocks: BlockInfo[] = []
     for (let i = 0; i < flight.counters.length; i++) {
-      // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
-      if ((flight.voided & (1 << i)) !== 0) continue
       const kind = flight.counters[i] as CounterKind
-      const key = flight.keys[i] as string
-      if (kind === 'logins') {
-        // Only a success is a login; anything else is refunded (its charge, released above, was all it held).
-        if (outcome !== 'success' || rules.logins === undefined) continue
-        const holder = this.#findOrAdd(key)
-        const logins = holder.logins ??= new CounterEntry()
-        refresh(logins, now)
-        keep(logins, rules.logins.window, now)
+      const fa = flight.fps[2 * i] as number
+      const fb = flight.fps[2 * i + 1] as number
+      let e = table.find(fa, fb)
+      // Its charge is given back whatever the outcome: what the outcome keeps is counted below.
+      if (e !== -1) release(table, e, kind)
+      // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
+      if ((flight.voided & (1 << i)) !== 0) {
+        if (e !== -1 && idle(table, e, now)) table.remove(e)
         continue
       }
-      if (outcome === 'success' && kind === 'userNetwork') {
+      if (kind === 'logins') {
+        // Only a success is a login; anything else is refunded (its charge, released above, was all it held).
+        if (outcome === 'success' && rules.logins !== undefined) {
+          if (e === -1) e = table.add(fa, fb)
+          refreshLogins(table, e, now)
+          if (table.loginsWindowEnd[e] === 0) table.loginsWindowEnd[e] = now + rules.logins.window
+          table.loginsKept[e] = (table.loginsKept[e] as number) + 1
+        }
+      } else if (outcome === 'success' && kind === 'userNetwork') {
         // This user signed in from here: their typos here are forgiven
         // (count only failures, reset on success: express-rate-limit#71,
         // rack-attack#675). Not the network's count (an attacker with one
         // valid account of his own would reset it between guesses), nor the
         // user's (the attacker's failures elsewhere stay counted).
-        const entry = this.#find(key)
-        if (entry === undefined) continue
-        entry.kept = 0
-        entry.windowEnd = 0
-        // Left holding nothing, it is dropped: one per user and network, the LRU would fill with them.
-        if (idle(entry, now) && this.#active.peek(key) === entry) this.#active.delete(key)
-        continue
+        if (e !== -1) {
+          table.kept[e] = 0
+          table.windowEnd[e] = 0
+        }
+        const holder = anyBlocked ? this.#blocked.get(counterKey(kind, flight.user, flight.network)) : undefined
+        if (holder !== undefined) {
+          holder.kept = 0
+          holder.windowEnd = 0
+        }
+      } else if (outcome === 'failure') {
+        const rule = rules[kind]
+        if (rule !== undefined) {
+          const key = anyBlocked ? counterKey(kind, flight.user, flight.network) : undefined
+          const holder = key === undefined ? undefined : this.#blocked.get(key)
+          if (holder !== undefined) {
+            refresh(holder, now)
+            if (keepFailure(holder, rule.failures, rule.window, rules.block, now)) blocks.push(info(key as string, holder) as BlockInfo)
+          } else {
+            if (e === -1) e = table.add(fa, fb)
+            const block = this.#keepFailure(table, e, rule, rules.block, now)
+            if (block !== undefined) {
+              // Blocks live apart, where no flood of new counters can push them out.
+              const name = key ?? counterKey(kind, flight.user, flight.network)
+              this.#blocked.set(name, block)
+              blocks.push(info(name, block) as BlockInfo)
+            }
+          }
+        }
       }
-      const rule = rules[kind]
-      if (outcome !== 'failure' || rule === undefined) continue
-      const entry = this.#findOrAdd(key)
-      refresh(entry, now)
-      if (keepFailure(entry, rule.failures, rule.window, rules.block, now)) {
-        // Blocks live apart, where no flood of new counters can push them out.
-        this.#active.delete(key)
-        this.#blocked.set(key, entry)
-        blocks.push(info(key, entry) as BlockInfo)
-      }
+      // Left holding nothing, it is dropped: one per user and network, the table would fill with them.
+      if (e !== -1 && idle(table, e, now)) table.remove(e)
     }
     return { settled: true, blocks }
   }
@@ -197,34 +246,74 @@ export class MemoryGuardStore implements GuardStore {
   }
 
   async liftUser (user: string, now: number): Promise<BlockInfo[]> {
-    // Its user counter (and logins, in the same entry) starts afresh whether blocked or not: the operator vouched for the account.
-    const userKey = counterKey('user', user, '')
-    this.#active.delete(userKey)
+    // Its user counter and logins start afresh whether blocked or not: the operator vouched for the account.
+    this.#fingerprint('user', user, '')
+    const fa = this.#fp[0] as number
+    const fb = this.#fp[1] as number
+    const table = this.#table
+    const e = table.peek(fa, fb)
+    if (e !== -1) {
+      table.kept[e] = 0
+      table.windowEnd[e] = 0
+      table.loginsKept[e] = 0
+      table.loginsWindowEnd[e] = 0
+      if (idle(table, e, now)) table.remove(e)
+    }
     const lifted = this.#lift(now, (b) => b.user === user)
-    this.#void(new Set([userKey, ...lifted.keys]))
+    this.#void([fa, fb, ...this.#fingerprintsOf(lifted.keys)])
     return lifted.blocks
   }
 
   async liftNetworks (networks: readonly string[], now: number): Promise<BlockInfo[]> {
     const wanted = new Set(networks)
     const lifted = this.#lift(now, (b) => b.network !== undefined && wanted.has(b.network))
-    this.#void(new Set(lifted.keys))
+    this.#void(this.#fingerprintsOf(lifted.keys))
     return lifted.blocks
   }
 
   async ping (): Promise<void> {}
 
   async close (): Promise<void> {
-    this.#active.clear()
+    this.#table.clear()
     this.#blocked.clear()
     this.#inFlight.clear()
-    this.#charges.clear()
-    this.#loginCharges.clear()
   }
 
-  /** Keys held, for tests and the bench: counters, blocked keys, attempts in flight, keys with charges in flight. */
+  /**
+   * Keys held, for tests and the bench: keys counting something (failures,
+   * logins), blocked keys, attempts in flight, counters with charges in flight.
+   */
   size (): { counters: number, blocked: number, inFlight: number, charged: number } {
-    return { counters: this.#active.size, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged: this.#charges.size + this.#loginCharges.size }
+    const table = this.#table
+    let counters = 0
+    let charged = 0
+    for (const e of table.entries()) {
+      if ((table.kept[e] as number) > 0 || (table.loginsKept[e] as number) > 0) counters++
+      if ((table.charges[e] as number) > 0) charged++
+      if ((table.loginsCharges[e] as number) > 0) charged++
+    }
+    return { counters, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged }
+  }
+
+  /**
+   * Keeps a failure in a key's entry; when it trips, returns the key's
+   * counter as it now is (blocked, with its history), for `#blocked`, and the
+   * entry keeps only its charges and logins.
+   */
+  #keepFailure (table: CounterTable, e: number, rule: { failures: number, window: number }, block: GuardRules['block'], now: number): CounterEntry | undefined {
+    refreshCounter(table, e, now)
+    if ((table.kept[e] as number) + 1 < rule.failures) {
+      if (table.windowEnd[e] === 0) table.windowEnd[e] = now + rule.window
+      table.kept[e] = (table.kept[e] as number) + 1
+      return undefined
+    }
+    // The one failure that trips it: counted by counter.ts, as every store does.
+    const entry = new CounterEntry()
+    entry.kept = table.kept[e] as number
+    entry.windowEnd = table.windowEnd[e] as number
+    table.kept[e] = 0
+    table.windowEnd[e] = 0
+    return keepFailure(entry, rule.failures, rule.window, block, now) ? entry : undefined
   }
 
   /**
@@ -245,45 +334,38 @@ export class MemoryGuardStore implements GuardStore {
     return { blocks, keys }
   }
 
-  /** Attempts in flight on keys just lifted settle into nothing there (bounded: the attempts the proxy has open). */
-  #void (keys: ReadonlySet<string>): void {
-    if (keys.size === 0) return
+  /** Attempts in flight on keys just lifted (fingerprints, in pairs) settle into nothing there (bounded: the attempts the proxy has open). */
+  #void (fps: readonly number[]): void {
+    if (fps.length === 0) return
     for (const flight of this.#inFlight.values()) {
       for (let i = 0; i < flight.counters.length; i++) {
-        if (keys.has(flight.keys[i] as string)) flight.voided |= 1 << i
+        for (let j = 0; j < fps.length; j += 2) {
+          if (flight.fps[2 * i] === fps[j] && flight.fps[2 * i + 1] === fps[j + 1]) flight.voided |= 1 << i
+        }
       }
     }
   }
 
-  /** The counter entry of a key, wherever it is kept (most keys are counters: their LRU first). */
-  #find (key: string): CounterEntry | undefined {
-    return this.#active.get(key) ?? (this.#blocked.size === 0 ? undefined : this.#blocked.get(key))
-  }
-
-  /** The counter entry of a key, a new one if it has none. */
-  #findOrAdd (key: string): CounterEntry {
-    let entry = this.#find(key)
-    if (entry === undefined) {
-      entry = new CounterEntry()
-      this.#active.set(key, entry)
+  /** The fingerprints of counters' names (keys.ts `counterKey`), in pairs. */
+  #fingerprintsOf (keys: readonly string[]): number[] {
+    const out: number[] = []
+    for (const key of keys) {
+      const named = parseCounterKey(key)
+      if (named === undefined) continue
+      this.#fingerprint(named.counter, named.user ?? '', named.network ?? '')
+      out.push(this.#fp[0] as number, this.#fp[1] as number)
     }
-    return entry
+    return out
   }
 
-  /** Gives an attempt's charges back. */
-  #release (flight: InFlight): void {
-    for (let i = 0; i < flight.keys.length; i++) {
-      const charges = this.#chargesOf(flight.counters[i] as CounterKind)
-      const key = flight.keys[i] as string
-      const n = (charges.get(key) ?? 0) - 1
-      if (n > 0) charges.set(key, n)
-      else charges.delete(key)
+  /** A counter's fingerprint, into `#fp`: the user's and the logins counters share one (and one entry). */
+  #fingerprint (kind: CounterKind, user: string, network: string): void {
+    switch (kind) {
+      case 'userNetwork': fingerprintOf(1, user, network, this.#fp); break
+      case 'network': fingerprintOf(2, network, undefined, this.#fp); break
+      case 'user':
+      case 'logins': fingerprintOf(3, user, undefined, this.#fp)
     }
-  }
-
-  /** The charges in flight of one kind of counter (see `#loginCharges`). */
-  #chargesOf (kind: CounterKind): Map<string, number> {
-    return kind === 'logins' ? this.#loginCharges : this.#charges
   }
 
   /** Attempts whose settle never came (a bug, or a request that outlived inFlightTimeout) give their charges back. */
@@ -292,7 +374,13 @@ export class MemoryGuardStore implements GuardStore {
     for (const [id, flight] of this.#inFlight) {
       if (flight.deadline > now) break
       this.#inFlight.delete(id)
-      this.#release(flight)
+      const table = this.#table
+      for (let i = 0; i < flight.counters.length; i++) {
+        const e = table.peek(flight.fps[2 * i] as number, flight.fps[2 * i + 1] as number)
+        if (e === -1) continue
+        release(table, e, flight.counters[i] as CounterKind)
+        if (idle(table, e, now)) table.remove(e)
+      }
     }
   }
 
@@ -304,10 +392,44 @@ export class MemoryGuardStore implements GuardStore {
   }
 }
 
-/** Holds nothing: no count, no block or block history, no logins. */
-function idle (c: CounterEntry, now: number): boolean {
-  refresh(c, now)
-  return c.kept === 0 && c.blockedUntil === 0 && (c.history === undefined || c.history.length === 0) && (c.logins === undefined || idle(c.logins, now))
+/** Gives one charge back (never below none: an entry dropped and made again since has none). */
+function release (table: CounterTable, e: number, kind: CounterKind): void {
+  const charges = kind === 'logins' ? table.loginsCharges : table.charges
+  if ((charges[e] as number) > 0) charges[e] = (charges[e] as number) - 1
+}
+
+/** counter.ts `refresh`, for an entry of the table (never blocked: blocks live in `#blocked`). */
+function refreshCounter (table: CounterTable, e: number, now: number): void {
+  const end = table.windowEnd[e] as number
+  if (end !== 0 && end <= now) {
+    table.kept[e] = 0
+    table.windowEnd[e] = 0
+  }
+}
+
+function refreshLogins (table: CounterTable, e: number, now: number): void {
+  const end = table.loginsWindowEnd[e] as number
+  if (end !== 0 && end <= now) {
+    table.loginsKept[e] = 0
+    table.loginsWindowEnd[e] = 0
+  }
+}
+
+function judgeCounter (table: CounterTable, e: number, limit: number, now: number): number {
+  refreshCounter(table, e, now)
+  return judgeCount(table.kept[e] as number, table.windowEnd[e] as number, limit, table.charges[e] as number, now)
+}
+
+function judgeLogins (table: CounterTable, e: number, limit: number, now: number): number {
+  refreshLogins(table, e, now)
+  return judgeCount(table.loginsKept[e] as number, table.loginsWindowEnd[e] as number, limit, table.loginsCharges[e] as number, now)
+}
+
+/** Holds nothing: no count, no logins, no charge in flight (a block or its history lives in `#blocked`). */
+function idle (table: CounterTable, e: number, now: number): boolean {
+  refreshCounter(table, e, now)
+  refreshLogins(table, e, now)
+  return table.kept[e] === 0 && table.charges[e] === 0 && table.loginsKept[e] === 0 && table.loginsCharges[e] === 0
 }
 
 /** The counters' kinds, made once per list (a ticket names them; every attempt asks). */
