@@ -81,6 +81,8 @@ export class MemoryGuardStore implements GuardStore {
   /** The entries an attempt's counters were judged by (at most four counters). */
   readonly #found = new Int32Array(COUNTERS.length)
   #now = 0
+  /** No attempt in flight is due to be dropped before then (the oldest's deadline, or earlier). */
+  #expireAfter = Number.POSITIVE_INFINITY
   #dropped = 0
   #lastWarning = Number.NEGATIVE_INFINITY
 
@@ -155,7 +157,9 @@ export class MemoryGuardStore implements GuardStore {
       if (kinds[i] === 'logins') table.loginsCharges[e] = (table.loginsCharges[e] as number) + 1
       else table.charges[e] = (table.charges[e] as number) + 1
     }
-    this.#inFlight.set(req.id, { deadline: now + req.rules.inFlightTimeout, counters: kinds, fps, user: req.user, network: req.network, voided: 0 })
+    const deadline = now + req.rules.inFlightTimeout
+    if (deadline < this.#expireAfter) this.#expireAfter = deadline
+    this.#inFlight.set(req.id, { deadline, counters: kinds, fps, user: req.user, network: req.network, voided: 0 })
     return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: kinds } }
   }
 
@@ -371,8 +375,14 @@ export class MemoryGuardStore implements GuardStore {
   /** Attempts whose settle never came (a bug, or a request that outlived inFlightTimeout) give their charges back. */
   #expire (now: number): void {
     this.#now = now
+    // Every step asks; nearly always nothing is due, and walking the Map to see that costs an iterator.
+    if (now < this.#expireAfter) return
+    this.#expireAfter = Number.POSITIVE_INFINITY
     for (const [id, flight] of this.#inFlight) {
-      if (flight.deadline > now) break
+      if (flight.deadline > now) {
+        this.#expireAfter = flight.deadline
+        break
+      }
       this.#inFlight.delete(id)
       const table = this.#table
       for (let i = 0; i < flight.counters.length; i++) {
