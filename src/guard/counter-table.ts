@@ -9,8 +9,9 @@
  * generation's collections, then traced by every full one, and each string
  * key looked up in a Map of 100,000 entries missed the CPU's caches several
  * times. Side by side (`bench/ab.mjs --logins`), the store's two steps cost a
- * login ~35–45 µs that way, against ~5 µs in a loop; here an entry is ~70 B
- * of typed arrays the collector never looks into.
+ * login ~35–45 µs that way, against ~5 µs in a loop; here an entry is one
+ * record of 64 bytes in an ArrayBuffer the collector never looks into, and
+ * a lookup touches the index's cache line and the record's.
  *
  * Fingerprints: two 32-bit hashes of the key's text (`fingerprintOf`). The
  * names hashed are the guard's keyed hashes (keys.ts): nobody without the
@@ -21,45 +22,56 @@
  * Lookup: open addressing with linear probing over a power-of-two index
  * (at most half full), removal by backward shift, so no deleted marker ever
  * lengthens a probe (the pathology of V8's Map with keys deleted and set
- * again: memory-guard.ts). Recency: a doubly linked list through `#prev` and
- * `#next`. The arrays grow by doubling up to `max` entries.
+ * again: memory-guard.ts). Recency: a doubly linked list through the
+ * records. The records grow by doubling up to `max` entries.
  */
+/** An entry's counts (32-bit integers): `table.count(e, KEPT)`. */
+/** Failures kept in the current window (for a user's key: its user counter's). */
+export const KEPT = 4
+/** Attempts in flight charged to the key's counter. */
+export const CHARGES = 5
+/** A user's key: its logins in the current logins window, and those in flight. */
+export const LOGINS_KEPT = 6
+export const LOGINS_CHARGES = 7
+/** An entry's times (ms): `table.time(e, WINDOW_END)`; 0: no window open. */
+export const WINDOW_END = 4
+export const LOGINS_WINDOW_END = 5
+
+/**
+ * One record of 64 bytes per entry, all its fields together (one cache
+ * line, where a structure of arrays spread one entry over eleven), seen as
+ * 16 int32 and 8 float64: ints 0–3 fingerprint (2), previous, next; ints
+ * 4–7 the counts above; doubles 4–5 the times above; the rest unused.
+ */
+const INTS = 16
+const DOUBLES = 8
+const FA = 0
+const FB = 1
+const PREV = 2
+const NEXT = 3
+
 export class CounterTable {
   readonly max: number
   #capacity = 0
   #size = 0
   /**
    * Two numbers per index slot: entry + 1 (0: empty), and the entry's first
-   * fingerprint half, so a probe past other keys reads only this array (one
-   * cache line for a run of slots, instead of one per entry looked at).
+   * fingerprint half, so a probe past other keys reads only this array.
    */
   #index = new Int32Array(0)
   #mask = 0
-  #fa = new Int32Array(0)
-  #fb = new Int32Array(0)
+  /** The entries' records, as ints and as doubles (one buffer). */
+  #i32 = new Int32Array(0)
+  #f64 = new Float64Array(0)
   /** Most recently used entry, least recently used entry; -1: none. */
   #head = -1
   #tail = -1
-  #prev = new Int32Array(0)
-  #next = new Int32Array(0)
   /** Entries free for reuse (below `#used`), as a stack. */
   #free = new Int32Array(0)
   #freeTop = 0
-  /** Entries ever handed out (the rest of the arrays is untouched). */
+  /** Entries ever handed out (the rest of the records is untouched). */
   #used = 0
   #evictions = 0
-
-  // One counter per entry (failures, or a user's successes for `logins`).
-  /** Failures kept in the current window. */
-  kept = new Int32Array(0)
-  /** When the current window ends (ms); 0: none open. */
-  windowEnd = new Float64Array(0)
-  /** Attempts in flight charged to this key. */
-  charges = new Int32Array(0)
-  /** The user's logins counter (a user key's entry only): kept, window end, charges in flight. */
-  loginsKept = new Int32Array(0)
-  loginsWindowEnd = new Float64Array(0)
-  loginsCharges = new Int32Array(0)
 
   /** Called with nothing when the least recently used entry is dropped to make room. */
   readonly #onEvict: () => void
@@ -80,6 +92,24 @@ export class CounterTable {
     return this.#evictions
   }
 
+  /** One of an entry's counts (`KEPT`, `CHARGES`, `LOGINS_KEPT`, `LOGINS_CHARGES`). */
+  count (e: number, field: number): number {
+    return this.#i32[e * INTS + field] as number
+  }
+
+  setCount (e: number, field: number, value: number): void {
+    this.#i32[e * INTS + field] = value
+  }
+
+  /** One of an entry's times (`WINDOW_END`, `LOGINS_WINDOW_END`). */
+  time (e: number, field: number): number {
+    return this.#f64[e * DOUBLES + field] as number
+  }
+
+  setTime (e: number, field: number, value: number): void {
+    this.#f64[e * DOUBLES + field] = value
+  }
+
   /** The entry of a fingerprint, made most recently used; -1: none. */
   find (fa: number, fb: number): number {
     const e = this.peek(fa, fb)
@@ -97,7 +127,7 @@ export class CounterTable {
     for (let i = fa & mask; ; i = (i + 1) & mask) {
       const slot = index[2 * i] as number
       if (slot === 0) return -1
-      if (index[2 * i + 1] === fa && this.#fb[slot - 1] === fb) return slot - 1
+      if (index[2 * i + 1] === fa && this.#i32[(slot - 1) * INTS + FB] === fb) return slot - 1
     }
   }
 
@@ -116,14 +146,10 @@ export class CounterTable {
       }
     }
     const e = this.#freeTop > 0 ? this.#free[--this.#freeTop] as number : this.#used++
-    this.#fa[e] = fa
-    this.#fb[e] = fb
-    this.kept[e] = 0
-    this.windowEnd[e] = 0
-    this.charges[e] = 0
-    this.loginsKept[e] = 0
-    this.loginsWindowEnd[e] = 0
-    this.loginsCharges[e] = 0
+    const at = e * INTS
+    this.#i32.fill(0, at, at + INTS)
+    this.#i32[at + FA] = fa
+    this.#i32[at + FB] = fb
     this.#place(e, fa)
     this.#pushFront(e)
     this.#size++
@@ -134,7 +160,7 @@ export class CounterTable {
   remove (e: number): void {
     const index = this.#index
     const mask = this.#mask
-    let i = (this.#fa[e] as number) & mask
+    let i = (this.#i32[e * INTS + FA] as number) & mask
     while (index[2 * i] !== e + 1) i = (i + 1) & mask
     // Every later entry of the same run that may move back into the hole does.
     let j = i
@@ -159,7 +185,7 @@ export class CounterTable {
 
   /** Every entry, most recently used first. */
   * entries (): Generator<number> {
-    for (let e = this.#head; e !== -1; e = this.#next[e] as number) yield e
+    for (let e = this.#head; e !== -1; e = this.#i32[e * INTS + NEXT] as number) yield e
   }
 
   clear (): void {
@@ -172,47 +198,39 @@ export class CounterTable {
   }
 
   #pushFront (e: number): void {
-    this.#prev[e] = -1
-    this.#next[e] = this.#head
-    if (this.#head !== -1) this.#prev[this.#head] = e
+    const r = this.#i32
+    r[e * INTS + PREV] = -1
+    r[e * INTS + NEXT] = this.#head
+    if (this.#head !== -1) r[this.#head * INTS + PREV] = e
     this.#head = e
     if (this.#tail === -1) this.#tail = e
   }
 
   #unlink (e: number): void {
-    const p = this.#prev[e] as number
-    const n = this.#next[e] as number
+    const r = this.#i32
+    const p = r[e * INTS + PREV] as number
+    const n = r[e * INTS + NEXT] as number
     if (p === -1) this.#head = n
-    else this.#next[p] = n
+    else r[p * INTS + NEXT] = n
     if (n === -1) this.#tail = p
-    else this.#prev[n] = p
+    else r[n * INTS + PREV] = p
   }
 
   /** To `capacity` entries (and an index of twice that, rounded up to a power of two), entries kept in place. */
   #grow (capacity: number): void {
-    const copy = <A extends Int32Array | Float64Array>(old: A, make: (n: number) => A): A => {
-      const a = make(capacity)
-      a.set(old)
-      return a
-    }
-    const i32 = (n: number) => new Int32Array(n)
-    const f64 = (n: number) => new Float64Array(n)
-    this.#fa = copy(this.#fa, i32)
-    this.#fb = copy(this.#fb, i32)
-    this.#prev = copy(this.#prev, i32)
-    this.#next = copy(this.#next, i32)
-    this.#free = copy(this.#free, i32)
-    this.kept = copy(this.kept, i32)
-    this.windowEnd = copy(this.windowEnd, f64)
-    this.charges = copy(this.charges, i32)
-    this.loginsKept = copy(this.loginsKept, i32)
-    this.loginsWindowEnd = copy(this.loginsWindowEnd, f64)
-    this.loginsCharges = copy(this.loginsCharges, i32)
+    const records = new ArrayBuffer(capacity * INTS * 4)
+    const i32 = new Int32Array(records)
+    i32.set(this.#i32)
+    this.#i32 = i32
+    this.#f64 = new Float64Array(records)
+    const free = new Int32Array(capacity)
+    free.set(this.#free)
+    this.#free = free
     let slots = 2
     while (slots < capacity * 2) slots *= 2
     this.#index = new Int32Array(slots * 2)
     this.#mask = slots - 1
-    for (let e = this.#head; e !== -1; e = this.#next[e] as number) this.#place(e, this.#fa[e] as number)
+    for (let e = this.#head; e !== -1; e = i32[e * INTS + NEXT] as number) this.#place(e, i32[e * INTS + FA] as number)
     this.#capacity = capacity
   }
 

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { CounterEntry, countersFor, judge, judgeCount, keepFailure, refresh } from './counter.js'
-import { CounterTable, fingerprintOf } from './counter-table.js'
+import { CHARGES, CounterTable, fingerprintOf, KEPT, LOGINS_CHARGES, LOGINS_KEPT, LOGINS_WINDOW_END, WINDOW_END } from './counter-table.js'
 import { COUNTERS, type BlockInfo, type BlockList, type ChargeRequest, type ChargeResult, type CounterKind, type GuardEvents, type GuardRules, type GuardStore, type Outcome, type SettleResult, type Ticket } from './guard.js'
 import { counterKey, parseCounterKey } from './keys.js'
 
@@ -128,7 +128,7 @@ export class MemoryGuardStore implements GuardStore {
         wait = e === -1 ? judgeCount(0, 0, limit, 0, now) : judgeLogins(table, e, limit, now)
       } else {
         const holder = anyBlocked ? this.#blocked.get(counterKey(kind, req.user, req.network)) : undefined
-        const charges = e === -1 ? 0 : table.charges[e] as number
+        const charges = e === -1 ? 0 : table.count(e, CHARGES)
         if (holder !== undefined) {
           refresh(holder, now)
           wait = judge(holder, limit, charges, now)
@@ -154,8 +154,8 @@ export class MemoryGuardStore implements GuardStore {
       let e = found[i] as number
       if (e === -1 || table.evictions !== evictions) e = table.find(fa, fb)
       if (e === -1) e = table.add(fa, fb)
-      if (kinds[i] === 'logins') table.loginsCharges[e] = (table.loginsCharges[e] as number) + 1
-      else table.charges[e] = (table.charges[e] as number) + 1
+      if (kinds[i] === 'logins') table.setCount(e, LOGINS_CHARGES, table.count(e, LOGINS_CHARGES) + 1)
+      else table.setCount(e, CHARGES, table.count(e, CHARGES) + 1)
     }
     const deadline = now + req.rules.inFlightTimeout
     if (deadline < this.#expireAfter) this.#expireAfter = deadline
@@ -193,8 +193,8 @@ export class MemoryGuardStore implements GuardStore {
         if (outcome === 'success' && rules.logins !== undefined) {
           if (e === -1) e = table.add(fa, fb)
           refreshLogins(table, e, now)
-          if (table.loginsWindowEnd[e] === 0) table.loginsWindowEnd[e] = now + rules.logins.window
-          table.loginsKept[e] = (table.loginsKept[e] as number) + 1
+          if (table.time(e, LOGINS_WINDOW_END) === 0) table.setTime(e, LOGINS_WINDOW_END, now + rules.logins.window)
+          table.setCount(e, LOGINS_KEPT, table.count(e, LOGINS_KEPT) + 1)
         }
       } else if (outcome === 'success' && kind === 'userNetwork') {
         // This user signed in from here: their typos here are forgiven
@@ -203,8 +203,8 @@ export class MemoryGuardStore implements GuardStore {
         // valid account of his own would reset it between guesses), nor the
         // user's (the attacker's failures elsewhere stay counted).
         if (e !== -1) {
-          table.kept[e] = 0
-          table.windowEnd[e] = 0
+          table.setCount(e, KEPT, 0)
+          table.setTime(e, WINDOW_END, 0)
         }
         const holder = anyBlocked ? this.#blocked.get(counterKey(kind, flight.user, flight.network)) : undefined
         if (holder !== undefined) {
@@ -257,10 +257,10 @@ export class MemoryGuardStore implements GuardStore {
     const table = this.#table
     const e = table.peek(fa, fb)
     if (e !== -1) {
-      table.kept[e] = 0
-      table.windowEnd[e] = 0
-      table.loginsKept[e] = 0
-      table.loginsWindowEnd[e] = 0
+      table.setCount(e, KEPT, 0)
+      table.setTime(e, WINDOW_END, 0)
+      table.setCount(e, LOGINS_KEPT, 0)
+      table.setTime(e, LOGINS_WINDOW_END, 0)
       if (idle(table, e, now)) table.remove(e)
     }
     const lifted = this.#lift(now, (b) => b.user === user)
@@ -292,9 +292,9 @@ export class MemoryGuardStore implements GuardStore {
     let counters = 0
     let charged = 0
     for (const e of table.entries()) {
-      if ((table.kept[e] as number) > 0 || (table.loginsKept[e] as number) > 0) counters++
-      if ((table.charges[e] as number) > 0) charged++
-      if ((table.loginsCharges[e] as number) > 0) charged++
+      if (table.count(e, KEPT) > 0 || table.count(e, LOGINS_KEPT) > 0) counters++
+      if (table.count(e, CHARGES) > 0) charged++
+      if (table.count(e, LOGINS_CHARGES) > 0) charged++
     }
     return { counters, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged }
   }
@@ -306,17 +306,17 @@ export class MemoryGuardStore implements GuardStore {
    */
   #keepFailure (table: CounterTable, e: number, rule: { failures: number, window: number }, block: GuardRules['block'], now: number): CounterEntry | undefined {
     refreshCounter(table, e, now)
-    if ((table.kept[e] as number) + 1 < rule.failures) {
-      if (table.windowEnd[e] === 0) table.windowEnd[e] = now + rule.window
-      table.kept[e] = (table.kept[e] as number) + 1
+    if (table.count(e, KEPT) + 1 < rule.failures) {
+      if (table.time(e, WINDOW_END) === 0) table.setTime(e, WINDOW_END, now + rule.window)
+      table.setCount(e, KEPT, table.count(e, KEPT) + 1)
       return undefined
     }
     // The one failure that trips it: counted by counter.ts, as every store does.
     const entry = new CounterEntry()
-    entry.kept = table.kept[e] as number
-    entry.windowEnd = table.windowEnd[e] as number
-    table.kept[e] = 0
-    table.windowEnd[e] = 0
+    entry.kept = table.count(e, KEPT)
+    entry.windowEnd = table.time(e, WINDOW_END)
+    table.setCount(e, KEPT, 0)
+    table.setTime(e, WINDOW_END, 0)
     return keepFailure(entry, rule.failures, rule.window, block, now) ? entry : undefined
   }
 
@@ -404,42 +404,43 @@ export class MemoryGuardStore implements GuardStore {
 
 /** Gives one charge back (never below none: an entry dropped and made again since has none). */
 function release (table: CounterTable, e: number, kind: CounterKind): void {
-  const charges = kind === 'logins' ? table.loginsCharges : table.charges
-  if ((charges[e] as number) > 0) charges[e] = (charges[e] as number) - 1
+  const field = kind === 'logins' ? LOGINS_CHARGES : CHARGES
+  const charges = table.count(e, field)
+  if (charges > 0) table.setCount(e, field, charges - 1)
 }
 
 /** counter.ts `refresh`, for an entry of the table (never blocked: blocks live in `#blocked`). */
 function refreshCounter (table: CounterTable, e: number, now: number): void {
-  const end = table.windowEnd[e] as number
+  const end = table.time(e, WINDOW_END)
   if (end !== 0 && end <= now) {
-    table.kept[e] = 0
-    table.windowEnd[e] = 0
+    table.setCount(e, KEPT, 0)
+    table.setTime(e, WINDOW_END, 0)
   }
 }
 
 function refreshLogins (table: CounterTable, e: number, now: number): void {
-  const end = table.loginsWindowEnd[e] as number
+  const end = table.time(e, LOGINS_WINDOW_END)
   if (end !== 0 && end <= now) {
-    table.loginsKept[e] = 0
-    table.loginsWindowEnd[e] = 0
+    table.setCount(e, LOGINS_KEPT, 0)
+    table.setTime(e, LOGINS_WINDOW_END, 0)
   }
 }
 
 function judgeCounter (table: CounterTable, e: number, limit: number, now: number): number {
   refreshCounter(table, e, now)
-  return judgeCount(table.kept[e] as number, table.windowEnd[e] as number, limit, table.charges[e] as number, now)
+  return judgeCount(table.count(e, KEPT), table.time(e, WINDOW_END), limit, table.count(e, CHARGES), now)
 }
 
 function judgeLogins (table: CounterTable, e: number, limit: number, now: number): number {
   refreshLogins(table, e, now)
-  return judgeCount(table.loginsKept[e] as number, table.loginsWindowEnd[e] as number, limit, table.loginsCharges[e] as number, now)
+  return judgeCount(table.count(e, LOGINS_KEPT), table.time(e, LOGINS_WINDOW_END), limit, table.count(e, LOGINS_CHARGES), now)
 }
 
 /** Holds nothing: no count, no logins, no charge in flight (a block or its history lives in `#blocked`). */
 function idle (table: CounterTable, e: number, now: number): boolean {
   refreshCounter(table, e, now)
   refreshLogins(table, e, now)
-  return table.kept[e] === 0 && table.charges[e] === 0 && table.loginsKept[e] === 0 && table.loginsCharges[e] === 0
+  return table.count(e, KEPT) === 0 && table.count(e, CHARGES) === 0 && table.count(e, LOGINS_KEPT) === 0 && table.count(e, LOGINS_CHARGES) === 0
 }
 
 /** The counters' kinds, made once per list (a ticket names them; every attempt asks). */
