@@ -118,8 +118,16 @@ export interface PhpAnswer {
  */
 export async function phpReadings (t: Test, requests: readonly PhpRequest[]): Promise<PhpAnswer[]> {
   const port = await freePort()
-  const child = spawn('php', ['-S', `127.0.0.1:${port}`, '-t', join(PARSERS, 'php')], { env: { ...process.env, PHP_CLI_SERVER_WORKERS: '2' }, stdio: 'ignore' })
-  t.teardown(() => { child.kill('SIGKILL') })
+  // Its own process group: with PHP_CLI_SERVER_WORKERS the server forks
+  // workers, which a kill of the parent alone leaves running (and listening).
+  const child = spawn('php', ['-S', `127.0.0.1:${port}`, '-t', join(PARSERS, 'php')], { env: { ...process.env, PHP_CLI_SERVER_WORKERS: '2' }, stdio: 'ignore', detached: true })
+  t.teardown(() => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL')
+    } catch {
+      child.kill('SIGKILL')
+    }
+  })
   const base = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 10_000
   for (;;) {
