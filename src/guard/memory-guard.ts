@@ -11,21 +11,46 @@ export interface MemoryGuardOptions {
 }
 
 /**
- * One attempt in flight, from its charge to its settle (or its deadline):
- * its counters' fingerprints, in its counters' order (made once, at the
- * charge: the settle reuses them), and which of them a lift voided since
- * (bit i: counter i), so its settle counts nothing there. `logins` shares
- * the user's entry but not the user's charges: each has its own.
+ * One attempt in flight, from its charge to its settle (or its deadline).
+ * It is the ticket the proxy holds, so a settle finds it without a lookup
+ * (no Map keyed by attempt id, no second object per attempt); the attempts
+ * in flight are linked in charge order, hence (one `inFlightTimeout`) in
+ * deadline order, and a settle unlinks its own at once. It holds its
+ * counters' fingerprints, in its counters' order (made once, at the charge:
+ * the settle reuses them), and which of them a lift voided since (bit i:
+ * counter i), so its settle counts nothing there. `logins` shares the
+ * user's entry but not the user's charges: each has its own.
  */
-interface InFlight {
-  deadline: number
-  counters: readonly CounterKind[]
-  /** Each counter's fingerprint (counter-table.ts), two numbers each. */
-  fps: number[]
+class InFlightCharge implements Ticket {
+  // The proxy's guard completes a ticket in place (login-guard.ts
+  // `decision`): declared here, so every ticket has one shape.
+  renewDevice = false
+  deviceId: string | undefined = undefined
+  /** Still in flight: neither settled nor dropped at its deadline. */
+  live = true
+  voided = 0
+  older: InFlightCharge | undefined = undefined
+  newer: InFlightCharge | undefined = undefined
+
+  readonly owner: MemoryGuardStore
+  readonly id: string
   /** The hashes its keys are named by (a block's name: keys.ts `counterKey`). */
-  user: string
-  network: string
-  voided: number
+  readonly user: string
+  readonly network: string
+  readonly counters: readonly CounterKind[]
+  /** Each counter's fingerprint (counter-table.ts), two numbers each. */
+  readonly fps: number[]
+  readonly deadline: number
+
+  constructor (owner: MemoryGuardStore, req: ChargeRequest, counters: readonly CounterKind[], fps: number[], deadline: number) {
+    this.owner = owner
+    this.id = req.id
+    this.user = req.user
+    this.network = req.network
+    this.counters = counters
+    this.fps = fps
+    this.deadline = deadline
+  }
 }
 
 const WARN_EVERY_MS = 60_000
@@ -73,16 +98,16 @@ export class MemoryGuardStore implements GuardStore {
    * charges in flight and logins still in `#table`.
    */
   readonly #blocked: LRUCache<string, CounterEntry>
-  /** In charge order, hence (with one `inFlightTimeout`) in deadline order. */
-  readonly #inFlight = new Map<string, InFlight>()
+  /** Attempts in flight, oldest (first due) to newest. */
+  #oldest: InFlightCharge | undefined = undefined
+  #newest: InFlightCharge | undefined = undefined
+  #inFlight = 0
   readonly #events: GuardEvents | undefined
   /** A fingerprint being made (counter-table.ts `fingerprintOf` writes into it). */
   readonly #fp = new Int32Array(2)
   /** The entries an attempt's counters were judged by (at most four counters). */
   readonly #found = new Int32Array(COUNTERS.length)
   #now = 0
-  /** No attempt in flight is due to be dropped before then (the oldest's deadline, or earlier). */
-  #expireAfter = Number.POSITIVE_INFINITY
   #dropped = 0
   #lastWarning = Number.NEGATIVE_INFINITY
 
@@ -103,9 +128,7 @@ export class MemoryGuardStore implements GuardStore {
   chargeNow (req: ChargeRequest): ChargeResult {
     const now = req.now
     this.#expire(now)
-    const known = this.#inFlight.get(req.id)
-    if (known !== undefined) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: known.counters } }
-
+    // (Ids are fresh for every attempt, and a step is never re-sent in memory: no lookup by id.)
     const counters = countersFor(req.rules, req.device)
     const table = this.#table
     const fps = new Array<number>(counters.length * 2)
@@ -116,7 +139,8 @@ export class MemoryGuardStore implements GuardStore {
     let refusedBy: CounterKind[] | undefined
     for (let i = 0; i < counters.length; i++) {
       const [kind, limit] = counters[i] as readonly [CounterKind, number, number]
-      this.#fingerprint(kind, req.user, req.network)
+      // The logins counter comes after the user's, whose fingerprint it shares.
+      if (kind !== 'logins' || i === 0 || counters[i - 1]?.[0] !== 'user') this.#fingerprint(kind, req.user, req.network)
       const fa = this.#fp[0] as number
       const fb = this.#fp[1] as number
       fps[2 * i] = fa
@@ -157,10 +181,16 @@ export class MemoryGuardStore implements GuardStore {
       if (kinds[i] === 'logins') table.setCount(e, LOGINS_CHARGES, table.count(e, LOGINS_CHARGES) + 1)
       else table.setCount(e, CHARGES, table.count(e, CHARGES) + 1)
     }
-    const deadline = now + req.rules.inFlightTimeout
-    if (deadline < this.#expireAfter) this.#expireAfter = deadline
-    this.#inFlight.set(req.id, { deadline, counters: kinds, fps, user: req.user, network: req.network, voided: 0 })
-    return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: kinds } }
+    const flight = new InFlightCharge(this, req, kinds, fps, now + req.rules.inFlightTimeout)
+    const newest = this.#newest
+    if (newest === undefined) this.#oldest = flight
+    else {
+      newest.newer = flight
+      flight.older = newest
+    }
+    this.#newest = flight
+    this.#inFlight++
+    return { allowed: true, ticket: flight }
   }
 
   async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
@@ -170,9 +200,10 @@ export class MemoryGuardStore implements GuardStore {
   /** `settle`, without a promise. */
   settleNow (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): SettleResult {
     this.#expire(now)
-    const flight = this.#inFlight.get(ticket.id)
-    if (flight === undefined) return { settled: false, blocks: [] }
-    this.#inFlight.delete(ticket.id)
+    const flight = ticket
+    // A ticket of another store, or settled or dropped already: nothing to settle.
+    if (!(flight instanceof InFlightCharge) || flight.owner !== this || !flight.live) return { settled: false, blocks: [] }
+    this.#unlink(flight)
     const table = this.#table
     const anyBlocked = this.#blocked.size > 0
     const blocks: BlockInfo[] = []
@@ -280,7 +311,7 @@ export class MemoryGuardStore implements GuardStore {
   async close (): Promise<void> {
     this.#table.clear()
     this.#blocked.clear()
-    this.#inFlight.clear()
+    while (this.#oldest !== undefined) this.#unlink(this.#oldest)
   }
 
   /**
@@ -296,7 +327,7 @@ export class MemoryGuardStore implements GuardStore {
       if (table.count(e, CHARGES) > 0) charged++
       if (table.count(e, LOGINS_CHARGES) > 0) charged++
     }
-    return { counters, blocked: this.#blocked.size, inFlight: this.#inFlight.size, charged }
+    return { counters, blocked: this.#blocked.size, inFlight: this.#inFlight, charged }
   }
 
   /**
@@ -341,7 +372,7 @@ export class MemoryGuardStore implements GuardStore {
   /** Attempts in flight on keys just lifted (fingerprints, in pairs) settle into nothing there (bounded: the attempts the proxy has open). */
   #void (fps: readonly number[]): void {
     if (fps.length === 0) return
-    for (const flight of this.#inFlight.values()) {
+    for (let flight = this.#oldest; flight !== undefined; flight = flight.newer) {
       for (let i = 0; i < flight.counters.length; i++) {
         for (let j = 0; j < fps.length; j += 2) {
           if (flight.fps[2 * i] === fps[j] && flight.fps[2 * i + 1] === fps[j + 1]) flight.voided |= 1 << i
@@ -375,15 +406,8 @@ export class MemoryGuardStore implements GuardStore {
   /** Attempts whose settle never came (a bug, or a request that outlived inFlightTimeout) give their charges back. */
   #expire (now: number): void {
     this.#now = now
-    // Every step asks; nearly always nothing is due, and walking the Map to see that costs an iterator.
-    if (now < this.#expireAfter) return
-    this.#expireAfter = Number.POSITIVE_INFINITY
-    for (const [id, flight] of this.#inFlight) {
-      if (flight.deadline > now) {
-        this.#expireAfter = flight.deadline
-        break
-      }
-      this.#inFlight.delete(id)
+    for (let flight = this.#oldest; flight !== undefined && flight.deadline <= now; flight = this.#oldest) {
+      this.#unlink(flight)
       const table = this.#table
       for (let i = 0; i < flight.counters.length; i++) {
         const e = table.peek(flight.fps[2 * i] as number, flight.fps[2 * i + 1] as number)
@@ -392,6 +416,19 @@ export class MemoryGuardStore implements GuardStore {
         if (idle(table, e, now)) table.remove(e)
       }
     }
+  }
+
+  /** Takes an attempt out of those in flight (settled, dropped, or the store closed). */
+  #unlink (flight: InFlightCharge): void {
+    const { older, newer } = flight
+    if (older === undefined) this.#oldest = newer
+    else older.newer = newer
+    if (newer === undefined) this.#newest = older
+    else newer.older = older
+    flight.older = undefined
+    flight.newer = undefined
+    flight.live = false
+    this.#inFlight--
   }
 
   #droppedOne (what: string, max: number): void {
