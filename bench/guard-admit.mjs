@@ -104,10 +104,12 @@ async function windowed (guard, n, window) {
   return { pairs: n, refused, perSecond: perSecond(n, t0), perCpuSecond: perCpuSecond(n, c0) }
 }
 
+/** The heap and the ArrayBuffers (the memory store's counter table lives in ArrayBuffers, outside the heap). */
 function heap () {
   globalThis.gc()
   globalThis.gc()
-  return process.memoryUsage().heapUsed
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
 }
 
 async function memory () {
@@ -146,10 +148,10 @@ async function memory () {
   const keys = size.counters + size.blocked
   out.heap = {
     keys,
-    preallocatedBytesPerSlot: (empty - before) / (2 * 4 * n),
+    preallocatedBytesPerSlot: (empty - before) / (4 * n),
     bytesPerKey: (full - empty) / keys,
     bytesPerKeyAtFullOccupancy: (full - before) / keys,
-    note: 'preallocated: the two LRUs (counters, blocked keys) reserve their slots when made; at full occupancy a key costs its entry plus its share of both'
+    note: 'heap and ArrayBuffers. preallocated: the blocked keys\' LRU reserves its slots when made; the counter table (64 B records, an index of 8 B slots at most half full) grows by doubling up to maxKeys, so a key costs its record, its share of the index, and the records made and not yet used'
   }
   return out
 }
