@@ -62,9 +62,10 @@ const WARN_EVERY_MS = 60_000
  * decided one after the other, and exactly `threshold` of them pass.
  *
  * Bounded under abuse (nothing that grows with traffic is unbounded):
- * - Counters sit in a table of at most `maxKeys` entries of typed arrays,
- *   least recently used dropped first (counter-table.ts: ~70 B a key, no
- *   object for the collector to copy or trace). Expiry is read from the
+ * - Counters sit in a table of at most `maxKeys` records in one
+ *   ArrayBuffer, least recently used dropped first (counter-table.ts:
+ *   ~80–120 B a key with its share of the index, no object for the
+ *   collector to copy or trace). Expiry is read from the
  *   entry's own times (the clock is passed in), never from timers.
  * - Blocked keys (and keys with blocks in their history, which decide the
  *   next block's length) are moved to an LRU of their own (lru-cache, `max`
@@ -81,8 +82,9 @@ const WARN_EVERY_MS = 60_000
  *   counter is the least bad choice: refusing new keys at the bound would
  *   let him refuse every login of everyone, and dropping blocks would lift
  *   them. The first drop is logged, then at most once a minute.
- * - Attempts in flight are one record each, from charge to settle, dropped
- *   at `inFlightTimeout` (oldest first, checked on every step): their number
+ * - Attempts in flight are one record each (the ticket itself), from charge
+ *   to settle, dropped at `inFlightTimeout` (oldest first, checked on every
+ *   step): their number
  *   is bounded by the requests the proxy has open. A key's entry is dropped
  *   as soon as it holds nothing (no count, no logins, no charge in flight),
  *   so a successful login of a new user leaves one entry (its logins this
