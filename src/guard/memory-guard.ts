@@ -51,6 +51,11 @@ class InFlightCharge implements Ticket {
     this.fps = fps
     this.deadline = deadline
   }
+
+  /** A ticket written out (a log, a test's message) is the ticket, not its store nor its neighbours in flight. */
+  toJSON (): Ticket {
+    return { id: this.id, user: this.user, network: this.network, counters: this.counters }
+  }
 }
 
 const WARN_EVERY_MS = 60_000
