@@ -89,11 +89,10 @@ const WARN_EVERY_MS = 60_000
  *   them. The first drop is logged, then at most once a minute.
  * - Attempts in flight are one record each (the ticket itself), from charge
  *   to settle, dropped at `inFlightTimeout` (oldest first, checked on every
- *   step): their number
- *   is bounded by the requests the proxy has open. A key's entry is dropped
- *   as soon as it holds nothing (no count, no logins, no charge in flight),
- *   so a successful login of a new user leaves one entry (its logins this
- *   hour) and nothing else.
+ *   step): their number is bounded by the requests the proxy has open. A
+ *   key's entry is dropped as soon as it holds nothing (no count, no logins,
+ *   no charge in flight), so a successful login of a new user leaves one
+ *   entry (its logins this hour) and nothing else.
  */
 export class MemoryGuardStore implements GuardStore {
   readonly kind = 'memory'
