@@ -6,14 +6,13 @@ import { COUNTERS, type BlockInfo, type BlockList, type ChargeRequest, type Char
 import { countersFor } from '../counter.js'
 import { parseCounterKey } from '../keys.js'
 import { blocksKey, guardKeyBase, redisCounterKey } from './keys.js'
-import { CHARGE, LIFT, SETTLE } from './scripts.js'
+import { LIFT, STEPS } from './scripts.js'
 
 // Typed by augmenting RedisCommander, as ioredis's own example does (and the session store).
 type ScriptArg = string | number
 declare module 'ioredis' {
   interface RedisCommander<Context extends ClientContext> {
-    guardCharge: (...args: ScriptArg[]) => Result<unknown, Context>
-    guardSettle: (...args: ScriptArg[]) => Result<unknown, Context>
+    guardSteps: (...args: ScriptArg[]) => Result<unknown, Context>
     guardLift: (...args: ScriptArg[]) => Result<unknown, Context>
   }
 }
@@ -48,6 +47,8 @@ export class RedisGuardStore implements GuardStore {
   readonly #events: GuardEvents
   #healthy = true
   #closed = false
+  /** Steps asked for during this turn of the event loop, sent together at its end (`#send`). */
+  #batch: Batch | undefined
 
   private constructor (opts: RedisGuardOptions, client: RedisClient) {
     this.#client = client
@@ -59,8 +60,7 @@ export class RedisGuardStore implements GuardStore {
   /** Connects without waiting long: a gateway starts while Redis is down, and steps fail until it is up. */
   static async connect (opts: RedisGuardOptions): Promise<RedisGuardStore> {
     const client = createRedisClient(opts.store)
-    client.defineCommand('guardCharge', { lua: CHARGE, numberOfKeys: 3 })
-    client.defineCommand('guardSettle', { lua: SETTLE, numberOfKeys: 4 })
+    client.defineCommand('guardSteps', { lua: STEPS })
     client.defineCommand('guardLift', { lua: LIFT })
     const store = new RedisGuardStore(opts, client)
     client.on('error', (err: Error) => { store.#down(err) })
@@ -74,28 +74,17 @@ export class RedisGuardStore implements GuardStore {
   }
 
   async charge (req: ChargeRequest): Promise<ChargeResult> {
-    const args: ScriptArg[] = this.#keys(req.user, req.network)
-    args.push(req.now, req.id, req.rules.inFlightTimeout)
-    // Thresholds and windows in counter order, 0 for a counter not applied.
-    const thresholds = args.length
-    args.push(0, 0, 0, 0, 0, 0, 0, 0, req.rules.block.history)
-    for (const [kind, limit, window] of countersFor(req.rules, req.device)) {
-      const at = thresholds + 2 * COUNTERS.indexOf(kind)
-      args[at] = limit
-      args[at + 1] = window
-    }
-    const reply = await this.#run(async () => await this.#client.guardCharge(...args)) as number[]
+    let applied = 0
+    for (const [kind] of countersFor(req.rules, req.device)) applied |= 1 << COUNTERS.indexOf(kind)
+    const reply = await this.#run(async () => await this.#send(req.rules, req.user, req.network, 'c', req.now, req.id, applied))
     if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
     return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
   }
 
   async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
-    const mask = ticket.counters.reduce((m, kind) => m | (1 << COUNTERS.indexOf(kind)), 0)
-    const rule = (r: GuardRules['user']): ScriptArg[] => r === undefined ? [0, 0] : [r.failures, r.window]
-    const reply = await this.#run(async () => await this.#client.guardSettle(
-      ...this.#keys(ticket.user, ticket.network), blocksKey(this.#prefix),
-      now, ticket.id, outcome, mask, ...rule(rules.userNetwork), ...rule(rules.network), ...rule(rules.user), rules.logins?.window ?? 0,
-      rules.block.base, rules.block.max, rules.block.history, this.#base.length)) as number[]
+    let mask = 0
+    for (const kind of ticket.counters) mask |= 1 << COUNTERS.indexOf(kind)
+    const reply = await this.#run(async () => await this.#send(rules, ticket.user, ticket.network, outcome, now, ticket.id, mask))
     const blocks: BlockInfo[] = []
     for (let i = 1; i + 3 < reply.length; i += 4) {
       const counter = COUNTERS[(reply[i] as number) - 1] as FailureCounter
@@ -154,10 +143,44 @@ export class RedisGuardStore implements GuardStore {
     this.#client.disconnect()
   }
 
-  /** userNetwork, network, user (which holds logins too): keys.ts `counterKey`, spelled out (every attempt makes them). */
-  #keys (user: string, network: string): ScriptArg[] {
+  /**
+   * Runs a step together with the other steps asked for in the same turn of
+   * the event loop: one script call for all of them (scripts.ts STEPS), sent
+   * at the end of the turn (setImmediate: never a timer). Under load a
+   * gateway receives many logins per turn, two steps each, and a command's
+   * encoding, write and reply cost the gateway and Redis far more than the
+   * step itself (bench/analysis.md). Each step is still decided alone and in
+   * the order asked. A batch holds steps of one set of rules (a reload sends
+   * what was asked before it first) and at most MAX_STEPS.
+   */
+  async #send (rules: GuardRules, user: string, network: string, what: 'c' | Outcome, now: number, id: string, mask: number): Promise<number[]> {
+    if (this.#batch !== undefined && this.#batch.rules !== rules) this.#flush()
+    let batch = this.#batch
+    if (batch === undefined) {
+      batch = { rules, keys: [blocksKey(this.#prefix)], args: [rulesArg(rules), this.#base.length], waiting: [] }
+      this.#batch = batch
+      setImmediate(() => { if (this.#batch === batch) this.#flush() })
+    }
     const base = this.#base
-    return [`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`]
+    batch.keys.push(`${base}un:${user}:${network}`, `${base}n:${network}`, `${base}u:${user}`)
+    batch.args.push(what, now, id, mask)
+    const reply = new Promise<number[]>((resolve, reject) => { batch.waiting.push({ resolve, reject }) })
+    if (batch.waiting.length >= MAX_STEPS) this.#flush()
+    return await reply
+  }
+
+  #flush (): void {
+    const batch = this.#batch
+    if (batch === undefined) return
+    this.#batch = undefined
+    const { keys, args, waiting } = batch
+    this.#client.guardSteps(keys.length, ...keys, ...args).then((replies) => {
+      waiting.forEach((step, i) => {
+        const reply = (replies as unknown[])[i]
+        if (Array.isArray(reply)) step.resolve(reply as number[])
+        else step.reject(new Error('login guard: a step had no reply'))
+      })
+    }, (err: unknown) => { for (const step of waiting) step.reject(err) })
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
@@ -216,6 +239,31 @@ export class RedisGuardStore implements GuardStore {
     this.#events.warn('login guard: Redis answers again')
   }
 }
+
+/** Most steps in one script call: its keys and arguments stay a few kilobytes. */
+const MAX_STEPS = 64
+
+interface Batch {
+  rules: GuardRules
+  /** The blocks index, then userNetwork, network and user per step (keys.ts `counterKey`, spelled out: every attempt makes them). */
+  keys: string[]
+  /** The rules and the keys' common start's length, then per step: what, now, id, mask. */
+  args: ScriptArg[]
+  waiting: Array<{ resolve: (reply: number[]) => void, reject: (err: unknown) => void }>
+}
+
+/** The rules as STEPS reads them (scripts.ts), made once per rules (a reload makes new ones). */
+function rulesArg (rules: GuardRules): string {
+  let arg = rulesArgs.get(rules)
+  if (arg === undefined) {
+    const rule = (r: GuardRules['user']): number[] => r === undefined ? [0, 0] : [r.failures, r.window]
+    arg = [...rule(rules.userNetwork), ...rule(rules.network), ...rule(rules.user), rules.logins?.max ?? 0, rules.logins?.window ?? 0,
+      rules.inFlightTimeout, rules.block.base, rules.block.max, rules.block.history].join(',')
+    rulesArgs.set(rules, arg)
+  }
+  return arg
+}
+const rulesArgs = new WeakMap<GuardRules, string>()
 
 function fromMask (mask: number): CounterKind[] {
   return COUNTERS.filter((_kind, i) => (mask & (1 << i)) !== 0)

@@ -1,9 +1,9 @@
 /**
- * The guard's Lua scripts. Each step of an attempt is one script, so it is
- * atomic across every gateway of a fleet: 500 attempts fired at once through
- * several gateways are decided one after the other inside Redis, and exactly
- * `threshold` of them are charged. Each mirrors counter.ts (the memory
- * store's logic) and says where.
+ * The guard's Lua scripts. Each step of an attempt runs inside one script
+ * call, so it is atomic across every gateway of a fleet: 500 attempts fired
+ * at once through several gateways are decided one after the other inside
+ * Redis, and exactly `threshold` of them are charged. The steps mirror
+ * counter.ts (the memory store's logic) and say where.
  *
  * Counters are numbered 1 userNetwork, 2 network, 3 user, 4 logins; a set
  * of them is a bit mask (1, 2, 4, 8). Three keys: the logins counter lives in
@@ -15,19 +15,50 @@
  * and the gateway need not agree on the time (and tests may run a fake clock
  * years away).
  *
- * Both are idempotent: ioredis re-sends commands that were in flight when a
+ * Both steps are idempotent: ioredis re-sends commands that were in flight when a
  * connection dropped (NOTES-proxy.md, ioredis). A charge re-sent finds its own
  * in-flight field and changes nothing; a settle re-sent finds it gone.
  */
 
-const PRELUDE = `
-local now = tonumber(ARGV[1])
-local id = ARGV[2]
+/**
+ * The steps of attempts, as many as one gateway asked for in one turn of its
+ * event loop, in the order asked (redis-guard.ts `#send`): under load that is
+ * many logins, and one script call for all of them costs the gateway and
+ * Redis a fraction of one call each (a command's encoding, its write and its
+ * reply are most of what a step costs; bench/analysis.md). Each step is
+ * decided exactly as if alone, one after the other; the call as a whole is
+ * atomic too, which only makes it stricter.
+ *
+ * KEYS 1 the blocks index, then three per step: userNetwork, network, user
+ * (which holds logins too).
+ * ARGV 1 the rules, comma-separated: 1/2 userNetwork threshold and window,
+ * 3/4 network, 5/6 user (threshold 0: off), 7/8 logins (0: off),
+ * 9 inFlightTimeout, 10/11/12 block base, max and history;
+ * ARGV 2 the length of the keys' common start (what the index names a key by);
+ * then four per step: what (`c` a charge, else a settle's outcome: success |
+ * failure | neutral), now, the attempt id, and a mask (a charge: the
+ * counters to judge and charge; a settle: the counters its charge holds).
+ * Returns one reply per step:
+ * - a charge: {1, mask charged} | {0, retry ms, mask refusing, 1 if a key is blocked else 0};
+ * - a settle: {1 if anything was settled else 0, then per block: counter number, until, failures, times}.
+ */
+export const STEPS = `
 -- Where each counter lives: its key, its count and window-end fields, its in-flight fields' prefix.
 local KEY = {1, 2, 3, 3}
 local KEPT = {'f', 'f', 'f', 'lf'}
 local WINDOW = {'e', 'e', 'e', 'le'}
 local FLIGHT = {'i:', 'i:', 'i:', 'j:'}
+local SATURATED_RETRY_MS = 1000
+local MAX_HISTORY = 32
+
+local R = {}
+for x in string.gmatch(ARGV[1], '[^,]+') do table.insert(R, tonumber(x)) end
+local LIMIT = {R[1], R[3], R[5], R[7]}
+local LENGTH = {R[2], R[4], R[6], R[8]}
+local inFlightTimeout, base, max, history = R[9], R[10], R[11], R[12]
+local baseLength = tonumber(ARGV[2])
+local INDEX = KEYS[1]
+
 -- Lua numbers are doubles: written as whole numbers, never as 1.7e+12.
 local function num (x) return string.format('%d', x) end
 local function bit (i) return 2 ^ (i - 1) end
@@ -36,27 +67,12 @@ local function has (mask, i) return mask % (2 * bit(i)) >= bit(i) end
 local function extend (key, ms)
   if ms > 0 and redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, math.ceil(ms)) end
 end
-`
-
-/**
- * Step 1. KEYS 1 userNetwork, 2 network, 3 user (and logins).
- * ARGV 1 now, 2 attempt id, 3 inFlightTimeout, 4/5 userNetwork threshold and
- * window, 6/7 network, 8/9 user, 10/11 logins (threshold 0: not applied),
- * 12 block history.
- * Returns {1, mask charged} | {0, retry ms, mask refusing, 1 if a key is blocked else 0}.
- */
-export const CHARGE = `${PRELUDE}
-local inFlightTimeout = tonumber(ARGV[3])
-local history = tonumber(ARGV[12])
-local deadline = num(now + inFlightTimeout)
-local SATURATED_RETRY_MS = 1000
 
 -- Every field of a key, read once: its counters' values, what is in flight,
 -- and what the key must outlive (ttl) — whichever of its counters this attempt uses.
-local keys = {}
-local function load (k)
-  local key = { name = KEYS[k], ttl = inFlightTimeout, v = {}, flying = {}, stale = {}, drop = {}, set = {} }
-  local all = redis.call('HGETALL', key.name)
+local function load (name, now, id)
+  local key = { name = name, ttl = inFlightTimeout, v = {}, flying = {}, stale = {}, drop = {}, set = {} }
+  local all = redis.call('HGETALL', name)
   for j = 1, #all, 2 do
     local f, v = all[j], all[j + 1]
     local prefix = string.sub(f, 1, 2)
@@ -80,163 +96,168 @@ local function load (k)
   return key
 end
 
-local counters = {}
-for i = 1, 4 do
-  local limit = tonumber(ARGV[2 + 2 * i])
-  if limit > 0 then
-    local key = keys[KEY[i]]
-    if key == nil then
-      key = load(KEY[i])
-      keys[KEY[i]] = key
-    end
-    local c = { i = i, key = key, limit = limit, mine = FLIGHT[i] .. id,
-      kept = key.v[KEPT[i]] or 0, windowEnd = key.v[WINDOW[i]] or 0, inFlight = key.flying[FLIGHT[i]] or 0,
-      -- logins never blocks: the user's block is the user counter's alone.
-      blockedUntil = i < 4 and key.v.b or 0 }
-    -- refresh(): an ended block or window is over.
-    if c.blockedUntil ~= 0 and c.blockedUntil <= now then
-      c.blockedUntil = 0
-      table.insert(key.drop, 'b')
-      table.insert(key.drop, 'k')
-    end
-    if c.windowEnd ~= 0 and c.windowEnd <= now then
-      c.kept = 0
-      c.windowEnd = 0
-      table.insert(key.drop, KEPT[i])
-      table.insert(key.drop, WINDOW[i])
-    end
-    table.insert(counters, c)
-  end
-end
-
-local mask = 0
-for _, c in ipairs(counters) do mask = mask + bit(c.i) end
--- Re-sent after a reconnect: already charged.
-if counters[1] ~= nil and counters[1].key.flying[counters[1].mine] then return {1, mask} end
-
--- judge(), for every counter (the retry is the longest wait among them).
-local retry, refusing, blocked = 0, 0, 0
-for _, c in ipairs(counters) do
-  local wait = 0
-  if c.blockedUntil > now then
-    wait = c.blockedUntil - now
-    blocked = 1
-  elseif c.kept >= c.limit then
-    wait = math.max(c.windowEnd - now, 1)
-  elseif c.kept + c.inFlight >= c.limit then
-    wait = SATURATED_RETRY_MS
-  end
-  if wait > 0 then
-    refusing = refusing + bit(c.i)
-    if wait > retry then retry = wait end
-  end
-end
--- A refused attempt leaves nothing behind.
-if refusing > 0 then return {0, retry, refusing, blocked} end
-
-for _, c in ipairs(counters) do
-  table.insert(c.key.set, c.mine)
-  table.insert(c.key.set, deadline)
-end
-for k = 1, 3 do
-  local key = keys[k]
-  if key ~= nil then
-    for _, f in ipairs(key.drop) do table.insert(key.stale, f) end
-    if #key.stale > 0 then redis.call('HDEL', key.name, unpack(key.stale)) end
-    redis.call('HSET', key.name, unpack(key.set))
-    -- Every field was read above: the expiry is set exactly, no PTTL needed.
-    redis.call('PEXPIRE', key.name, math.ceil(key.ttl))
-  end
-end
-return {1, mask}
-`
-
-/**
- * Step 2. KEYS 1-3 as CHARGE, 4 the blocks index.
- * ARGV 1 now, 2 attempt id, 3 outcome (success | failure | neutral), 4 mask
- * charged, 5/6 userNetwork threshold and window, 7/8 network, 9/10 user
- * (threshold 0: off now), 11 logins window (0: off now), 12/13/14 block base,
- * max and history, 15 length of the keys' common start (what the index names a key by).
- * Returns {1 if anything was settled else 0, then per block: counter number, until, failures, times}.
- */
-export const SETTLE = `${PRELUDE}
-local outcome, mask = ARGV[3], tonumber(ARGV[4])
-local base, max, history = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local MAX_HISTORY = 32
-local out = {0}
-
--- Only what an outcome changes is read and written: most settles are successes,
--- which on the network and user counters only give the charge back.
-for i = 1, 4 do
-  local key = KEYS[KEY[i]]
-  if has(mask, i) and redis.call('HDEL', key, FLIGHT[i] .. id) == 1 then
-    out[1] = 1
-    if i == 4 then
-      -- logins: only a success is a login; anything else is refunded.
-      local window = tonumber(ARGV[11])
-      if outcome == 'success' and window > 0 then
-        local v = redis.call('HMGET', key, 'lf', 'le')
-        local kept, windowEnd = tonumber(v[1]) or 0, tonumber(v[2]) or 0
-        local opened = windowEnd <= now
-        if opened then
-          kept = 0
-          windowEnd = now + window
-        end
-        redis.call('HSET', key, 'lf', num(kept + 1), 'le', num(windowEnd))
-        -- A new window: the key's expiry (set at the charge) may be shorter. After the
-        -- HSET: the HDEL above may have emptied (deleted) the key, and HSET made it anew.
-        if opened then extend(key, window) end
+-- A charge (the memory store: memory-guard.ts chargeNow).
+local function charge (K, now, id, applied)
+  local deadline = num(now + inFlightTimeout)
+  local keys = {}
+  local counters = {}
+  for i = 1, 4 do
+    if has(applied, i) then
+      local key = keys[KEY[i]]
+      if key == nil then
+        key = load(K[KEY[i]], now, id)
+        keys[KEY[i]] = key
       end
-    elseif outcome == 'success' and i == 1 then
-      -- The user signed in from here: the userNetwork count is cleared (memory-guard.ts says why only this one).
-      redis.call('HDEL', key, 'f', 'e')
-    elseif outcome == 'failure' then
-      -- keepFailure(); a failure during a block adds nothing.
-      local limit, window = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-      local v = redis.call('HMGET', key, 'f', 'e', 'b')
-      local kept, windowEnd, blockedUntil = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
-      -- refresh()
-      if blockedUntil ~= 0 and blockedUntil <= now then
-        blockedUntil = 0
-        redis.call('HDEL', key, 'b', 'k')
+      local c = { i = i, key = key, limit = LIMIT[i], mine = FLIGHT[i] .. id,
+        kept = key.v[KEPT[i]] or 0, windowEnd = key.v[WINDOW[i]] or 0, inFlight = key.flying[FLIGHT[i]] or 0,
+        -- logins never blocks: the user's block is the user counter's alone.
+        blockedUntil = i < 4 and key.v.b or 0 }
+      -- refresh(): an ended block or window is over.
+      if c.blockedUntil ~= 0 and c.blockedUntil <= now then
+        c.blockedUntil = 0
+        table.insert(key.drop, 'b')
+        table.insert(key.drop, 'k')
       end
-      if limit > 0 and blockedUntil <= now then
-        local opened = windowEnd <= now
-        if opened then
-          kept = 0
-          windowEnd = now + window
-        end
-        kept = kept + 1
-        if kept < limit then
-          redis.call('HSET', key, 'f', num(kept), 'e', num(windowEnd))
-          if opened then extend(key, window) end
-        else
-          local times = {}
-          local h = redis.call('HGET', key, 'h')
-          if h then
-            for t in string.gmatch(h, '[^,]+') do
-              if tonumber(t) > now - history then table.insert(times, t) end
-            end
+      if c.windowEnd ~= 0 and c.windowEnd <= now then
+        c.kept = 0
+        c.windowEnd = 0
+        table.insert(key.drop, KEPT[i])
+        table.insert(key.drop, WINDOW[i])
+      end
+      table.insert(counters, c)
+    end
+  end
+
+  -- Re-sent after a reconnect: already charged.
+  if counters[1] ~= nil and counters[1].key.flying[counters[1].mine] then return {1, applied} end
+
+  -- judge(), for every counter (the retry is the longest wait among them).
+  local retry, refusing, blocked = 0, 0, 0
+  for _, c in ipairs(counters) do
+    local wait = 0
+    if c.blockedUntil > now then
+      wait = c.blockedUntil - now
+      blocked = 1
+    elseif c.kept >= c.limit then
+      wait = math.max(c.windowEnd - now, 1)
+    elseif c.kept + c.inFlight >= c.limit then
+      wait = SATURATED_RETRY_MS
+    end
+    if wait > 0 then
+      refusing = refusing + bit(c.i)
+      if wait > retry then retry = wait end
+    end
+  end
+  -- A refused attempt leaves nothing behind.
+  if refusing > 0 then return {0, retry, refusing, blocked} end
+
+  for _, c in ipairs(counters) do
+    table.insert(c.key.set, c.mine)
+    table.insert(c.key.set, deadline)
+  end
+  for k = 1, 3 do
+    local key = keys[k]
+    if key ~= nil then
+      for _, f in ipairs(key.drop) do table.insert(key.stale, f) end
+      if #key.stale > 0 then redis.call('HDEL', key.name, unpack(key.stale)) end
+      redis.call('HSET', key.name, unpack(key.set))
+      -- Every field was read above: the expiry is set exactly, no PTTL needed.
+      redis.call('PEXPIRE', key.name, math.ceil(key.ttl))
+    end
+  end
+  return {1, applied}
+end
+
+-- A settle (memory-guard.ts settleNow). Only what an outcome changes is read
+-- and written: most settles are successes, which on the network and user
+-- counters only give the charge back.
+local function settle (K, now, id, outcome, mask)
+  local out = {0}
+  for i = 1, 4 do
+    local key = K[KEY[i]]
+    if has(mask, i) and redis.call('HDEL', key, FLIGHT[i] .. id) == 1 then
+      out[1] = 1
+      if i == 4 then
+        -- logins: only a success is a login; anything else is refunded.
+        local window = LENGTH[4]
+        if outcome == 'success' and LIMIT[4] > 0 then
+          local v = redis.call('HMGET', key, 'lf', 'le')
+          local kept, windowEnd = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+          local opened = windowEnd <= now
+          if opened then
+            kept = 0
+            windowEnd = now + window
           end
-          table.insert(times, num(now))
-          while #times > MAX_HISTORY do table.remove(times, 1) end
-          local length = math.min(base * 2 ^ (#times - 1), max)
-          local blockEnd = now + length
-          redis.call('HDEL', key, 'f', 'e')
-          redis.call('HSET', key, 'b', num(blockEnd), 'k', num(kept), 'h', table.concat(times, ','))
-          -- Kept as long as its history matters (the next block's length).
-          extend(key, math.max(length, history))
-          redis.call('ZADD', KEYS[4], blockEnd, string.sub(key, tonumber(ARGV[15]) + 1))
-          redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-          extend(KEYS[4], length)
-          table.insert(out, i)
-          table.insert(out, blockEnd)
-          table.insert(out, kept)
-          table.insert(out, #times)
+          redis.call('HSET', key, 'lf', num(kept + 1), 'le', num(windowEnd))
+          -- A new window: the key's expiry (set at the charge) may be shorter. After the
+          -- HSET: the HDEL above may have emptied (deleted) the key, and HSET made it anew.
+          if opened then extend(key, window) end
+        end
+      elseif outcome == 'success' and i == 1 then
+        -- The user signed in from here: the userNetwork count is cleared (memory-guard.ts says why only this one).
+        redis.call('HDEL', key, 'f', 'e')
+      elseif outcome == 'failure' then
+        -- keepFailure(); a failure during a block adds nothing.
+        local limit, window = LIMIT[i], LENGTH[i]
+        local v = redis.call('HMGET', key, 'f', 'e', 'b')
+        local kept, windowEnd, blockedUntil = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+        -- refresh()
+        if blockedUntil ~= 0 and blockedUntil <= now then
+          blockedUntil = 0
+          redis.call('HDEL', key, 'b', 'k')
+        end
+        if limit > 0 and blockedUntil <= now then
+          local opened = windowEnd <= now
+          if opened then
+            kept = 0
+            windowEnd = now + window
+          end
+          kept = kept + 1
+          if kept < limit then
+            redis.call('HSET', key, 'f', num(kept), 'e', num(windowEnd))
+            if opened then extend(key, window) end
+          else
+            local times = {}
+            local h = redis.call('HGET', key, 'h')
+            if h then
+              for t in string.gmatch(h, '[^,]+') do
+                if tonumber(t) > now - history then table.insert(times, t) end
+              end
+            end
+            table.insert(times, num(now))
+            while #times > MAX_HISTORY do table.remove(times, 1) end
+            local length = math.min(base * 2 ^ (#times - 1), max)
+            local blockEnd = now + length
+            redis.call('HDEL', key, 'f', 'e')
+            redis.call('HSET', key, 'b', num(blockEnd), 'k', num(kept), 'h', table.concat(times, ','))
+            -- Kept as long as its history matters (the next block's length).
+            extend(key, math.max(length, history))
+            redis.call('ZADD', INDEX, blockEnd, string.sub(key, baseLength + 1))
+            redis.call('ZREMRANGEBYSCORE', INDEX, '-inf', now)
+            extend(INDEX, length)
+            table.insert(out, i)
+            table.insert(out, blockEnd)
+            table.insert(out, kept)
+            table.insert(out, #times)
+          end
         end
       end
     end
   end
+  return out
+end
+
+local out = {}
+local k = 2
+for a = 3, #ARGV, 4 do
+  local K = {KEYS[k], KEYS[k + 1], KEYS[k + 2]}
+  local what, now, id, mask = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+  if what == 'c' then
+    out[#out + 1] = charge(K, now, id, mask)
+  else
+    out[#out + 1] = settle(K, now, id, what, mask)
+  end
+  k = k + 3
 end
 return out
 `
