@@ -43,11 +43,10 @@
  * - a settle: {1 if anything was settled else 0, then per block: counter number, until, failures, times}.
  */
 export const STEPS = `
--- Where each counter lives: its key, its count and window-end fields, its in-flight fields' prefix.
+-- Where each counter lives: its key, its count and window-end fields (its charges in flight: 'i:ID', logins 'j:ID').
 local KEY = {1, 2, 3, 3}
 local KEPT = {'f', 'f', 'f', 'lf'}
 local WINDOW = {'e', 'e', 'e', 'le'}
-local FLIGHT = {'i:', 'i:', 'i:', 'j:'}
 local SATURATED_RETRY_MS = 1000
 local MAX_HISTORY = 32
 
@@ -61,108 +60,129 @@ local INDEX = KEYS[1]
 
 -- Lua numbers are doubles: written as whole numbers, never as 1.7e+12.
 local function num (x) return string.format('%d', x) end
-local function bit (i) return 2 ^ (i - 1) end
-local function has (mask, i) return mask % (2 * bit(i)) >= bit(i) end
+local BIT = {1, 2, 4, 8}
+local function has (mask, i) return mask % (2 * BIT[i]) >= BIT[i] end
 -- A key's expiry only ever grows: it covers the longest of what it holds.
 local function extend (key, ms)
   if ms > 0 and redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, math.ceil(ms)) end
 end
 
--- Every field of a key, read once: its counters' values, what is in flight,
--- and what the key must outlive (ttl) — whichever of its counters this attempt uses.
-local function load (name, now, id)
-  local key = { name = name, ttl = inFlightTimeout, v = {}, flying = {}, stale = {}, drop = {}, set = {} }
+-- Every field of a key, read once (one HGETALL; a new user's keys are empty):
+-- its counters' values (nil: an empty key), its live charges of each kind, whether
+-- this attempt's own are among them, what the key must outlive (ttl), and its
+-- charges past their deadline (nil: none; dropped: their settle never came).
+-- Few tables and no substrings: this runs for every key of every login.
+local function load (name, now, mineI, mineJ)
   local all = redis.call('HGETALL', name)
-  for j = 1, #all, 2 do
-    local f, v = all[j], all[j + 1]
-    local prefix = string.sub(f, 1, 2)
-    if prefix == 'i:' or prefix == 'j:' then
-      local d = tonumber(v)
+  local n = #all
+  local ttl = inFlightTimeout
+  if n == 0 then return nil, 0, 0, false, false, ttl, nil end
+  local v, fi, fj, mi, mj, stale = {}, 0, 0, false, false, nil
+  for j = 1, n, 2 do
+    local f, x = all[j], all[j + 1]
+    local c = string.byte(f, 1)
+    -- 'i:' (105) and 'j:' (106): a charge in flight; the counters' own fields are shorter than 3.
+    if (c == 105 or c == 106) and #f > 2 then
+      local d = tonumber(x)
       if d > now then
-        -- A charge past its deadline is dropped (its settle never came).
-        key.flying[prefix] = (key.flying[prefix] or 0) + 1
-        key.ttl = math.max(key.ttl, d - now)
+        if c == 105 then fi = fi + 1 else fj = fj + 1 end
+        if d - now > ttl then ttl = d - now end
       else
-        table.insert(key.stale, f)
+        if stale == nil then stale = {} end
+        stale[#stale + 1] = f
       end
-      if string.sub(f, 3) == id then key.flying[f] = true end
+      if f == mineI then mi = true elseif f == mineJ then mj = true end
     elseif f == 'h' then
-      key.ttl = math.max(key.ttl, tonumber(string.match(v, '([^,]+)$')) + history - now)
+      local t = tonumber(string.match(x, '([^,]+)$')) + history - now
+      if t > ttl then ttl = t end
     else
-      key.v[f] = tonumber(v)
-      if f == 'e' or f == 'le' or f == 'b' then key.ttl = math.max(key.ttl, tonumber(v) - now) end
+      local t = tonumber(x)
+      v[f] = t
+      if (f == 'e' or f == 'le' or f == 'b') and t - now > ttl then ttl = t - now end
     end
   end
-  return key
+  return v, fi, fj, mi, mj, ttl, stale
 end
 
 -- A charge (the memory store: memory-guard.ts chargeNow).
-local function charge (K, now, id, applied)
-  local deadline = num(now + inFlightTimeout)
-  local keys = {}
-  local counters = {}
+local function charge (k1, k2, k3, now, id, applied)
+  local mineI, mineJ = 'i:' .. id, 'j:' .. id
+  local names = {k1, k2, k3}
+  -- Per key (1-3), what load() read; loaded[k]: read yet.
+  local loaded, V, FI, FJ, TTL, STALE, DROP = {}, {}, {}, {}, {}, {}, {}
+  local first = true
+  local retry, refusing, blocked = 0, 0, 0
   for i = 1, 4 do
     if has(applied, i) then
-      local key = keys[KEY[i]]
-      if key == nil then
-        key = load(K[KEY[i]], now, id)
-        keys[KEY[i]] = key
+      local k = KEY[i]
+      if not loaded[k] then
+        local v, fi, fj, mi, mj, ttl, stale = load(names[k], now, mineI, mineJ)
+        loaded[k], V[k], FI[k], FJ[k], TTL[k], STALE[k] = true, v, fi, fj, ttl, stale
+        -- Re-sent after a reconnect: already charged (its first counter's key holds its charge).
+        if first and ((i < 4 and mi) or (i == 4 and mj)) then return {1, applied} end
       end
-      local c = { i = i, key = key, limit = LIMIT[i], mine = FLIGHT[i] .. id,
-        kept = key.v[KEPT[i]] or 0, windowEnd = key.v[WINDOW[i]] or 0, inFlight = key.flying[FLIGHT[i]] or 0,
+      first = false
+      local v = V[k]
+      local kept, windowEnd, blockedUntil, inFlight = 0, 0, 0, FI[k]
+      if i == 4 then inFlight = FJ[k] end
+      if v ~= nil then
+        kept, windowEnd = v[KEPT[i]] or 0, v[WINDOW[i]] or 0
         -- logins never blocks: the user's block is the user counter's alone.
-        blockedUntil = i < 4 and key.v.b or 0 }
-      -- refresh(): an ended block or window is over.
-      if c.blockedUntil ~= 0 and c.blockedUntil <= now then
-        c.blockedUntil = 0
-        table.insert(key.drop, 'b')
-        table.insert(key.drop, 'k')
+        if i < 4 then blockedUntil = v.b or 0 end
       end
-      if c.windowEnd ~= 0 and c.windowEnd <= now then
-        c.kept = 0
-        c.windowEnd = 0
-        table.insert(key.drop, KEPT[i])
-        table.insert(key.drop, WINDOW[i])
+      -- refresh(): an ended block or window is over (and its fields go).
+      if blockedUntil ~= 0 and blockedUntil <= now then
+        blockedUntil = 0
+        local drop = DROP[k] or {}
+        drop[#drop + 1] = 'b'
+        drop[#drop + 1] = 'k'
+        DROP[k] = drop
       end
-      table.insert(counters, c)
-    end
-  end
-
-  -- Re-sent after a reconnect: already charged.
-  if counters[1] ~= nil and counters[1].key.flying[counters[1].mine] then return {1, applied} end
-
-  -- judge(), for every counter (the retry is the longest wait among them).
-  local retry, refusing, blocked = 0, 0, 0
-  for _, c in ipairs(counters) do
-    local wait = 0
-    if c.blockedUntil > now then
-      wait = c.blockedUntil - now
-      blocked = 1
-    elseif c.kept >= c.limit then
-      wait = math.max(c.windowEnd - now, 1)
-    elseif c.kept + c.inFlight >= c.limit then
-      wait = SATURATED_RETRY_MS
-    end
-    if wait > 0 then
-      refusing = refusing + bit(c.i)
-      if wait > retry then retry = wait end
+      if windowEnd ~= 0 and windowEnd <= now then
+        kept, windowEnd = 0, 0
+        local drop = DROP[k] or {}
+        drop[#drop + 1] = KEPT[i]
+        drop[#drop + 1] = WINDOW[i]
+        DROP[k] = drop
+      end
+      -- judge() (the retry is the longest wait among the counters).
+      local limit, wait = LIMIT[i], 0
+      if blockedUntil > now then
+        wait = blockedUntil - now
+        blocked = 1
+      elseif kept >= limit then
+        wait = math.max(windowEnd - now, 1)
+      elseif kept + inFlight >= limit then
+        wait = SATURATED_RETRY_MS
+      end
+      if wait > 0 then
+        refusing = refusing + BIT[i]
+        if wait > retry then retry = wait end
+      end
     end
   end
   -- A refused attempt leaves nothing behind.
   if refusing > 0 then return {0, retry, refusing, blocked} end
 
-  for _, c in ipairs(counters) do
-    table.insert(c.key.set, c.mine)
-    table.insert(c.key.set, deadline)
-  end
+  local deadline = num(now + inFlightTimeout)
   for k = 1, 3 do
-    local key = keys[k]
-    if key ~= nil then
-      for _, f in ipairs(key.drop) do table.insert(key.stale, f) end
-      if #key.stale > 0 then redis.call('HDEL', key.name, unpack(key.stale)) end
-      redis.call('HSET', key.name, unpack(key.set))
+    if loaded[k] then
+      local name = names[k]
+      local stale, drop = STALE[k], DROP[k]
+      if drop ~= nil then
+        stale = stale or {}
+        for _, f in ipairs(drop) do stale[#stale + 1] = f end
+      end
+      if stale ~= nil then redis.call('HDEL', name, unpack(stale)) end
+      if k == 3 and has(applied, 3) and has(applied, 4) then
+        redis.call('HSET', name, mineI, deadline, mineJ, deadline)
+      elseif k == 3 and has(applied, 4) then
+        redis.call('HSET', name, mineJ, deadline)
+      else
+        redis.call('HSET', name, mineI, deadline)
+      end
       -- Every field was read above: the expiry is set exactly, no PTTL needed.
-      redis.call('PEXPIRE', key.name, math.ceil(key.ttl))
+      redis.call('PEXPIRE', name, math.ceil(TTL[k]))
     end
   end
   return {1, applied}
@@ -171,11 +191,25 @@ end
 -- A settle (memory-guard.ts settleNow). Only what an outcome changes is read
 -- and written: most settles are successes, which on the network and user
 -- counters only give the charge back.
-local function settle (K, now, id, outcome, mask)
+local function settle (k1, k2, k3, now, id, outcome, mask)
   local out = {0}
+  local names = {k1, k2, k3}
+  -- Each charge given back (one HDEL per key: the user's key holds two); gone[i]: counter i's was there.
+  local gone = {false, false, false, false}
+  if has(mask, 1) then gone[1] = redis.call('HDEL', k1, 'i:' .. id) == 1 end
+  if has(mask, 2) then gone[2] = redis.call('HDEL', k2, 'i:' .. id) == 1 end
+  if has(mask, 3) and has(mask, 4) then
+    -- Charged and dropped together (one deadline): both there or neither.
+    local n = redis.call('HDEL', k3, 'i:' .. id, 'j:' .. id)
+    gone[3], gone[4] = n > 0, n > 0
+  elseif has(mask, 3) then
+    gone[3] = redis.call('HDEL', k3, 'i:' .. id) == 1
+  elseif has(mask, 4) then
+    gone[4] = redis.call('HDEL', k3, 'j:' .. id) == 1
+  end
   for i = 1, 4 do
-    local key = K[KEY[i]]
-    if has(mask, i) and redis.call('HDEL', key, FLIGHT[i] .. id) == 1 then
+    local key = names[KEY[i]]
+    if gone[i] then
       out[1] = 1
       if i == 4 then
         -- logins: only a success is a login; anything else is refunded.
@@ -250,12 +284,11 @@ end
 local out = {}
 local k = 2
 for a = 3, #ARGV, 4 do
-  local K = {KEYS[k], KEYS[k + 1], KEYS[k + 2]}
   local what, now, id, mask = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
   if what == 'c' then
-    out[#out + 1] = charge(K, now, id, mask)
+    out[#out + 1] = charge(KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, mask)
   else
-    out[#out + 1] = settle(K, now, id, what, mask)
+    out[#out + 1] = settle(KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, what, mask)
   end
   k = k + 3
 end
