@@ -73,27 +73,30 @@ export class RedisGuardStore implements GuardStore {
     return store
   }
 
-  async charge (req: ChargeRequest): Promise<ChargeResult> {
+  // charge and settle: one promise each, no async wrappers (every login takes both steps).
+  charge (req: ChargeRequest): Promise<ChargeResult> {
     let applied = 0
     for (const [kind] of countersFor(req.rules, req.device)) applied |= 1 << COUNTERS.indexOf(kind)
-    const reply = await this.#run(async () => await this.#send(req.rules, req.user, req.network, 'c', req.now, req.id, applied))
-    if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
-    return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
+    return this.#send(req.rules, req.user, req.network, 'c', req.now, req.id, applied).then((reply): ChargeResult => {
+      if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
+      return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
+    })
   }
 
-  async settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
+  settle (ticket: Ticket, outcome: Outcome, now: number, rules: GuardRules): Promise<SettleResult> {
     let mask = 0
     for (const kind of ticket.counters) mask |= 1 << COUNTERS.indexOf(kind)
-    const reply = await this.#run(async () => await this.#send(rules, ticket.user, ticket.network, outcome, now, ticket.id, mask))
-    const blocks: BlockInfo[] = []
-    for (let i = 1; i + 3 < reply.length; i += 4) {
-      const counter = COUNTERS[(reply[i] as number) - 1] as FailureCounter
-      const block: BlockInfo = { counter, until: reply[i + 1] as number, failures: reply[i + 2] as number, times: reply[i + 3] as number }
-      if (counter !== 'network') block.user = ticket.user
-      if (counter !== 'user') block.network = ticket.network
-      blocks.push(block)
-    }
-    return { settled: reply[0] === 1, blocks }
+    return this.#send(rules, ticket.user, ticket.network, outcome, now, ticket.id, mask).then((reply): SettleResult => {
+      const blocks: BlockInfo[] = []
+      for (let i = 1; i + 3 < reply.length; i += 4) {
+        const counter = COUNTERS[(reply[i] as number) - 1] as FailureCounter
+        const block: BlockInfo = { counter, until: reply[i + 1] as number, failures: reply[i + 2] as number, times: reply[i + 3] as number }
+        if (counter !== 'network') block.user = ticket.user
+        if (counter !== 'user') block.network = ticket.network
+        blocks.push(block)
+      }
+      return { settled: reply[0] === 1, blocks }
+    })
   }
 
   async blocks (now: number, limit: number): Promise<BlockList> {
@@ -151,9 +154,11 @@ export class RedisGuardStore implements GuardStore {
    * encoding, write and reply cost the gateway and Redis far more than the
    * step itself (bench/analysis.md). Each step is still decided alone and in
    * the order asked. A batch holds steps of one set of rules (a reload sends
-   * what was asked before it first) and at most MAX_STEPS.
+   * what was asked before it first) and at most MAX_STEPS. Fails as `#run`
+   * does: SESSIONCAP_ERR_STORE_UNAVAILABLE.
    */
-  async #send (rules: GuardRules, user: string, network: string, what: 'c' | Outcome, now: number, id: string, mask: number): Promise<number[]> {
+  #send (rules: GuardRules, user: string, network: string, what: 'c' | Outcome, now: number, id: string, mask: number): Promise<number[]> {
+    if (this.#closed) return Promise.reject(new errors.STORE_UNAVAILABLE({ cause: new Error('login guard store closed') }))
     if (this.#batch !== undefined && this.#batch.rules !== rules) this.#flush()
     let batch = this.#batch
     if (batch === undefined) {
@@ -166,7 +171,7 @@ export class RedisGuardStore implements GuardStore {
     batch.args.push(what, now, id, mask)
     const reply = new Promise<number[]>((resolve, reject) => { batch.waiting.push({ resolve, reject }) })
     if (batch.waiting.length >= MAX_STEPS) this.#flush()
-    return await reply
+    return reply
   }
 
   #flush (): void {
@@ -175,12 +180,17 @@ export class RedisGuardStore implements GuardStore {
     this.#batch = undefined
     const { keys, args, waiting } = batch
     this.#client.guardSteps(keys.length, ...keys, ...args).then((replies) => {
+      if (!this.#healthy) this.#up()
       waiting.forEach((step, i) => {
         const reply = (replies as unknown[])[i]
         if (Array.isArray(reply)) step.resolve(reply as number[])
-        else step.reject(new Error('login guard: a step had no reply'))
+        else step.reject(new errors.STORE_UNAVAILABLE({ cause: new Error('login guard: a step had no reply') }))
       })
-    }, (err: unknown) => { for (const step of waiting) step.reject(err) })
+    }, (err: unknown) => {
+      this.#down(err as Error)
+      const failed = new errors.STORE_UNAVAILABLE({ cause: err })
+      for (const step of waiting) step.reject(failed)
+    })
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
