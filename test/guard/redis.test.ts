@@ -89,6 +89,40 @@ t.test('redis: a charge re-sent with the same id (ioredis after a reconnect) is 
   t.match(await store.charge({ ...req, id: 'sixth' }), { allowed: false })
 })
 
+t.test('redis: the steps asked for in one turn travel together (one script call per 64), each decided alone, in the order asked, by its own rules', async (t) => {
+  const store = await connect(t)
+  const scriptCalls = (): number => {
+    let n = 0
+    for (const m of redis.cli('info', 'commandstats').matchAll(/cmdstat_(?:eval|evalsha):calls=(\d+)/g)) n += Number(m[1])
+    return n
+  }
+  await store.ping()
+  let before = scriptCalls()
+  const charged = await Promise.all(Array.from({ length: 100 }, async (_, i) => await store.charge({ id: `b${i}`, user: 'batched', network: 'net', device: false, now: T, rules })))
+  t.equal(scriptCalls() - before, 2, '100 charges asked at once: two script calls (64 and 36)')
+  t.same(charged.map((r) => r.allowed), Array.from({ length: 100 }, (_, i) => i < 5), 'the first five asked are allowed, every later one refused (five in flight fill the threshold)')
+
+  // Settles and charges in one turn: the settles asked first free their places before the charges asked after them.
+  const tickets = charged.flatMap((r) => r.allowed ? [r.ticket] : [])
+  before = scriptCalls()
+  const mixed = await Promise.all([
+    ...tickets.map(async (ticket) => await store.settle(ticket, 'neutral', T, rules)),
+    ...Array.from({ length: 6 }, async (_, i) => await store.charge({ id: `c${i}`, user: 'batched', network: 'net', device: false, now: T, rules }))
+  ])
+  t.equal(scriptCalls() - before, 1, 'five settles and six charges: one script call')
+  t.same(mixed.slice(0, 5).map((r) => 'settled' in r && r.settled), [true, true, true, true, true], 'every settle found its charge')
+  t.same(mixed.slice(5).map((r) => 'allowed' in r && r.allowed), [true, true, true, true, true, false], 'the charges after them: five places again')
+
+  // A reload between two steps of one turn: each is judged by the rules it was asked with.
+  const strict = guardRules(guardConfig('{ userNetwork: { failures: 1 } }'))
+  const [lenient, strictOne] = await Promise.all([
+    store.charge({ id: 'r1', user: 'reloaded', network: 'net', device: false, now: T, rules }),
+    store.charge({ id: 'r2', user: 'reloaded', network: 'net', device: false, now: T, rules: strict })
+  ])
+  t.equal(lenient.allowed, true, 'the first, under five failures: allowed')
+  t.equal(strictOne.allowed, false, 'the second, under one failure: refused (one in flight fills it)')
+})
+
 t.test('redis: when Redis is away every step fails fast with SESSIONCAP_ERR_STORE_UNAVAILABLE, and works again when it is back', async (t) => {
   const own = await startRedis(t, { persistent: false })
   const store = await RedisGuardStore.connect({ store: redisStoreConfig(`url: ${own.url}`, 'commandTimeout: 200ms'), events: { warn: () => {}, error: () => {} } })
