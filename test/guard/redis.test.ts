@@ -123,6 +123,53 @@ t.test('redis: the steps asked for in one turn travel together (one script call 
   t.equal(strictOne.allowed, false, 'the second, under one failure: refused (one in flight fills it)')
 })
 
+t.test('redis: a step that fails inside the script fails alone; the steps of its call stand', async (t) => {
+  const prefix = freshPrefix()
+  const store = await connect(t, prefix)
+  // A key of another type where the user's counter hash should be: HGETALL on it fails (WRONGTYPE).
+  redis.cli('set', `${prefix}{g}:u:broken`, 'not a hash')
+  const [before, broken, after] = await Promise.allSettled([
+    store.charge({ id: 'a', user: 'fine', network: 'net', device: false, now: T, rules }),
+    store.charge({ id: 'b', user: 'broken', network: 'net', device: false, now: T, rules }),
+    store.charge({ id: 'c', user: 'also-fine', network: 'net', device: false, now: T, rules })
+  ])
+  t.match(before, { status: 'fulfilled', value: { allowed: true } })
+  t.match(broken, { status: 'rejected', reason: { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' } })
+  t.match(after, { status: 'fulfilled', value: { allowed: true } }, 'the step after the failed one was decided')
+  t.match(await store.ping(), undefined, 'the store still answers')
+})
+
+t.test('redis: a key prefix that is not ASCII names blocks rightly (the scripts cut names in bytes)', async (t) => {
+  const store = await connect(t, `${freshPrefix()}gäste-ü:`)
+  let blocked = 0
+  for (let i = 0; i < 5; i++) {
+    const d = await store.charge({ id: `f${i}`, user: 'umlaut', network: 'net', device: false, now: T + i, rules })
+    if (d.allowed) blocked += (await store.settle(d.ticket, 'failure', T + i, rules)).blocks.length
+  }
+  t.equal(blocked, 1, 'the fifth failure blocks')
+  const list = await store.blocks(T + 10, 10)
+  t.same(list.blocks.map((b) => [b.counter, b.user, b.network]), [['userNetwork', 'umlaut', 'net']], 'listed by the admin, named as charged')
+  t.same((await store.liftUser('umlaut', T + 10)).map((b) => b.counter), ['userNetwork'], 'and lifted')
+  t.equal((await store.blocks(T + 10, 10)).total, 0)
+})
+
+t.test('redis: a store that closes sends the steps already asked for, and waits for their answers', async (t) => {
+  const prefix = freshPrefix()
+  const store = await connect(t, prefix)
+  const charged = await Promise.all(Array.from({ length: 5 }, async (_, i) => await store.charge({ id: `k${i}`, user: 'leaving', network: 'net', device: false, now: T, rules })))
+  const tickets = charged.flatMap((r) => r.allowed ? [r.ticket] : [])
+  t.equal(tickets.length, 5)
+  // Asked in the same turn as the close: sent before it disconnects.
+  const settles = tickets.map(async (ticket) => await store.settle(ticket, 'neutral', T, rules))
+  await store.close()
+  t.same((await Promise.all(settles)).map((r) => r.settled), [true, true, true, true, true])
+  await t.rejects(store.charge({ id: 'late', user: 'leaving', network: 'net', device: false, now: T, rules }), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' }, 'a step asked after the close fails')
+  // Another gateway sees the five places free again (a settle lost at the close would hold one for inFlightTimeout).
+  const other = await connect(t, prefix)
+  const again = await Promise.all(Array.from({ length: 5 }, async (_, i) => await other.charge({ id: `o${i}`, user: 'leaving', network: 'net', device: false, now: T, rules })))
+  t.same(again.map((r) => r.allowed), [true, true, true, true, true])
+})
+
 t.test('redis: when Redis is away every step fails fast with SESSIONCAP_ERR_STORE_UNAVAILABLE, and works again when it is back', async (t) => {
   const own = await startRedis(t, { persistent: false })
   const store = await RedisGuardStore.connect({ store: redisStoreConfig(`url: ${own.url}`, 'commandTimeout: 200ms'), events: { warn: () => {}, error: () => {} } })

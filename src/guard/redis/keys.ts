@@ -29,7 +29,7 @@ import { counterKey } from '../keys.js'
  * network charge for a moment (refusing a colleague's valid login), and a
  * gateway dying between the two would leak one. So the guard lives on one
  * slot, hence one master (and its replicas), which is acceptable because:
- * - only login attempts reach it (two short scripts each), not page
+ * - only login attempts reach it (two short steps each, in batches), not page
  *   requests; a single Redis core runs tens of thousands of them a second
  *   (bench/guard-admit.mjs), far beyond any login rate;
  * - what it holds is small and expires (a counter with its window, a block

@@ -29,7 +29,8 @@ const SCAN_COUNT = 1000
 
 /**
  * The guard's counters in Redis (standalone, Sentinel or Cluster), shared by
- * every gateway of a fleet: one script per step (scripts.ts), every key under
+ * every gateway of a fleet: each step atomic inside one script call (scripts.ts STEPS,
+ * the steps of one turn of the event loop sent together), every key under
  * one hash tag (keys.ts says why). Its own connection, made like the session
  * store's: fail fast (`commandTimeout`, no offline queue) — a login must not
  * wait a minute on a Redis that is away. When Redis fails, every step throws
@@ -44,16 +45,21 @@ export class RedisGuardStore implements GuardStore {
   readonly #client: RedisClient
   readonly #prefix: string
   readonly #base: string
+  /** `#base`'s length in bytes: what the scripts cut off a key's name with (Lua counts bytes). */
+  readonly #baseBytes: number
   readonly #events: GuardEvents
   #healthy = true
   #closed = false
   /** Steps asked for during this turn of the event loop, sent together at its end (`#send`). */
   #batch: Batch | undefined
+  /** Script calls sent and not answered yet (`close` waits for them). */
+  readonly #calls = new Set<Promise<void>>()
 
   private constructor (opts: RedisGuardOptions, client: RedisClient) {
     this.#client = client
     this.#prefix = opts.store.keyPrefix
     this.#base = guardKeyBase(opts.store.keyPrefix)
+    this.#baseBytes = Buffer.byteLength(this.#base)
     this.#events = opts.events
   }
 
@@ -143,6 +149,10 @@ export class RedisGuardStore implements GuardStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    // Steps asked for before the close are sent and answered first (a settle
+    // asked as the gateway stops still counts), each within commandTimeout.
+    this.#flush()
+    await Promise.allSettled(this.#calls)
     this.#client.disconnect()
   }
 
@@ -162,7 +172,7 @@ export class RedisGuardStore implements GuardStore {
     if (this.#batch !== undefined && this.#batch.rules !== rules) this.#flush()
     let batch = this.#batch
     if (batch === undefined) {
-      batch = { rules, keys: [blocksKey(this.#prefix)], args: [rulesArg(rules), this.#base.length], waiting: [] }
+      batch = { rules, keys: [blocksKey(this.#prefix)], args: [rulesArg(rules), this.#baseBytes], waiting: [] }
       this.#batch = batch
       setImmediate(() => { if (this.#batch === batch) this.#flush() })
     }
@@ -179,18 +189,20 @@ export class RedisGuardStore implements GuardStore {
     if (batch === undefined) return
     this.#batch = undefined
     const { keys, args, waiting } = batch
-    this.#client.guardSteps(keys.length, ...keys, ...args).then((replies) => {
+    const call: Promise<void> = this.#client.guardSteps(keys.length, ...keys, ...args).then((replies) => {
       if (!this.#healthy) this.#up()
       waiting.forEach((step, i) => {
         const reply = (replies as unknown[])[i]
-        if (Array.isArray(reply)) step.resolve(reply as number[])
-        else step.reject(new errors.STORE_UNAVAILABLE({ cause: new Error('login guard: a step had no reply') }))
+        // A step that failed inside the script (scripts.ts: {-1, error}) fails alone.
+        if (Array.isArray(reply) && reply[0] !== -1) step.resolve(reply as number[])
+        else step.reject(new errors.STORE_UNAVAILABLE({ cause: new Error(`login guard: a step failed in Redis: ${Array.isArray(reply) ? String(reply[1]) : 'no reply'}`) }))
       })
     }, (err: unknown) => {
       this.#down(err as Error)
       const failed = new errors.STORE_UNAVAILABLE({ cause: err })
       for (const step of waiting) step.reject(failed)
-    })
+    }).finally(() => { this.#calls.delete(call) })
+    this.#calls.add(call)
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
@@ -210,7 +222,7 @@ export class RedisGuardStore implements GuardStore {
     const lifted: BlockInfo[] = []
     for (let i = 0; i < keys.length; i += LIFT_BATCH) {
       const batch = keys.slice(i, i + LIFT_BATCH)
-      const reply = await this.#run(async () => await this.#client.guardLift(batch.length + 1, blocksKey(this.#prefix), ...batch, now, this.#base.length)) as Array<string | number>
+      const reply = await this.#run(async () => await this.#client.guardLift(batch.length + 1, blocksKey(this.#prefix), ...batch, now, this.#baseBytes)) as Array<string | number>
       for (let j = 0; j + 3 < reply.length; j += 4) {
         const named = parseCounterKey(String(reply[j]))
         if (named !== undefined) lifted.push({ ...named, until: Number(reply[j + 1]), failures: Number(reply[j + 2]), times: Number(reply[j + 3]) })

@@ -40,7 +40,8 @@
  * counters to judge and charge; a settle: the counters its charge holds).
  * Returns one reply per step:
  * - a charge: {1, mask charged} | {0, retry ms, mask refusing, 1 if a key is blocked else 0};
- * - a settle: {1 if anything was settled else 0, then per block: counter number, until, failures, times}.
+ * - a settle: {1 if anything was settled else 0, then per block: counter number, until, failures, times};
+ * - a step that failed: {-1, the error} (what it wrote before failing stays, as it would in a call of its own).
  */
 export const STEPS = `
 -- Where each counter lives: its key, its count and window-end fields (its charges in flight: 'i:ID', logins 'j:ID').
@@ -285,11 +286,19 @@ local out = {}
 local k = 2
 for a = 3, #ARGV, 4 do
   local what, now, id, mask = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+  -- A step that fails (a key of another type, a field written by hand) fails
+  -- alone, as its own call would have: the steps before and after it stand.
+  local ok, reply
   if what == 'c' then
-    out[#out + 1] = charge(KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, mask)
+    ok, reply = pcall(charge, KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, mask)
   else
-    out[#out + 1] = settle(KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, what, mask)
+    ok, reply = pcall(settle, KEYS[k], KEYS[k + 1], KEYS[k + 2], now, id, what, mask)
   end
+  if not ok then
+    if type(reply) == 'table' then reply = reply.err end
+    reply = {-1, tostring(reply)}
+  end
+  out[#out + 1] = reply
   k = k + 3
 end
 return out
