@@ -125,7 +125,9 @@ t.test('redis: the steps asked for in one turn travel together (one script call 
 
 t.test('redis: a step that fails inside the script fails alone; the steps of its call stand', async (t) => {
   const prefix = freshPrefix()
-  const store = await connect(t, prefix)
+  const warnings: string[] = []
+  const store = await RedisGuardStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 5s'), keyPrefix: prefix }, events: { warn: (m: string) => { warnings.push(m) } } })
+  t.teardown(async () => { await store.close() })
   // A key of another type where the user's counter hash should be: HGETALL on it fails (WRONGTYPE).
   redis.cli('set', `${prefix}{g}:u:broken`, 'not a hash')
   const [before, broken, after] = await Promise.allSettled([
@@ -137,6 +139,9 @@ t.test('redis: a step that fails inside the script fails alone; the steps of its
   t.match(broken, { status: 'rejected', reason: { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' } })
   t.match(after, { status: 'fulfilled', value: { allowed: true } }, 'the step after the failed one was decided')
   t.match(await store.ping(), undefined, 'the store still answers')
+  await t.rejects(store.charge({ id: 'd', user: 'broken', network: 'net', device: false, now: T, rules }), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
+  t.equal(warnings.length, 1, 'logged once (a minute), not per attempt')
+  t.match(warnings[0], /a step failed in Redis: .*WRONGTYPE/)
 })
 
 t.test('redis: a key prefix that is not ASCII names blocks rightly (the scripts cut names in bytes)', async (t) => {

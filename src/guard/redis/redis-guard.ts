@@ -54,6 +54,8 @@ export class RedisGuardStore implements GuardStore {
   #batch: Batch | undefined
   /** Script calls sent and not answered yet (`close` waits for them). */
   readonly #calls = new Set<Promise<void>>()
+  /** When a step that failed inside the script was last logged (once a minute at most). */
+  #lastStepWarning = Number.NEGATIVE_INFINITY
 
   private constructor (opts: RedisGuardOptions, client: RedisClient) {
     this.#client = client
@@ -195,7 +197,7 @@ export class RedisGuardStore implements GuardStore {
         const reply = (replies as unknown[])[i]
         // A step that failed inside the script (scripts.ts: {-1, error}) fails alone.
         if (Array.isArray(reply) && reply[0] !== -1) step.resolve(reply as number[])
-        else step.reject(new errors.STORE_UNAVAILABLE({ cause: new Error(`login guard: a step failed in Redis: ${Array.isArray(reply) ? String(reply[1]) : 'no reply'}`) }))
+        else step.reject(new errors.STORE_UNAVAILABLE({ cause: this.#stepFailed(Array.isArray(reply) ? String(reply[1]) : 'no reply') }))
       })
     }, (err: unknown) => {
       this.#down(err as Error)
@@ -203,6 +205,22 @@ export class RedisGuardStore implements GuardStore {
       for (const step of waiting) step.reject(failed)
     }).finally(() => { this.#calls.delete(call) })
     this.#calls.add(call)
+  }
+
+  /**
+   * A step that failed inside the script while Redis answers (a guard key of
+   * another type, written by hand): logged, once a minute at most (every
+   * attempt of that user would fail alike), and the login goes by
+   * `store.onError`.
+   */
+  #stepFailed (message: string): Error {
+    const err = new Error(`login guard: a step failed in Redis: ${message}`)
+    const now = Date.now()
+    if (now - this.#lastStepWarning >= 60_000) {
+      this.#lastStepWarning = now
+      this.#events.warn(`${err.message}; login attempts whose keys it names are decided by store.onError`)
+    }
+    return err
   }
 
   /** Members of the blocks index, found with ZSCAN (a few at a time: never one long command). */
