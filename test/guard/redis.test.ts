@@ -13,9 +13,9 @@ import { alternating } from './alternating.js'
 
 const redis = await startRedis(t, { persistent: false })
 
-async function connect (t: Test, prefix = freshPrefix()): Promise<RedisGuardStore> {
+async function connect (t: Test, prefix = freshPrefix(), warn: (message: string) => void = () => {}): Promise<RedisGuardStore> {
   // A generous timeout: 500 scripts at once on a shared 2-core machine.
-  const store = await RedisGuardStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 5s'), keyPrefix: prefix }, events: { warn: () => {} } })
+  const store = await RedisGuardStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 5s'), keyPrefix: prefix }, events: { warn } })
   t.teardown(async () => { await store.close() })
   return store
 }
@@ -126,8 +126,7 @@ t.test('redis: the steps asked for in one turn travel together (one script call 
 t.test('redis: a step that fails inside the script fails alone; the steps of its call stand', async (t) => {
   const prefix = freshPrefix()
   const warnings: string[] = []
-  const store = await RedisGuardStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 5s'), keyPrefix: prefix }, events: { warn: (m: string) => { warnings.push(m) } } })
-  t.teardown(async () => { await store.close() })
+  const store = await connect(t, prefix, (m) => { warnings.push(m) })
   // A key of another type where the user's counter hash should be: HGETALL on it fails (WRONGTYPE).
   redis.cli('set', `${prefix}{g}:u:broken`, 'not a hash')
   const [before, broken, after] = await Promise.allSettled([
