@@ -5,7 +5,7 @@
 // What `npm run bench` measures once per full run, repeated until the
 // machine's minute-to-minute noise averages out.
 //
-//   node bench/ab.mjs [--logins] [--rounds=N] [--duration=S] [--redis] [--profile]
+//   node bench/ab.mjs [--logins [--returning]] [--rounds=N] [--duration=S] [--redis] [--profile]
 //                     [--a=YAML] [--b=YAML] [--a-root=DIR] [--b-root=DIR]
 //
 // --a / --b: extra YAML lines for each gateway (default: none, and
@@ -14,6 +14,8 @@
 //   two builds (say the commit before a change) under one configuration;
 // --logins: every request a login of a new user; otherwise pages of 10,000
 //   signed-in users;
+// --returning: with --logins, every browser brings a valid device cookie for
+//   its user (a device that signed in before, not within the hour);
 // --profile: then one more round under V8's sampling profiler for each (one
 //   after the other), and the functions whose self time per request differs
 //   most (b − a).
@@ -21,7 +23,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { cpuSeconds, gatewayYaml, threadSeconds, inParallel, loadRunner, login, median, onPath, startNode, startRedis, stopAll } from './lib.mjs'
+import { BENCH_SECRET, cpuSeconds, gatewayYaml, threadSeconds, inParallel, loadRunner, login, median, onPath, startNode, startRedis, stopAll } from './lib.mjs'
 import { selfTimes } from './self-times.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -31,6 +33,8 @@ const opt = (name, fallback) => {
   return a === undefined ? fallback : a.slice(name.length + 3)
 }
 const logins = args.includes('--logins')
+// --returning (with --logins): every browser carries a valid device cookie for its user (signed in before, not this hour).
+const returning = args.includes('--returning')
 const rounds = Number(opt('rounds', 12))
 const duration = Number(opt('duration', 3))
 const extra = { a: opt('a', logins ? 'guard: false' : ''), b: opt('b', '') }
@@ -57,7 +61,7 @@ try {
     for (const which of ['a', 'b']) pools[which] = (await inParallel(10_000, 32, (i) => login(gw[which].url, `user${i}@example.com`))).filter(Boolean)
   }
   const job = (which, seconds) => logins
-    ? { url: gw[which].url, duration: seconds, loginUsers: { prefix: `ab${++wave}-`, count: 1_000_000 } }
+    ? { url: gw[which].url, duration: seconds, loginUsers: { prefix: `ab${++wave}-`, count: 1_000_000, ...(returning ? { device: { secret: BENCH_SECRET, cookie: 'sessioncap_device' } } : {}) } }
     : { url: gw[which].url, duration: seconds, path: '/', cookies: pools[which] }
   const pair = async (seconds) => {
     const c0 = { a: cpuSeconds([gw.a.pid]), b: cpuSeconds([gw.b.pid]) }

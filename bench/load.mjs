@@ -18,6 +18,15 @@ function percentile (hist, total, p) {
   return (hist.length - 0.5) * BUCKET_US / 1000
 }
 
+/** Device tokens as the gateway signs them (dist/guard), for `loginUsers.device: { secret, cookie }`. */
+async function deviceSigner ({ secret, cookie }) {
+  const { createDeviceTokens } = await import('../dist/guard/device-token.js')
+  const { createGuardHasher, userKey } = await import('../dist/guard/keys.js')
+  const hash = createGuardHasher(secret)
+  const tokens = createDeviceTokens({ secrets: [secret], maxAge: 90 * 86_400_000 })
+  return { cookie, token: (user) => tokens.sign(userKey(hash, user), Date.now()) }
+}
+
 async function run (job) {
   const hist = new Uint32Array(BUCKETS)
   let total = 0
@@ -50,12 +59,17 @@ async function run (job) {
   } else if (users !== undefined) {
     // A login per request: POST /login with the next user name of the range.
     let i = Math.floor(Math.random() * users.count)
+    // `device`: each browser returns with the guard's device cookie for its
+    // user (signed here with the gateway's secret, as the gateway signs it
+    // after a success).
+    const device = users.device === undefined ? undefined : await deviceSigner(users.device)
     opts.requests = [{
       method: 'POST',
       path: '/login',
       setupRequest: (req) => {
         i = (i + 1) % users.count
         req.headers = { ...req.headers, 'content-type': 'application/x-www-form-urlencoded' }
+        if (device !== undefined) req.headers.cookie = `${device.cookie}=${device.token(`${users.prefix}${i}`)}`
         req.body = `username=${users.prefix}${i}&password=secret`
         return req
       }
