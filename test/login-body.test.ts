@@ -90,6 +90,29 @@ login:
   t.same(who({ 'content-type': 'application/x-www-form-urlencoded' }, 'password=x'), { kind: 'unknown' })
 })
 
+t.test('a bracketed form field (Rails, qs) is also read from JSON as nested objects, as those apps read it', async (t) => {
+  const yaml = `session: { cookie: sessionid }
+login:
+  - { path: /echo, user: { form: "user[email]" }, status: [200] }
+`
+  const h = await startHarness(t, { yaml })
+  const identify = (await import('../src/identity/index.js')).identify
+  const route = h.gateway.context.routes.login('POST', '/echo')
+  t.ok(route)
+  const who = (body: string, type = 'application/json'): unknown =>
+    identify(route!.identity, { headers: { 'content-type': type }, query: '', body: Buffer.from(body) }, false)
+  t.same(who('{"user":{"email":"alice@example.com","password":"x"}}'), { kind: 'user', user: 'alice@example.com' }, 'Devise\'s JSON sign-in')
+  t.same(who('{"user":{"email":"bob@example.com"}}', 'text/plain'), { kind: 'user', user: 'bob@example.com' }, 'whatever the Content-Type says (apps sniff)')
+  t.same(who('{"user[email]":"carol@example.com"}'), { kind: 'user', user: 'carol@example.com' }, 'the flat key, as before')
+  t.same(who('user%5Bemail%5D=dave@example.com', 'application/x-www-form-urlencoded'), { kind: 'user', user: 'dave@example.com' }, 'a form, its brackets percent-encoded')
+  t.same(who('{"user":{"email":"erin@example.com"},"user[email]":"mallory@example.com"}'), { kind: 'ambiguous' }, 'two readings naming two users: refused')
+  t.same(who('{"user":{"email":"erin@example.com"},"user[email]":"erin@example.com"}'), { kind: 'user', user: 'erin@example.com' }, 'two readings naming one user: that user')
+  t.same(who('{"user":[{"email":"frank@example.com"}]}'), { kind: 'unknown' }, 'an array on the way names nobody')
+  t.same(who('{"user":{"email":["frank@example.com"]}}'), { kind: 'unknown' }, 'nor an array at the end')
+  t.same(who('{"user":{}}'), { kind: 'unknown' })
+  t.same(who('{"user":"x"}'), { kind: 'unknown' }, 'a string has no members')
+})
+
 t.test('JSON login by pointer, and the body reaches the app byte for byte', async (t) => {
   const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
 login:

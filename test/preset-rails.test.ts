@@ -281,6 +281,24 @@ t.test('Rails + Devise with preset: rails', { skip: 'missing' in probe ? probe.m
       t.equal((await sessionsOf(w, 'mallory')).length, 1, 'mallory keeps one session')
     })
 
+    t.test('a JSON sign-in, as a script sends Devise its params, names the user as the form does: its wrong passwords are guarded', async (t) => {
+      const d = w.device('browser')
+      const token = metaToken(await d.send('/users/sign_in'))
+      const reachedRails = (): number => rails.output().split('Started POST "/users/sign_in"').length - 1
+      const before = reachedRails()
+      const statuses: number[] = []
+      for (let i = 0; i < 7; i++) {
+        const r = await d.send('/users/sign_in', { body: JSON.stringify({ user: { email: 'judy@example.com', password: 'wrong' } }), headers: { 'content-type': 'application/json', accept: 'application/json', 'x-csrf-token': token } })
+        statuses.push(r.status)
+      }
+      t.same(statuses, [401, 401, 401, 401, 401, 429, 429], 'Devise refuses five (401, its JSON answer), then the gateway answers')
+      t.equal(reachedRails() - before, 5, 'the sixth and seventh never reached Rails')
+      t.ok(w.logs.some((l) => l.includes('"msg":"login attempt refused: too many failures"')), 'refused by the login guard')
+      // The block is on judy from this network, whichever way her name comes: the form is refused here too.
+      const form = await signIn(w.device('browser'), 'judy')
+      t.equal(form.status, 429, 'her sign-in form from this network is refused as well')
+    })
+
     t.test('a wrong password still counts for nothing', async (t) => {
       const before = await sessionsOf(w, 'bob')
       const r = await signIn(w.device('browser'), 'bob', 'wrong')

@@ -14,6 +14,7 @@ import { bodyReadings } from './body-text.js'
  * they disagree, the login is refused as ambiguous.
  */
 export function formStrategy (field: string): RequestIdentity {
+  const nested = bracketPath(field)
   return {
     phase: 'request',
     needsBody: true,
@@ -25,8 +26,9 @@ export function formStrategy (field: string): RequestIdentity {
         values.push(...new URLSearchParams(text).getAll(field))
         if (isJsonType(type) || text.trimStart().startsWith('{')) {
           const parsed = parseJson(text)
-          const v = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[field] : undefined
-          if (typeof v === 'string' || typeof v === 'number') values.push(String(v))
+          pushName(values, member(parsed, field))
+          // Rails' params and qs (Express) read `user[email]` from JSON as {"user":{"email":…}}: Devise's JSON sign-in.
+          if (nested !== undefined) pushName(values, nested.reduce<unknown>((at, key) => member(at, key), parsed))
         }
       }
       if (type === 'multipart/form-data') {
@@ -37,6 +39,28 @@ export function formStrategy (field: string): RequestIdentity {
       return values
     }
   }
+}
+
+/**
+ * The keys of a bracketed field name, `user[email]` → ['user', 'email'] (as
+ * Rack and qs nest it); undefined for a plain name, or a name with empty
+ * brackets (`user[]`: an array, which names nobody).
+ */
+function bracketPath (field: string): string[] | undefined {
+  const m = /^([^[\]]+)((?:\[[^[\]]+\])+)$/.exec(field)
+  if (m === null) return undefined
+  return [m[1] as string, ...(m[2] as string).slice(1, -1).split('][')]
+}
+
+/** An object's own member (never an array's, nor an inherited one such as `__proto__`). */
+function member (value: unknown, key: string): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) return undefined
+  return (value as Record<string, unknown>)[key]
+}
+
+/** A name a JSON value gives: a string or a number (anything else names nobody). */
+function pushName (values: string[], v: unknown): void {
+  if (typeof v === 'string' || typeof v === 'number') values.push(String(v))
 }
 
 function parseJson (text: string): unknown {
