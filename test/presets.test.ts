@@ -155,4 +155,22 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
 
   await phone.send('/logout.php')
   t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'logout frees the slot')
+
+  // PHP drops leading spaces from a field's name (and turns dots and spaces
+  // in it into underscores): " username" is $_POST['username'] to the app, a
+  // name the gateway does not read. Its guesses are still counted, by network.
+  const posts = (): number => php.output().split('POST /login.php').length - 1
+  const before = posts()
+  const guesses: number[] = []
+  for (let i = 0; i < 7; i++) {
+    const r = await h.device('browser').send('/login.php', { body: '%20username=bob&password=guess', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    guesses.push(r.status)
+  }
+  t.same(guesses, [302, 302, 302, 302, 302, 429, 429], 'five guesses reach PHP (back to its form), then the login guard answers')
+  t.equal(posts() - before, 5, 'PHP saw five')
+  const right = await h.device('browser').send('/login.php', { body: '%20username=bob&password=pw-bob', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  t.equal(right.status, 429, 'the right password too, spelt so: the answer tells nothing')
+  const named = h.device('browser')
+  t.equal((await named.send('/login.php', { form: { username: 'bob', password: 'pw-bob' } })).status, 302, 'bob, named as the form names him, signs in from the same network')
+  t.equal(await me(named), 'bob')
 })

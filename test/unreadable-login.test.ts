@@ -36,6 +36,22 @@ login:
   t.ok(h.logs.some((l) => /could not be read; not counted \(unidentified: pass\)/.test(l)))
 })
 
+t.test('the login guard counts attempts whose user cannot be read, by their network, and gives their successes no device cookie', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /admin/login/, user: { form: login }, unidentified: pass }
+` })
+  const signedIn = await h.device().formLogin('alice')
+  t.equal(signedIn.status, 302, 'a success naming nobody the gateway reads (unidentified: pass)')
+  t.notOk(signedIn.setCookies.some((c) => c.startsWith('sessioncap_device=')), 'gets no device cookie: it would name nobody')
+  const before = h.app.loginPosts
+  const statuses: number[] = []
+  for (let i = 0; i < 7; i++) statuses.push((await h.device().formLogin('alice', 'wrong')).status)
+  t.same(statuses, [200, 200, 200, 200, 200, 429, 429], 'five failures reach the app (its form again), then the guard answers')
+  t.equal(h.app.loginPosts - before, 5, 'the app saw five')
+  t.ok(h.logs.some((l) => l.includes('"msg":"login attempt refused: too many failures"') && l.includes('"refusedBy":["userNetwork"]')), 'refused by the network\'s count of attempts naming nobody')
+})
+
 t.test('a gzip-compressed login body is read like the app reads it', async (t) => {
   const h = await startHarness(t)
   const r = await request(`${h.base}/admin/login/`, {

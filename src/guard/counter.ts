@@ -110,26 +110,29 @@ export function keepFailure (c: CounterEntry, limit: number, window: number, blo
  * window, in a fixed order. An attempt with a valid device token for its user
  * skips the network and user counters (guard.ts, `ChargeRequest.device`) —
  * unless the userNetwork counter is off: a token must never mean "no failure
- * counter at all" (a stolen cookie would be a licence to guess).
+ * counter at all" (a stolen cookie would be a licence to guess). An attempt
+ * that names nobody (`ChargeRequest.unnamed`) has its network's counters
+ * only.
  */
-export function countersFor (rules: GuardRules, device: boolean): ReadonlyArray<readonly [CounterKind, number, number]> {
+export function countersFor (rules: GuardRules, device: boolean, unnamed = false): ReadonlyArray<readonly [CounterKind, number, number]> {
   // Made once per rules (a reload makes new ones): every attempt asks.
   let made = applied.get(rules)
   if (made === undefined) {
-    made = [listCounters(rules, false), listCounters(rules, true)]
+    made = [listCounters(rules, 'named'), listCounters(rules, 'device'), listCounters(rules, 'unnamed')]
     applied.set(rules, made)
   }
-  return made[device ? 1 : 0]
+  return made[unnamed ? 2 : device ? 1 : 0]
 }
 
 type Applied = ReadonlyArray<readonly [CounterKind, number, number]>
-const applied = new WeakMap<GuardRules, [Applied, Applied]>()
+const applied = new WeakMap<GuardRules, [Applied, Applied, Applied]>()
 
-function listCounters (rules: GuardRules, known: boolean): Applied {
-  const device = known && rules.userNetwork !== undefined
+function listCounters (rules: GuardRules, attempt: 'named' | 'device' | 'unnamed'): Applied {
+  const device = attempt === 'device' && rules.userNetwork !== undefined
   const out: Array<[CounterKind, number, number]> = []
   if (rules.userNetwork !== undefined) out.push(['userNetwork', rules.userNetwork.failures, rules.userNetwork.window])
   if (!device && rules.network !== undefined) out.push(['network', rules.network.failures, rules.network.window])
+  if (attempt === 'unnamed') return out
   if (!device && rules.user !== undefined) out.push(['user', rules.user.failures, rules.user.window])
   if (rules.logins !== undefined) out.push(['logins', rules.logins.max, rules.logins.window])
   return out

@@ -86,6 +86,16 @@ export interface ChargeRequest {
    * changes nothing (counter.ts `countersFor`).
    */
   device: boolean
+  /**
+   * The request named no user the gateway could read (none, an empty or
+   * over-long name, or a spelling only the app reads): `user` is then the
+   * shared key of no name, and the attempt is judged and charged by its
+   * network's counters only (userNetwork under that key, and network), never
+   * by the user or logins counters: there is no account to protect, and a
+   * step of a login that names nobody (a second factor on the same route)
+   * must not share one budget with every other gateway user. Undefined: false.
+   */
+  unnamed?: boolean
   now: number
   rules: GuardRules
 }

@@ -19,8 +19,12 @@ export interface LoginGuardOptions {
 }
 
 export interface AttemptInput {
-  /** The user the login request names, as read from it (normalised here). */
-  user: string
+  /**
+   * The user the login request names, as read from it (normalised here);
+   * undefined: it names nobody the gateway can read (`ChargeRequest.unnamed`:
+   * judged by its network's counters only, no device token looked at or given).
+   */
+  user: string | undefined
   /** The login route's `caseInsensitive`. */
   caseInsensitive: boolean
   /** The client's address as the proxy trusts it (`request.ip` under `proxy.trustProxy`); undefined on a Unix socket. */
@@ -36,6 +40,8 @@ export interface LoginTicket extends Ticket {
   readonly deviceId?: string
   /** That token should be replaced on a success (signed with an earlier secret, or past half its life). */
   readonly renewDevice: boolean
+  /** The attempt named nobody: a success gets no device token (it would name nobody's key). */
+  readonly unnamed: boolean
 }
 
 export type AttemptDecision =
@@ -104,11 +110,13 @@ export class LoginGuard {
    * (memory); a store's error is thrown (or rejected) as it comes.
    */
   attempt (input: AttemptInput): AttemptDecision | Promise<AttemptDecision> {
-    const user = this.userKeyOf(input.user, input.caseInsensitive)
+    const unnamed = input.user === undefined
+    // Nobody named: the shared key of no name (keys.ts `guardUser`: names the limit refuses share it too).
+    const user = this.userKeyOf(input.user ?? '', input.caseInsensitive)
     const network = this.#networkKeyOfAddress(input.address)
     let deviceId: string | undefined
     let renewDevice = false
-    if (input.deviceToken !== undefined && this.#devices !== undefined) {
+    if (input.deviceToken !== undefined && this.#devices !== undefined && !unnamed) {
       const token = this.#devices.verify(input.deviceToken, input.now)
       // A token of another user's device is no token for this one.
       if (token.valid && this.#names(token.userKey, user, input)) {
@@ -116,10 +124,10 @@ export class LoginGuard {
         renewDevice = token.renew
       }
     }
-    const req: ChargeRequest = { id: `${this.#idPrefix}${(this.#seq++).toString(36)}`, user, network, device: deviceId !== undefined, now: input.now, rules: this.#rules }
+    const req: ChargeRequest = { id: `${this.#idPrefix}${(this.#seq++).toString(36)}`, user, network, device: deviceId !== undefined, unnamed, now: input.now, rules: this.#rules }
     const store = this.#store
-    if (store.chargeNow !== undefined) return decision(store.chargeNow(req), deviceId, renewDevice)
-    return store.charge(req).then((result) => decision(result, deviceId, renewDevice))
+    if (store.chargeNow !== undefined) return decision(store.chargeNow(req), deviceId, renewDevice, unnamed)
+    return store.charge(req).then((result) => decision(result, deviceId, renewDevice, unnamed))
   }
 
   /**
@@ -136,7 +144,7 @@ export class LoginGuard {
   #report (result: SettleResult, ticket: LoginTicket, outcome: Outcome): SettleReport {
     // The store's answer is a fresh object: completed in place rather than copied (this runs for every login).
     const report = result as SettleReport
-    report.issueDevice = outcome === 'success' && result.settled && this.#devices !== undefined && (ticket.deviceId === undefined || ticket.renewDevice)
+    report.issueDevice = outcome === 'success' && result.settled && this.#devices !== undefined && !ticket.unnamed && (ticket.deviceId === undefined || ticket.renewDevice)
     return report
   }
 
@@ -185,7 +193,7 @@ export class LoginGuard {
   /** Whether a device token's user key is this attempt's user, under the current secret or an earlier one. */
   #names (tokenKey: string, user: string, input: AttemptInput): boolean {
     if (sameKey(tokenKey, user)) return true
-    const name = guardUser(input.user, input.caseInsensitive)
+    const name = guardUser(input.user ?? '', input.caseInsensitive)
     return this.#hashes.slice(1).some((hash) => sameKey(tokenKey, userKey(hash, name)))
   }
 
@@ -231,7 +239,7 @@ const NETWORK_KEYS_CACHED = 10_000
 const MAX_ADDRESS_LENGTH = 45
 
 /** The store's answer to a charge, as the proxy takes it. */
-function decision (result: ChargeResult, deviceId: string | undefined, renewDevice: boolean): AttemptDecision {
+function decision (result: ChargeResult, deviceId: string | undefined, renewDevice: boolean, unnamed: boolean): AttemptDecision {
   const device = deviceId !== undefined
   if (!result.allowed) {
     return { allowed: false, retryAfter: Math.max(1, Math.ceil(result.retryAfterMs / 1000)), refusedBy: result.refusedBy, blocked: result.blocked, device }
@@ -239,6 +247,7 @@ function decision (result: ChargeResult, deviceId: string | undefined, renewDevi
   // The store's ticket is a fresh object: completed in place (this runs for every login).
   const ticket = result.ticket as { -readonly [K in keyof LoginTicket]: LoginTicket[K] }
   ticket.renewDevice = renewDevice
+  ticket.unnamed = unnamed
   if (deviceId !== undefined) ticket.deviceId = deviceId
   return { allowed: true, ticket, device }
 }

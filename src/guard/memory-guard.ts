@@ -25,6 +25,7 @@ class InFlightCharge implements Ticket {
   // The proxy's guard completes a ticket in place (login-guard.ts
   // `decision`): declared here, so every ticket has one shape.
   renewDevice = false
+  unnamed = false
   deviceId: string | undefined = undefined
   /** Still in flight: neither settled nor dropped at its deadline. */
   live = true
@@ -135,7 +136,7 @@ export class MemoryGuardStore implements GuardStore {
     const now = req.now
     this.#expire(now)
     // (Ids are fresh for every attempt, and a step is never re-sent in memory: no lookup by id.)
-    const counters = countersFor(req.rules, req.device)
+    const counters = countersFor(req.rules, req.device, req.unnamed === true)
     const table = this.#table
     const fps = new Array<number>(counters.length * 2)
     const found = this.#found

@@ -66,7 +66,8 @@ export type GatewayEvent =
   | {
     /** A login the app refused (wrong password, unknown user: never told apart), counted by the guard. */
     type: 'login_failed'
-    user: string
+    /** As the request named it; absent: the request named nobody the gateway could read. */
+    user?: string
     client?: Client
     enforced: boolean
   }

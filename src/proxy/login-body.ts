@@ -76,9 +76,12 @@ function readLoginBody (ctx: GatewayContext) {
       const group = identify(route.group, req, false)
       if (group.kind === 'user') state.group = group.user
     }
-    // An attempt names a user: the login guard judges it before the app sees it.
+    // The login guard judges the attempt before the app sees it: one that
+    // names nobody the gateway can read is judged too, by its network's
+    // counters (a name spelt as only the app reads it must not buy unlimited
+    // guesses: docs/guard.md, "What counts").
     // (Returned, not awaited: with the memory store its answer comes without a promise, and an await would cost a turn.)
-    return found.kind === 'user' ? guardAttempt(ctx, request, reply, state, found.user) : false
+    return guardAttempt(ctx, request, reply, state, found.kind === 'user' ? found.user : undefined)
   }
 }
 

@@ -25,8 +25,8 @@ import type { LoginRoute } from './routes.js'
 /** The guard's part of a login request, from the attempt until it is settled. */
 export interface GuardedAttempt {
   ticket: LoginTicket
-  /** The user as the request names it (for the audit trail, never the store). */
-  user: string
+  /** The user as the request names it (for the audit trail, never the store); undefined: nobody the gateway could read. */
+  user: string | undefined
   settled: boolean
 }
 
@@ -37,7 +37,7 @@ const TOO_MANY_ATTEMPTS = new errors.TOO_MANY_ATTEMPTS()
  * request was answered here (refused). Without a promise when the guard's
  * store never waits (memory): every login takes this step.
  */
-export function guardAttempt (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string): boolean | Promise<boolean> {
+export function guardAttempt (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, user: string | undefined): boolean | Promise<boolean> {
   const guard = ctx.guard
   const route = state.login
   if (guard === undefined || route === undefined || ctx.config.guard === false) return false
@@ -78,7 +78,7 @@ function unguarded (ctx: GatewayContext, state: RequestState, err: unknown): fal
   throw err
 }
 
-function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, route: LoginRoute, user: string, decision: AttemptDecision, watch: GoneWatch): boolean {
+function judged (ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, state: RequestState, route: LoginRoute, user: string | undefined, decision: AttemptDecision, watch: GoneWatch): boolean {
   if (decision.allowed) {
     state.guard = { ticket: decision.ticket, user, settled: false }
     if (watch.gone) guardSettle(ctx, request, reply, state, 'neutral')
@@ -161,7 +161,7 @@ function setDeviceCookie (ctx: GatewayContext, request: FastifyRequest, reply: F
   const guard = ctx.guard
   const config = ctx.config.guard
   if (guard === undefined || config === false || config.device === false) return
-  if (ticket.deviceId !== undefined && !ticket.renewDevice) return
+  if (ticket.unnamed || (ticket.deviceId !== undefined && !ticket.renewDevice)) return
   // Written as @fastify/cookie's serializer writes it, without its checks and
   // encoding on every login: the name is a token (the schema checks it), the
   // value is made of token characters (device-token.ts).

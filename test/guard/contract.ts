@@ -222,6 +222,32 @@ export function guardContract (t: Test, name: string, make: GuardStoreFactory): 
     await h.settle(ticketOf(second as AttemptDecision), 'success', T0 + 3)
   })
 
+  t.test(`${name}: an attempt naming nobody is judged by its network's counters only, under the shared key of no name`, async (t) => {
+    const g = await open(t)
+    const nobody = async (address: string, now: number, deviceToken?: string): Promise<AttemptDecision> =>
+      await g.attempt({ user: undefined, caseInsensitive: true, address, now, ...(deviceToken === undefined ? {} : { deviceToken }) })
+    const first = await nobody('203.0.113.7', T0)
+    t.same(ticketOf(first).counters, ['userNetwork', 'network'], 'no user counter (no account to protect), no logins counter')
+    t.same(await g.settle(ticketOf(first), 'failure', T0), { settled: true, blocks: [], issueDevice: false })
+    for (let i = 1; i < 4; i++) await g.settle(ticketOf(await nobody('203.0.113.7', T0 + i)), 'failure', T0 + i)
+    const fifth = ticketOf(await nobody('203.0.113.7', T0 + 10))
+    t.match((await g.settle(fifth, 'failure', T0 + 10)).blocks, [{ counter: 'userNetwork', user: g.userKeyOf('', true), network: g.networkKeyOf('203.0.113.7'), failures: 5 }], 'five failures naming nobody block that network\'s attempts naming nobody')
+    t.match(await nobody('203.0.113.7', T0 + 20), { allowed: false, refusedBy: ['userNetwork'], retryAfter: 60 })
+    t.match(await attempt(g, 'alice', '203.0.113.7', T0 + 20), { allowed: true }, 'alice, named, from that network')
+    t.match(await nobody('198.51.100.1', T0 + 20), { allowed: true }, 'nobody from another network')
+    // A success naming nobody clears its network's count of them, and gets no device token (it would name nobody).
+    const ok = await nobody('198.51.100.1', T0 + 30)
+    t.equal((await g.settle(ticketOf(ok), 'success', T0 + 31)).issueDevice, false)
+    // Twenty networks' failures naming nobody block no user anywhere.
+    for (let i = 0; i < 25; i++) await g.settle(ticketOf(await nobody(`192.0.2.${i}`, T0 + 40 + i)), 'failure', T0 + 40 + i)
+    t.match(await nobody('192.0.2.200', T0 + 100), { allowed: true }, 'no user counter to trip')
+    // A device token is not looked at: nobody's attempt has no user for it to name.
+    const laptop = (await tryLogin(g, 'carol', '192.0.2.99', T0, 'success')).token as string
+    const withToken = await nobody('192.0.2.99', T0 + 101, laptop)
+    t.match(withToken, { allowed: true, device: false })
+    t.same(ticketOf(withToken).counters, ['userNetwork', 'network'])
+  })
+
   t.test(`${name}: turned-off counters are not charged`, async (t) => {
     const g = await open(t, '{ user: false, network: false, maxLoginsPerHour: 0 }')
     const d = await attempt(g, 'alice', '203.0.113.7', T0)

@@ -84,7 +84,7 @@ export class RedisGuardStore implements GuardStore {
   // charge and settle: one promise each, no async wrappers (every login takes both steps).
   charge (req: ChargeRequest): Promise<ChargeResult> {
     let applied = 0
-    for (const [kind] of countersFor(req.rules, req.device)) applied |= 1 << COUNTERS.indexOf(kind)
+    for (const [kind] of countersFor(req.rules, req.device, req.unnamed === true)) applied |= 1 << COUNTERS.indexOf(kind)
     return this.#send(req.rules, req.user, req.network, 'c', req.now, req.id, applied).then((reply): ChargeResult => {
       if (reply[0] === 1) return { allowed: true, ticket: { id: req.id, user: req.user, network: req.network, counters: fromMask(reply[1] as number) } }
       return { allowed: false, retryAfterMs: reply[1] as number, refusedBy: fromMask(reply[2] as number), blocked: reply[3] === 1 }
