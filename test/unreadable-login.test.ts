@@ -52,6 +52,19 @@ login:
   t.ok(h.logs.some((l) => l.includes('"msg":"login attempt refused: too many failures"') && l.includes('"refusedBy":["userNetwork"]')), 'refused by the network\'s count of attempts naming nobody')
 })
 
+t.test('a route that reads its user from the answer is no attempt to guard, even when its group comes from the request', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
+login:
+  - { path: /api/login, user: { responseHeader: x-logged-in-user }, group: { header: X-Role } }
+` })
+  const statuses: number[] = []
+  for (let i = 0; i < 7; i++) statuses.push((await h.device().send('/api/login', { json: { email: 'bob@example.com', password: 'wrong' }, headers: { 'x-role': 'staff' } })).status)
+  t.same(statuses, [401, 401, 401, 401, 401, 401, 401], 'every failure reaches the app, as without a group')
+  const ok = h.device()
+  t.equal((await ok.send('/api/login', { json: { email: 'bob@example.com', password: 'secret' }, headers: { 'x-role': 'staff' } })).status, 200)
+  t.equal((await h.gateway.store.sessionsOf('bob@example.com', h.clock.now())).length, 1, 'and its login is counted for the user its answer names')
+})
+
 t.test('a gzip-compressed login body is read like the app reads it', async (t) => {
   const h = await startHarness(t)
   const r = await request(`${h.base}/admin/login/`, {

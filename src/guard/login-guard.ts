@@ -137,8 +137,12 @@ export class LoginGuard {
    */
   settle (ticket: LoginTicket, outcome: Outcome, now: number): SettleReport | Promise<SettleReport> {
     const store = this.#store
-    if (store.settleNow !== undefined) return this.#report(store.settleNow(ticket, outcome, now, this.#rules), ticket, outcome)
-    return store.settle(ticket, outcome, now, this.#rules).then((result) => this.#report(result, ticket, outcome))
+    // A success naming nobody proves nobody: it must not clear the network's
+    // shared count of such attempts (an attacker with an account of his own,
+    // spelt so, would clear it between guesses). It is refunded instead.
+    const counted = ticket.unnamed && outcome === 'success' ? 'neutral' : outcome
+    if (store.settleNow !== undefined) return this.#report(store.settleNow(ticket, counted, now, this.#rules), ticket, outcome)
+    return store.settle(ticket, counted, now, this.#rules).then((result) => this.#report(result, ticket, outcome))
   }
 
   #report (result: SettleResult, ticket: LoginTicket, outcome: Outcome): SettleReport {

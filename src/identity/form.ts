@@ -27,7 +27,7 @@ export function formStrategy (field: string): RequestIdentity {
         if (isJsonType(type) || text.trimStart().startsWith('{')) {
           const parsed = parseJson(text)
           pushName(values, member(parsed, field))
-          // Rails' params and qs (Express) read `user[email]` from JSON as {"user":{"email":…}}: Devise's JSON sign-in.
+          // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
           if (nested !== undefined) pushName(values, nested.reduce<unknown>((at, key) => member(at, key), parsed))
         }
       }

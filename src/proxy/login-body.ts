@@ -81,6 +81,9 @@ function readLoginBody (ctx: GatewayContext) {
     // counters (a name spelt as only the app reads it must not buy unlimited
     // guesses: docs/guard.md, "What counts").
     // (Returned, not awaited: with the memory store its answer comes without a promise, and an await would cost a turn.)
+    // (Only where the user is read from the request: a route whose user comes
+    // from the answer reads only its group here, and its logins are not attempts.)
+    if (route.identity.phase !== 'request') return false
     return guardAttempt(ctx, request, reply, state, found.kind === 'user' ? found.user : undefined)
   }
 }

@@ -235,9 +235,11 @@ export function guardContract (t: Test, name: string, make: GuardStoreFactory): 
     t.match(await nobody('203.0.113.7', T0 + 20), { allowed: false, refusedBy: ['userNetwork'], retryAfter: 60 })
     t.match(await attempt(g, 'alice', '203.0.113.7', T0 + 20), { allowed: true }, 'alice, named, from that network')
     t.match(await nobody('198.51.100.1', T0 + 20), { allowed: true }, 'nobody from another network')
-    // A success naming nobody clears its network's count of them, and gets no device token (it would name nobody).
-    const ok = await nobody('198.51.100.1', T0 + 30)
-    t.equal((await g.settle(ticketOf(ok), 'success', T0 + 31)).issueDevice, false)
+    // A success naming nobody proves nobody: refunded, it clears nothing (an attacker's own account, spelt so, between his guesses), and gets no device token.
+    for (let i = 0; i < 4; i++) await g.settle(ticketOf(await nobody('198.51.100.2', T0 + 30 + i)), 'failure', T0 + 30 + i)
+    const ok = await nobody('198.51.100.2', T0 + 35)
+    t.same(await g.settle(ticketOf(ok), 'success', T0 + 36), { settled: true, blocks: [], issueDevice: false })
+    t.match((await g.settle(ticketOf(await nobody('198.51.100.2', T0 + 37)), 'failure', T0 + 37)).blocks, [{ counter: 'userNetwork', failures: 5 }], 'the fifth failure after it still blocks')
     // Twenty networks' failures naming nobody block no user anywhere.
     for (let i = 0; i < 25; i++) await g.settle(ticketOf(await nobody(`192.0.2.${i}`, T0 + 40 + i)), 'failure', T0 + 40 + i)
     t.match(await nobody('192.0.2.200', T0 + 100), { allowed: true }, 'no user counter to trip')
