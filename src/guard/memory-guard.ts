@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import { CounterEntry, countersFor, judge, judgeCount, keepFailure, refresh } from './counter.js'
 import { CHARGES, CounterTable, fingerprintOf, KEPT, LOGINS_CHARGES, LOGINS_KEPT, LOGINS_WINDOW_END, WINDOW_END } from './counter-table.js'
-import { COUNTERS, type BlockInfo, type BlockList, type ChargeRequest, type ChargeResult, type CounterKind, type GuardEvents, type GuardRules, type GuardStore, type Outcome, type SettleResult, type Ticket } from './guard.js'
+import { type BlockInfo, type BlockList, type ChargeRequest, type ChargeResult, type CounterKind, type GuardEvents, type GuardRules, type GuardStore, type Outcome, type SettleResult, type Ticket } from './guard.js'
 import { counterKey, parseCounterKey } from './keys.js'
 
 export interface MemoryGuardOptions {
@@ -80,8 +80,9 @@ const WARN_EVERY_MS = 60_000
  *   dropped first at the bound is the one nobody has tried for longest: an
  *   attacker who keeps trying keeps his own block alive by trying.
  * - What an attacker gains when old counters are dropped: a counter pushed
- *   out forgets its failures (at most threshold − 1 of them) and any charges
- *   in flight. To push one out he must first make `maxKeys` newer keys, each
+ *   out forgets its failures (at most threshold − 1 of them); its charges in
+ *   flight are kept apart (`#charges`), so a burst of guesses in flight
+ *   still holds its threshold. To push one out he must first make `maxKeys` newer keys, each
  *   a login attempt that is itself counted — from one network he is blocked
  *   after `guard.network.failures` of them — and the keys of a user he keeps
  *   attacking stay the most recently used. Dropping the least recently used
@@ -90,19 +91,30 @@ const WARN_EVERY_MS = 60_000
  *   them. The first drop is logged, then at most once a minute.
  * - Attempts in flight are one record each (the ticket itself), from charge
  *   to settle, dropped at `inFlightTimeout` (oldest first, checked on every
- *   step): their number is bounded by the requests the proxy has open. A
- *   key's entry is dropped as soon as it holds nothing (no count, no logins,
- *   no charge in flight), so a successful login of a new user leaves one
+ *   step): their number is bounded by the requests the proxy has open.
+ *   Their charges sit in a table of their own, one entry per key with
+ *   charges in flight, dropped with its last charge. A key's entry in
+ *   `#table` is made only to keep a failure or a login, and dropped as soon
+ *   as it holds neither, so a successful login of a new user leaves one
  *   entry (its logins this hour) and nothing else.
  */
 export class MemoryGuardStore implements GuardStore {
   readonly kind = 'memory'
-  /** Every key's counter, charges in flight and (a user's key) logins: one entry of typed arrays each (counter-table.ts). */
+  /** Every key's counter and (a user's key) logins: one entry of typed arrays each (counter-table.ts). */
   readonly #table: CounterTable
+  /**
+   * The charges in flight of each key (`CHARGES`, `LOGINS_CHARGES`), apart
+   * from `#table`: an entry only while an attempt is in flight, so this
+   * table stays as small as the attempts open (a few cache lines under
+   * load), and a login that succeeds at once never makes an entry in
+   * `#table` for its user and network counters (only its logins). A flood
+   * of new counters in `#table` never pushes a charge in flight out.
+   */
+  readonly #charges: CounterTable
   /**
    * Keys blocked, or with blocks in their history: their counter lives here
    * (as objects: few, and the admin's list names their hashes), their
-   * charges in flight and logins still in `#table`.
+   * logins still in `#table`, their charges in flight in `#charges`.
    */
   readonly #blocked: LRUCache<string, CounterEntry>
   /** Attempts in flight, oldest (first due) to newest. */
@@ -112,8 +124,6 @@ export class MemoryGuardStore implements GuardStore {
   readonly #events: GuardEvents | undefined
   /** A fingerprint being made (counter-table.ts `fingerprintOf` writes into it). */
   readonly #fp = new Int32Array(2)
-  /** The entries an attempt's counters were judged by (at most four counters). */
-  readonly #found = new Int32Array(COUNTERS.length)
   #now = 0
   #dropped = 0
   #lastWarning = Number.NEGATIVE_INFINITY
@@ -121,6 +131,10 @@ export class MemoryGuardStore implements GuardStore {
   constructor (opts: MemoryGuardOptions) {
     this.#events = opts.events
     this.#table = new CounterTable(opts.maxKeys, () => { this.#droppedOne('counters', opts.maxKeys) })
+    // At most four entries an attempt in flight: as many as `maxKeys` is
+    // ~25,000 attempts open at once. Beyond that the oldest key's charges are
+    // forgotten (logged), as a counter pushed out of `#table` would forget them.
+    this.#charges = new CounterTable(opts.maxKeys, () => { this.#droppedOne('charges in flight', opts.maxKeys) })
     this.#blocked = new LRUCache<string, CounterEntry>({
       max: opts.maxKeys,
       dispose: (_entry, _key, reason) => { if (reason === 'evict') this.#droppedOne('blocked keys', opts.maxKeys) }
@@ -138,8 +152,8 @@ export class MemoryGuardStore implements GuardStore {
     // (Ids are fresh for every attempt, and a step is never re-sent in memory: no lookup by id.)
     const counters = countersFor(req.rules, req.device, req.unnamed === true)
     const table = this.#table
+    const inFlight = this.#charges
     const fps = new Array<number>(counters.length * 2)
-    const found = this.#found
     const anyBlocked = this.#blocked.size > 0
     let retry = 0
     let blocked = false
@@ -153,19 +167,20 @@ export class MemoryGuardStore implements GuardStore {
       fps[2 * i] = fa
       fps[2 * i + 1] = fb
       const e = table.find(fa, fb)
-      found[i] = e
+      const c = inFlight.peek(fa, fb)
       let wait: number
       if (kind === 'logins') {
-        wait = e === -1 ? judgeCount(0, 0, limit, 0, now) : judgeLogins(table, e, limit, now)
+        const charges = c === -1 ? 0 : inFlight.count(c, LOGINS_CHARGES)
+        wait = e === -1 ? judgeCount(0, 0, limit, charges, now) : judgeLogins(table, e, limit, charges, now)
       } else {
         const holder = anyBlocked ? this.#blocked.get(counterKey(kind, req.user, req.network)) : undefined
-        const charges = e === -1 ? 0 : table.count(e, CHARGES)
+        const charges = c === -1 ? 0 : inFlight.count(c, CHARGES)
         if (holder !== undefined) {
           refresh(holder, now)
           wait = judge(holder, limit, charges, now)
           if (wait > 0 && holder.blockedUntil > now) blocked = true
         } else {
-          wait = e === -1 ? judgeCount(0, 0, limit, 0, now) : judgeCounter(table, e, limit, now)
+          wait = e === -1 ? judgeCount(0, 0, limit, charges, now) : judgeCounter(table, e, limit, charges, now)
         }
       }
       if (wait > 0) {
@@ -177,16 +192,14 @@ export class MemoryGuardStore implements GuardStore {
     if (refusedBy !== undefined) return { allowed: false, retryAfterMs: retry, refusedBy, blocked }
 
     const kinds = kindsOf(counters)
-    const evictions = table.evictions
     for (let i = 0; i < kinds.length; i++) {
       const fa = fps[2 * i] as number
       const fb = fps[2 * i + 1] as number
-      // The entry judged above, unless it was none (the user's, just made for its user counter, serves its logins) or room was made since.
-      let e = found[i] as number
-      if (e === -1 || table.evictions !== evictions) e = table.find(fa, fb)
-      if (e === -1) e = table.add(fa, fb)
-      if (kinds[i] === 'logins') table.setCount(e, LOGINS_CHARGES, table.count(e, LOGINS_CHARGES) + 1)
-      else table.setCount(e, CHARGES, table.count(e, CHARGES) + 1)
+      // (The user's entry, made for its user counter, serves its logins.)
+      let c = inFlight.peek(fa, fb)
+      if (c === -1) c = inFlight.add(fa, fb)
+      const field = kinds[i] === 'logins' ? LOGINS_CHARGES : CHARGES
+      inFlight.setCount(c, field, inFlight.count(c, field) + 1)
     }
     const flight = new InFlightCharge(this, req, kinds, fps, now + req.rules.inFlightTimeout)
     const newest = this.#newest
@@ -218,14 +231,12 @@ export class MemoryGuardStore implements GuardStore {
       const kind = flight.counters[i] as CounterKind
       const fa = flight.fps[2 * i] as number
       const fb = flight.fps[2 * i + 1] as number
-      let e = table.find(fa, fb)
       // Its charge is given back whatever the outcome: what the outcome keeps is counted below.
-      if (e !== -1) release(table, e, kind)
+      this.#release(fa, fb, kind)
       // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
-      if ((flight.voided & (1 << i)) !== 0) {
-        if (e !== -1 && idle(table, e, now)) table.remove(e)
-        continue
-      }
+      if ((flight.voided & (1 << i)) !== 0) continue
+      // (Only what the outcome keeps makes an entry: a success that clears or refunds finds none for a new key, and makes none.)
+      let e = table.find(fa, fb)
       if (kind === 'logins') {
         // Only a success is a login; anything else is refunded (its charge, released above, was all it held).
         if (outcome === 'success' && rules.logins !== undefined) {
@@ -317,6 +328,7 @@ export class MemoryGuardStore implements GuardStore {
 
   async close (): Promise<void> {
     this.#table.clear()
+    this.#charges.clear()
     this.#blocked.clear()
     while (this.#oldest !== undefined) this.#unlink(this.#oldest)
   }
@@ -327,12 +339,15 @@ export class MemoryGuardStore implements GuardStore {
    */
   size (): { counters: number, blocked: number, inFlight: number, charged: number } {
     const table = this.#table
+    const inFlight = this.#charges
     let counters = 0
     let charged = 0
     for (const e of table.entries()) {
       if (table.count(e, KEPT) > 0 || table.count(e, LOGINS_KEPT) > 0) counters++
-      if (table.count(e, CHARGES) > 0) charged++
-      if (table.count(e, LOGINS_CHARGES) > 0) charged++
+    }
+    for (const c of inFlight.entries()) {
+      if (inFlight.count(c, CHARGES) > 0) charged++
+      if (inFlight.count(c, LOGINS_CHARGES) > 0) charged++
     }
     return { counters, blocked: this.#blocked.size, inFlight: this.#inFlight, charged }
   }
@@ -415,14 +430,19 @@ export class MemoryGuardStore implements GuardStore {
     this.#now = now
     for (let flight = this.#oldest; flight !== undefined && flight.deadline <= now; flight = this.#oldest) {
       this.#unlink(flight)
-      const table = this.#table
-      for (let i = 0; i < flight.counters.length; i++) {
-        const e = table.peek(flight.fps[2 * i] as number, flight.fps[2 * i + 1] as number)
-        if (e === -1) continue
-        release(table, e, flight.counters[i] as CounterKind)
-        if (idle(table, e, now)) table.remove(e)
-      }
+      for (let i = 0; i < flight.counters.length; i++) this.#release(flight.fps[2 * i] as number, flight.fps[2 * i + 1] as number, flight.counters[i] as CounterKind)
     }
+  }
+
+  /** Gives one charge back (never below none: its entry may have been dropped for room and made again since); an entry left with none goes. */
+  #release (fa: number, fb: number, kind: CounterKind): void {
+    const inFlight = this.#charges
+    const c = inFlight.peek(fa, fb)
+    if (c === -1) return
+    const field = kind === 'logins' ? LOGINS_CHARGES : CHARGES
+    const charges = inFlight.count(c, field)
+    if (charges > 0) inFlight.setCount(c, field, charges - 1)
+    if (inFlight.count(c, CHARGES) === 0 && inFlight.count(c, LOGINS_CHARGES) === 0) inFlight.remove(c)
   }
 
   /** Takes an attempt out of those in flight (settled, dropped, or the store closed). */
@@ -446,13 +466,6 @@ export class MemoryGuardStore implements GuardStore {
   }
 }
 
-/** Gives one charge back (never below none: an entry dropped and made again since has none). */
-function release (table: CounterTable, e: number, kind: CounterKind): void {
-  const field = kind === 'logins' ? LOGINS_CHARGES : CHARGES
-  const charges = table.count(e, field)
-  if (charges > 0) table.setCount(e, field, charges - 1)
-}
-
 /** counter.ts `refresh`, for an entry of the table (never blocked: blocks live in `#blocked`). */
 function refreshCounter (table: CounterTable, e: number, now: number): void {
   const end = table.time(e, WINDOW_END)
@@ -470,21 +483,21 @@ function refreshLogins (table: CounterTable, e: number, now: number): void {
   }
 }
 
-function judgeCounter (table: CounterTable, e: number, limit: number, now: number): number {
+function judgeCounter (table: CounterTable, e: number, limit: number, charges: number, now: number): number {
   refreshCounter(table, e, now)
-  return judgeCount(table.count(e, KEPT), table.time(e, WINDOW_END), limit, table.count(e, CHARGES), now)
+  return judgeCount(table.count(e, KEPT), table.time(e, WINDOW_END), limit, charges, now)
 }
 
-function judgeLogins (table: CounterTable, e: number, limit: number, now: number): number {
+function judgeLogins (table: CounterTable, e: number, limit: number, charges: number, now: number): number {
   refreshLogins(table, e, now)
-  return judgeCount(table.count(e, LOGINS_KEPT), table.time(e, LOGINS_WINDOW_END), limit, table.count(e, LOGINS_CHARGES), now)
+  return judgeCount(table.count(e, LOGINS_KEPT), table.time(e, LOGINS_WINDOW_END), limit, charges, now)
 }
 
-/** Holds nothing: no count, no logins, no charge in flight (a block or its history lives in `#blocked`). */
+/** Holds nothing: no count, no logins (charges in flight live in `#charges`; a block or its history in `#blocked`). */
 function idle (table: CounterTable, e: number, now: number): boolean {
   refreshCounter(table, e, now)
   refreshLogins(table, e, now)
-  return table.count(e, KEPT) === 0 && table.count(e, CHARGES) === 0 && table.count(e, LOGINS_KEPT) === 0 && table.count(e, LOGINS_CHARGES) === 0
+  return table.count(e, KEPT) === 0 && table.count(e, LOGINS_KEPT) === 0
 }
 
 /** The counters' kinds, made once per list (a ticket names them; every attempt asks). */

@@ -32,6 +32,21 @@ t.test('memory: at guard.maxKeys the least recently used counters are dropped, b
   t.equal((await store.blocks(T0 + 1_000, 10)).total, 1)
 })
 
+t.test('memory: a flood of counters past guard.maxKeys does not push out the charges of attempts in flight', async (t) => {
+  const store = new MemoryGuardStore({ maxKeys: 20, events: { warn: () => {} } })
+  // Five guesses at alice in flight at once: the userNetwork threshold.
+  for (let i = 0; i < 5; i++) t.match(charge(store, `a${i}`, 'alice', 'net-x', T0), { allowed: true })
+  t.match(charge(store, 'a5', 'alice', 'net-x', T0), { allowed: false, refusedBy: ['userNetwork'] }, 'a sixth waits for them')
+  // Then logins of new users from other networks fill the counters' table
+  // (each leaves its logins count), pushing out every older entry.
+  for (let i = 0; i < 100; i++) {
+    const r = charge(store, `f${i}`, `flood${i}`, `net${i}`, T0 + 1 + i)
+    if (r.allowed) store.settleNow(r.ticket, 'success', T0 + 1 + i, rules)
+  }
+  t.ok(store.size().counters <= 20, 'the table was filled and emptied many times over')
+  t.match(charge(store, 'a6', 'alice', 'net-x', T0 + 200), { allowed: false, refusedBy: ['userNetwork'] }, 'the five in flight still count: no sixth guess reaches the app')
+})
+
 t.test('memory: blocked keys have their own bound; the one dropped first is the one nobody tried for longest', async (t) => {
   const store = new MemoryGuardStore({ maxKeys: 3, events: { warn: () => {} } })
   const block = (user: string, now: number): void => {
