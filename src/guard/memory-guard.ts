@@ -127,14 +127,18 @@ export class MemoryGuardStore implements GuardStore {
   #now = 0
   #dropped = 0
   #lastWarning = Number.NEGATIVE_INFINITY
+  /** Charges forgotten at `#charges`' bound: warned apart (each may let a guess through), never hidden by the counters' warning. */
+  #droppedCharges = 0
+  #lastChargesWarning = Number.NEGATIVE_INFINITY
 
   constructor (opts: MemoryGuardOptions) {
     this.#events = opts.events
     this.#table = new CounterTable(opts.maxKeys, () => { this.#droppedOne('counters', opts.maxKeys) })
-    // At most four entries an attempt in flight: as many as `maxKeys` is
-    // ~25,000 attempts open at once. Beyond that the oldest key's charges are
-    // forgotten (logged), as a counter pushed out of `#table` would forget them.
-    this.#charges = new CounterTable(opts.maxKeys, () => { this.#droppedOne('charges in flight', opts.maxKeys) })
+    // At most three entries an attempt in flight (the user's serves its
+    // logins): as many as `maxKeys` is over 33,000 attempts open at once.
+    // Beyond that the least recently charged key's charges are forgotten
+    // (logged, apart from the counters' warning).
+    this.#charges = new CounterTable(opts.maxKeys, () => { this.#chargesForgotten(opts.maxKeys) })
     this.#blocked = new LRUCache<string, CounterEntry>({
       max: opts.maxKeys,
       dispose: (_entry, _key, reason) => { if (reason === 'evict') this.#droppedOne('blocked keys', opts.maxKeys) }
@@ -196,7 +200,8 @@ export class MemoryGuardStore implements GuardStore {
       const fa = fps[2 * i] as number
       const fb = fps[2 * i + 1] as number
       // (The user's entry, made for its user counter, serves its logins.)
-      let c = inFlight.peek(fa, fb)
+      // (`find`: a key charged again is the most recently charged, the last whose charges its bound would forget.)
+      let c = inFlight.find(fa, fb)
       if (c === -1) c = inFlight.add(fa, fb)
       const field = kinds[i] === 'logins' ? LOGINS_CHARGES : CHARGES
       inFlight.setCount(c, field, inFlight.count(c, field) + 1)
@@ -234,7 +239,10 @@ export class MemoryGuardStore implements GuardStore {
       // Its charge is given back whatever the outcome: what the outcome keeps is counted below.
       this.#release(fa, fb, kind)
       // A key lifted by the operator since the charge: its charge settles into nothing (the lift is not undone).
-      if ((flight.voided & (1 << i)) !== 0) continue
+      if ((flight.voided & (1 << i)) !== 0) {
+        this.#dropIfIdle(fa, fb, now)
+        continue
+      }
       // (Only what the outcome keeps makes an entry: a success that clears or refunds finds none for a new key, and makes none.)
       let e = table.find(fa, fb)
       if (kind === 'logins') {
@@ -430,7 +438,12 @@ export class MemoryGuardStore implements GuardStore {
     this.#now = now
     for (let flight = this.#oldest; flight !== undefined && flight.deadline <= now; flight = this.#oldest) {
       this.#unlink(flight)
-      for (let i = 0; i < flight.counters.length; i++) this.#release(flight.fps[2 * i] as number, flight.fps[2 * i + 1] as number, flight.counters[i] as CounterKind)
+      for (let i = 0; i < flight.counters.length; i++) {
+        const fa = flight.fps[2 * i] as number
+        const fb = flight.fps[2 * i + 1] as number
+        this.#release(fa, fb, flight.counters[i] as CounterKind)
+        this.#dropIfIdle(fa, fb, now)
+      }
     }
   }
 
@@ -443,6 +456,12 @@ export class MemoryGuardStore implements GuardStore {
     const charges = inFlight.count(c, field)
     if (charges > 0) inFlight.setCount(c, field, charges - 1)
     if (inFlight.count(c, CHARGES) === 0 && inFlight.count(c, LOGINS_CHARGES) === 0) inFlight.remove(c)
+  }
+
+  /** A key's counter entry whose windows are over and that holds nothing else goes (its recency untouched). */
+  #dropIfIdle (fa: number, fb: number, now: number): void {
+    const e = this.#table.peek(fa, fb)
+    if (e !== -1 && idle(this.#table, e, now)) this.#table.remove(e)
   }
 
   /** Takes an attempt out of those in flight (settled, dropped, or the store closed). */
@@ -463,6 +482,13 @@ export class MemoryGuardStore implements GuardStore {
     if (this.#now - this.#lastWarning < WARN_EVERY_MS) return
     this.#lastWarning = this.#now
     this.#events?.warn(`login guard: guard.maxKeys reached, the least recently used ${what} are being dropped (many distinct users or networks are trying to sign in)`, { maxKeys: max, dropped: this.#dropped })
+  }
+
+  #chargesForgotten (max: number): void {
+    this.#droppedCharges++
+    if (this.#now - this.#lastChargesWarning < WARN_EVERY_MS) return
+    this.#lastChargesWarning = this.#now
+    this.#events?.warn('login guard: guard.maxKeys keys have charges in flight, the least recently charged key\'s charges are being forgotten (more login attempts open at once than the guard can count: raise guard.maxKeys)', { maxKeys: max, dropped: this.#droppedCharges })
   }
 }
 

@@ -47,6 +47,20 @@ t.test('memory: a flood of counters past guard.maxKeys does not push out the cha
   t.match(charge(store, 'a6', 'alice', 'net-x', T0 + 200), { allowed: false, refusedBy: ['userNetwork'] }, 'the five in flight still count: no sixth guess reaches the app')
 })
 
+t.test('memory: at the bound of keys with charges in flight, the least recently charged key\'s charges go first, with a warning of their own', async (t) => {
+  const warnings: string[] = []
+  const store = new MemoryGuardStore({ maxKeys: 4, events: { warn: (message) => { warnings.push(message) } } })
+  const attempt = (id: string, user: string, network: string, opts: { device?: boolean, unnamed?: boolean } = {}) =>
+    store.chargeNow({ id, user, network, device: false, now: T0, rules, ...opts })
+  t.match(attempt('p1', 'alice', 'n1', { device: true }), { allowed: true }, 'alice from her device: her userNetwork and logins keys')
+  t.match(attempt('p2', '', 'n2', { unnamed: true }), { allowed: true }, 'nobody named, from n2: two more keys, four in all')
+  t.match(attempt('p3', 'alice', 'n1'), { allowed: true }, 'alice without her device: two new keys must make room')
+  t.equal(warnings.filter((w) => /charges in flight/.test(w)).length, 1, 'the forgotten charges are warned of')
+  // Alice's userNetwork key, charged by p3 just now, is not what was forgotten: 2 in flight, 3 more allowed.
+  const allowed = [0, 1, 2, 3, 4].map((i) => attempt(`q${i}`, 'alice', 'n1', { device: true }).allowed)
+  t.same(allowed, [true, true, true, false, false])
+})
+
 t.test('memory: blocked keys have their own bound; the one dropped first is the one nobody tried for longest', async (t) => {
   const store = new MemoryGuardStore({ maxKeys: 3, events: { warn: () => {} } })
   const block = (user: string, now: number): void => {
