@@ -113,6 +113,48 @@ login:
   t.same(who('{"user":"x"}'), { kind: 'unknown' }, 'a string has no members')
 })
 
+t.test('a field spelt as only some framework reads it is a reading too: two spellings naming two users are refused', async (t) => {
+  const yaml = `session: { cookie: sessionid }
+login:
+  - { path: /flat, user: { form: username }, status: [200] }
+  - { path: /under, user: { form: user_name }, status: [200] }
+  - { path: /nested, user: { form: "user[email]" }, status: [200] }
+  - { path: /pointer, user: { json: /email }, status: [200] }
+`
+  const h = await startHarness(t, { yaml })
+  const identify = (await import('../src/identity/index.js')).identify
+  const who = (path: string, body: string, type = 'application/x-www-form-urlencoded'): unknown =>
+    identify(h.gateway.context.routes.login('POST', path)!.identity, { headers: { 'content-type': type }, query: '', body: Buffer.from(body) }, false)
+  // PHP: leading spaces dropped, a name cut at a NUL, ' ' and '.' are '_', a '[' without ']' is '_'.
+  t.same(who('/flat', 'username=carol&%20username=bob&password=x'), { kind: 'ambiguous' }, 'PHP signs in bob: not counted as carol')
+  t.same(who('/flat', '%20%20username=bob&password=x'), { kind: 'user', user: 'bob' }, 'read as PHP reads it')
+  t.same(who('/flat', 'username=carol&username%00x=bob'), { kind: 'ambiguous' })
+  t.same(who('/under', 'user.name=bob'), { kind: 'user', user: 'bob' })
+  t.same(who('/under', 'user_name=carol&user+name=bob'), { kind: 'ambiguous' })
+  t.same(who('/under', 'user_name=carol&user[name=bob'), { kind: 'ambiguous' })
+  t.same(who('/flat', 'username[]=bob'), { kind: 'unknown' }, 'an array names nobody')
+  t.same(who('/flat', 'username[=bob'), { kind: 'unknown' }, 'username_ to PHP, username[ to Rack')
+  t.same(who('/flat', 'user_name=bob'), { kind: 'unknown' }, 'another field')
+  // Rack 2 and qs: brackets around a key.
+  t.same(who('/flat', 'username=carol&%5Busername%5D=bob'), { kind: 'ambiguous' })
+  t.same(who('/flat', ']username=bob'), { kind: 'user', user: 'bob' })
+  t.same(who('/nested', 'user[email]=carol&[user][email]=bob'), { kind: 'ambiguous' }, 'Rails on Rack 2 signs in bob')
+  t.same(who('/nested', 'user][email]=bob'), { kind: 'user', user: 'bob' })
+  t.same(who('/nested', 'user[email]x=bob'), { kind: 'user', user: 'bob' }, 'PHP drops what follows an index')
+  // ASP.NET Core (forms and JSON) and Go (JSON): keys without regard to case.
+  t.same(who('/flat', 'username=carol&USERNAME=bob'), { kind: 'ambiguous' })
+  t.same(who('/flat', '{"username":"carol","UserName":"bob"}', 'application/json'), { kind: 'ambiguous' })
+  t.same(who('/flat', '{"UserName":"bob"}', 'application/json'), { kind: 'user', user: 'bob' })
+  t.same(who('/nested', '{"User":{"EMAIL":"bob"}}', 'application/json'), { kind: 'user', user: 'bob' })
+  t.same(who('/pointer', '{"email":"carol","Email":"bob"}', 'application/json'), { kind: 'ambiguous' })
+  t.same(who('/pointer', '{"EMAIL":"bob"}', 'application/json'), { kind: 'user', user: 'bob' })
+  // Multipart part names are read as PHP reads a form's.
+  t.same(who('/flat', '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\ncarol\r\n--XyZ\r\nContent-Disposition: form-data; name=" username"\r\n\r\nbob\r\n--XyZ--\r\n', 'multipart/form-data; boundary=XyZ'), { kind: 'ambiguous' })
+  // What browsers send is read as before.
+  t.same(who('/flat', 'csrfmiddlewaretoken=abc&username=alice&password=x&next=%2F'), { kind: 'user', user: 'alice' })
+  t.same(who('/nested', 'authenticity_token=abc&user%5Bemail%5D=alice%40example.com&user%5Bpassword%5D=x&user%5Bremember_me%5D=0'), { kind: 'user', user: 'alice@example.com' })
+})
+
 t.test('JSON login by pointer, and the body reaches the app byte for byte', async (t) => {
   const h = await startHarness(t, { yaml: `session: { cookie: sessionid }
 login:

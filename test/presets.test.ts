@@ -157,10 +157,18 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
   t.same(await h.gateway.store.sessionsOf('alice', h.clock.now()), [], 'logout frees the slot')
 
   // PHP drops leading spaces from a field's name (and turns dots and spaces
-  // in it into underscores): " username" is $_POST['username'] to the app, a
-  // name the gateway does not read. Its guesses are still counted, by network.
+  // in it into underscores): " username" is $_POST['username'] to the app,
+  // and to the gateway too (src/identity/field-names.ts). Sent beside
+  // username=carol, PHP signs in bob (the last one): the gateway must not
+  // count that login as carol's, so it refuses it before PHP sees it.
   const posts = (): number => php.output().split('POST /login.php').length - 1
   const before = posts()
+  const decoy = h.device('browser')
+  const twice = await decoy.send('/login.php', { body: 'username=carol&%20username=bob&password=pw-bob', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+  t.equal(twice.status, 400, 'two spellings naming two users: refused')
+  t.equal(posts(), before, 'PHP never saw it')
+  t.same(await h.gateway.store.sessionsOf('carol', h.clock.now()), [], 'nothing counted as carol')
+  // Spelt so alone, the name is bob's to both: his guesses are his.
   const guesses: number[] = []
   for (let i = 0; i < 7; i++) {
     const r = await h.device('browser').send('/login.php', { body: '%20username=bob&password=guess', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
@@ -170,7 +178,9 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
   t.equal(posts() - before, 5, 'PHP saw five')
   const right = await h.device('browser').send('/login.php', { body: '%20username=bob&password=pw-bob', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
   t.equal(right.status, 429, 'the right password too, spelt so: the answer tells nothing')
-  const named = h.device('browser')
-  t.equal((await named.send('/login.php', { form: { username: 'bob', password: 'pw-bob' } })).status, 302, 'bob, named as the form names him, signs in from the same network')
-  t.equal(await me(named), 'bob')
+  const named = await h.device('browser').send('/login.php', { form: { username: 'bob', password: 'pw-bob' } })
+  t.equal(named.status, 429, 'and spelt as the form spells it: one user, one count')
+  const other = h.device('browser')
+  t.equal((await other.send('/login.php', { form: { username: 'alice', password: 'pw-alice' } })).status, 302, 'alice still signs in from the same network')
+  t.equal(await me(other), 'alice')
 })

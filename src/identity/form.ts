@@ -1,6 +1,7 @@
 import { isJsonType, mediaType, type RequestIdentity, type LoginRequest } from './identity.js'
 import { multipartField } from './multipart.js'
 import { bodyReadings } from './body-text.js'
+import { readsAs, type FieldNameTest } from './field-names.js'
 
 /**
  * `user: { form: username }` — the user named in a login form.
@@ -11,29 +12,34 @@ import { bodyReadings } from './body-text.js'
  * some do not. A client that put the name where the gateway did not look
  * would log in uncounted (or, worse, counted as someone else), so every
  * reading an app might make is made, and all values found are returned: if
- * they disagree, the login is refused as ambiguous.
+ * they disagree, the login is refused as ambiguous. That includes every
+ * spelling of the field's name that some framework reads as it
+ * (field-names.ts: `%20username` is `username` to PHP, `[username]` to
+ * Rack 2 and qs, `USERNAME` to ASP.NET Core).
  */
 export function formStrategy (field: string): RequestIdentity {
   const nested = bracketPath(field)
+  const named = readsAs(field)
   return {
     phase: 'request',
     needsBody: true,
     describe: `form field "${field}"`,
     candidates (req: LoginRequest): string[] {
-      const values = new URLSearchParams(req.query).getAll(field)
+      const values: string[] = []
+      urlencodedValues(values, req.query, named)
       const type = mediaType(req.headers)
       for (const text of bodyReadings(req.body, req.decodedBody)) {
-        values.push(...new URLSearchParams(text).getAll(field))
+        urlencodedValues(values, text, named)
         if (isJsonType(type) || text.trimStart().startsWith('{')) {
           const parsed = parseJson(text)
-          pushName(values, member(parsed, field))
+          for (const v of membersAt(parsed, [field])) pushName(values, v)
           // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
-          if (nested !== undefined) pushName(values, nested.reduce<unknown>((at, key) => member(at, key), parsed))
+          if (nested !== undefined) for (const v of membersAt(parsed, nested)) pushName(values, v)
         }
       }
       if (type === 'multipart/form-data') {
         for (const b of [req.body, req.decodedBody]) {
-          if (b !== undefined) values.push(...multipartField(b, req.headers['content-type'] ?? '', field))
+          if (b !== undefined) values.push(...multipartField(b, req.headers['content-type'] ?? '', named))
         }
       }
       return values
@@ -52,10 +58,31 @@ function bracketPath (field: string): string[] | undefined {
   return [m[1] as string, ...(m[2] as string).slice(1, -1).split('][')]
 }
 
-/** An object's own member (never an array's, nor an inherited one such as `__proto__`). */
-function member (value: unknown, key: string): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, key)) return undefined
-  return (value as Record<string, unknown>)[key]
+/** The values of every field of a urlencoded text whose name is read as the login's field. */
+function urlencodedValues (values: string[], text: string, named: FieldNameTest): void {
+  if (text === '') return
+  for (const [name, value] of new URLSearchParams(text)) if (named(name)) values.push(value)
+}
+
+/**
+ * The values at a path of object members, each key matched as written or
+ * without regard to case (ASP.NET Core and Go read JSON so): every match,
+ * so that two spellings naming two users make the login ambiguous. Only an
+ * object's own members (never an array's, nor an inherited one such as
+ * `__proto__`).
+ */
+export function membersAt (value: unknown, path: readonly string[]): unknown[] {
+  let at: unknown[] = [value]
+  for (const key of path) {
+    const lower = key.toLowerCase()
+    const next: unknown[] = []
+    for (const v of at) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) continue
+      for (const k of Object.keys(v)) if (k === key || k.toLowerCase() === lower) next.push((v as Record<string, unknown>)[k])
+    }
+    at = next
+  }
+  return at
 }
 
 /** A name a JSON value gives: a string or a number (anything else names nobody). */

@@ -18,8 +18,8 @@ export function jsonStrategy (pointer: string): RequestIdentity {
         } catch {
           continue
         }
-        const found = resolvePointer(value, tokens)
-        if (typeof found === 'string' || typeof found === 'number') values.push(String(found))
+        // Every member an app might take for the pointer's (ASP.NET Core and Go match JSON keys without regard to case: field-names.ts).
+        for (const found of resolveInRequest(value, tokens)) if (typeof found === 'string' || typeof found === 'number') values.push(String(found))
       }
       return values
     }
@@ -31,6 +31,28 @@ export function parsePointer (pointer: string): string[] {
   return pointer.slice(1).split('/').map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'))
 }
 
+/**
+ * What a pointer names in a request's JSON, as every app might read it: an
+ * object's key as written or in any case (each match), an array's index.
+ */
+export function resolveInRequest (value: unknown, tokens: readonly string[]): unknown[] {
+  let at: unknown[] = [value]
+  for (const token of tokens) {
+    const lower = token.toLowerCase()
+    const next: unknown[] = []
+    for (const v of at) {
+      if (Array.isArray(v)) {
+        if (/^(0|[1-9][0-9]*)$/.test(token) && Number(token) < v.length) next.push(v[Number(token)])
+      } else if (v !== null && typeof v === 'object') {
+        for (const k of Object.keys(v)) if (k === token || k.toLowerCase() === lower) next.push((v as Record<string, unknown>)[k])
+      }
+    }
+    at = next
+  }
+  return at
+}
+
+/** What a pointer names in the app's own JSON (an answer, whoami's): keys as written. */
 export function resolvePointer (value: unknown, tokens: readonly string[]): unknown {
   let current = value
   for (const token of tokens) {

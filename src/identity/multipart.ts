@@ -1,13 +1,15 @@
 const MAX_PART_HEADER_BYTES = 8 * 1024
 
 /**
- * The values of one field of a `multipart/form-data` body (RFC 7578). Login
+ * The values of one field of a `multipart/form-data` body (RFC 7578), under
+ * every name read as it (field-names.ts: PHP reads a part's name as a form
+ * field's). Login
  * forms are small and the body is already bounded by `maxBodyBytes`, so a
  * plain scan is enough. Part headers are read line by line (each bounded),
  * never with a pattern that could backtrack; the field name may be quoted or
  * a bare token, as servers accept both. File parts are never the user name.
  */
-export function multipartField (body: Buffer, contentType: string, field: string): string[] {
+export function multipartField (body: Buffer, contentType: string, named: (name: string) => boolean): string[] {
   const m = /;\s*boundary=(?:"([^"]{1,200})"|([^\s;]{1,200}))/i.exec(contentType)
   const boundary = m?.[1] ?? m?.[2]
   if (boundary === undefined) return []
@@ -22,7 +24,7 @@ export function multipartField (body: Buffer, contentType: string, field: string
     const split = part.indexOf('\r\n\r\n')
     if (split !== -1 && split <= MAX_PART_HEADER_BYTES) {
       const disposition = dispositionOf(part.subarray(0, split).toString('latin1'))
-      if (disposition !== undefined && disposition.name === field && !disposition.isFile) {
+      if (disposition !== undefined && named(disposition.name) && !disposition.isFile) {
         // The part's content ends before the CRLF that precedes the next delimiter.
         let content = part.subarray(split + 4)
         if (content.length >= 2 && content[content.length - 2] === 13 && content[content.length - 1] === 10) {
