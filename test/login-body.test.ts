@@ -120,11 +120,12 @@ login:
   - { path: /under, user: { form: user_name }, status: [200] }
   - { path: /nested, user: { form: "user[email]" }, status: [200] }
   - { path: /pointer, user: { json: /email }, status: [200] }
+  - { path: /dotted, user: { form: user.name }, status: [200] }
 `
   const h = await startHarness(t, { yaml })
   const identify = (await import('../src/identity/index.js')).identify
-  const who = (path: string, body: string, type = 'application/x-www-form-urlencoded'): unknown =>
-    identify(h.gateway.context.routes.login('POST', path)!.identity, { headers: { 'content-type': type }, query: '', body: Buffer.from(body) }, false)
+  const who = (path: string, body: string, type = 'application/x-www-form-urlencoded', query = ''): unknown =>
+    identify(h.gateway.context.routes.login('POST', path)!.identity, { headers: { 'content-type': type }, query, body: Buffer.from(body) }, false)
   // PHP: leading spaces dropped, a name cut at a NUL, ' ' and '.' are '_', a '[' without ']' is '_'.
   t.same(who('/flat', 'username=carol&%20username=bob&password=x'), { kind: 'ambiguous' }, 'PHP signs in bob: not counted as carol')
   t.same(who('/flat', '%20%20username=bob&password=x'), { kind: 'user', user: 'bob' }, 'read as PHP reads it')
@@ -148,8 +149,26 @@ login:
   t.same(who('/nested', '{"User":{"EMAIL":"bob"}}', 'application/json'), { kind: 'user', user: 'bob' })
   t.same(who('/pointer', '{"email":"carol","Email":"bob"}', 'application/json'), { kind: 'ambiguous' })
   t.same(who('/pointer', '{"EMAIL":"bob"}', 'application/json'), { kind: 'user', user: 'bob' })
+  // Go folds a name's letters by upper-casing their lower case: long s (U+017F) is S, dotless i (U+0131) is I, Kelvin (U+212A) is K.
+  t.same(who('/flat', '{"username":"carol","u\u017fername":"bob"}', 'application/json'), { kind: 'ambiguous' }, 'Go signs in bob')
+  t.same(who('/pointer', '{"email":"carol","ema\u0131l":"bob"}', 'application/json'), { kind: 'ambiguous' }, 'Go and .NET sign in bob')
+  t.same(who('/nested', '{"u\u017fer":{"emai\u212a":"bob"}}', 'application/json'), { kind: 'unknown' }, 'the Kelvin sign folds to K, not L')
+  t.same(who('/nested', '{"u\u017fer":{"EMA\u0131L":"bob"}}', 'application/json'), { kind: 'user', user: 'bob' })
+  t.same(who('/flat', 'username=carol&u%C5%BFername=bob'), { kind: 'ambiguous' }, 'a form key as ASP.NET Core folds it')
+  // Rack 2 splits a query string on ';' too (Rails before Rack 3).
+  t.same(who('/flat', '', undefined, 'username=carol;username=bob'), { kind: 'ambiguous' }, 'Rack 2 signs in bob')
+  t.same(who('/flat', 'username=carol;username=bob'), { kind: 'ambiguous' }, 'a body, as Python and Django split one before 2021')
+  t.same(who('/flat', '', undefined, 'next=%2F;username=bob'), { kind: 'user', user: 'bob' }, 'read where only a \';\' separates it')
+  t.same(who('/flat', 'username=bob%3Bx'), { kind: 'user', user: 'bob;x' }, 'an encoded \';\' is part of the value')
+  // PHP's reading counts only for a field PHP keeps as it is.
+  t.same(who('/dotted', 'user_name=bob'), { kind: 'unknown' }, 'no PHP app reads user.name')
+  t.same(who('/dotted', 'user.name=bob&USER.NAME=bob'), { kind: 'user', user: 'bob' })
   // Multipart part names are read as PHP reads a form's.
   t.same(who('/flat', '--XyZ\r\nContent-Disposition: form-data; name="username"\r\n\r\ncarol\r\n--XyZ\r\nContent-Disposition: form-data; name=" username"\r\n\r\nbob\r\n--XyZ--\r\n', 'multipart/form-data; boundary=XyZ'), { kind: 'ambiguous' })
+  // A hostile body is read in one pass: a long run of brackets after a name's first letter, many fields.
+  t.same(who('/flat', `u${'['.repeat(1 << 20)}=carol&username=bob`), { kind: 'user', user: 'bob' }, 'u[[[[... is no reading of username')
+  t.same(who('/flat', `${'[username]'.repeat(1 << 16)}=carol&username=bob`), { kind: 'user', user: 'bob' }, 'nested deeper than Rack reads')
+  t.same(who('/flat', `${'a=1&'.repeat(1 << 18)}%20username=bob`), { kind: 'user', user: 'bob' }, 'the one reading among a quarter of a million fields')
   // What browsers send is read as before.
   t.same(who('/flat', 'csrfmiddlewaretoken=abc&username=alice&password=x&next=%2F'), { kind: 'user', user: 'alice' })
   t.same(who('/nested', 'authenticity_token=abc&user%5Bemail%5D=alice%40example.com&user%5Bpassword%5D=x&user%5Bremember_me%5D=0'), { kind: 'user', user: 'alice@example.com' })

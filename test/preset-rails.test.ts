@@ -231,6 +231,21 @@ t.test('Rails + Devise with preset: rails', { skip: 'missing' in probe ? probe.m
     t.equal(await me(victim), 401, 'and ended grace\'s real session')
   })
 
+  t.test('Rack 2 splits a query string at \';\' too: a name only that split finds is read as Rails reads it, and two names are refused', async (t) => {
+    const reachedRails = (): number => rails.output().split('Started POST "/users/sign_in').length - 1
+    const d = h.device('browser')
+    const body = new URLSearchParams({ authenticity_token: formToken(await d.send('/users/sign_in')) }).toString()
+    const form = { 'content-type': 'application/x-www-form-urlencoded' }
+    const before = reachedRails()
+    const twice = await d.send('/users/sign_in?user%5Bemail%5D=carol%40example.com;user%5Bemail%5D=dave%40example.com;user%5Bpassword%5D=pw-dave', { body, headers: form })
+    t.equal(twice.status, 400, 'carol to a split at \'&\' alone, dave to Rails: refused')
+    t.equal(reachedRails(), before, 'Rails never saw it')
+    const login = await d.send('/users/sign_in?commit=Log+in;user%5Bemail%5D=dave%40example.com;user%5Bpassword%5D=pw-dave', { body, headers: form })
+    t.equal(login.status, 302, 'Rails signs dave in from the query string')
+    t.equal(await me(d), 'dave@example.com')
+    t.ok(await liveSessionOf(h, d, 'dave'), 'and the gateway counts the session as dave\'s')
+  })
+
   t.test('with login: auto and whoami: /api/me', async (t) => {
     const w = await startHarness(t, { upstream: rails.url, yaml: WHOAMI })
 

@@ -16,7 +16,12 @@
  *   `user[email]`. qs (Express's extended urlencoded parser) also reads
  *   `[username]` as `username`.
  * - ASP.NET Core reads form keys, and ASP.NET Core and Go read JSON members,
- *   without regard to case.
+ *   without regard to case, and not only ASCII case: Go folds a name's
+ *   letters by upper-casing their lower case, so `uſername` (U+017F, long s)
+ *   and `USERNAME` are both `username`; .NET upper-cases `ı` (U+0131) to `I`.
+ *   foldCase is the one fold that covers them all (it over-matches a little,
+ *   `ß` as `SS`: a spelling read as the field that no app reads is at worst
+ *   an ambiguous login refused).
  *
  * A client that sends the field twice, once as the gateway reads it and once
  * as only the app does (`username=carol&%20username=bob`: PHP signs in bob),
@@ -25,26 +30,53 @@
  * a reading of it, and readings that disagree refuse the login as ambiguous
  * (identity.ts). A browser sends a form's fields as the form names them:
  * nothing a real client sends is read differently.
+ *
+ * PHP's and Rack's readings count only for a field they keep as it is: an
+ * app that reads `user.name` is no PHP app (PHP has no such field, only
+ * `user_name`), so `user_name` is not a reading of it.
  */
 export type FieldNameTest = (name: string) => boolean
 
-const READINGS: ReadonlyArray<(name: string) => string | undefined> = [
-  (name) => name.toLowerCase(),
-  phpName,
-  rackName
-]
+/** A name with its case folded as the apps that ignore case fold it (module doc). */
+export function foldCase (name: string): string {
+  return name.toLowerCase().toUpperCase()
+}
+
+type Reading = (name: string) => string | undefined
 
 /** A test of whether a field name is read as `field` by some framework (module doc). */
 export function readsAs (field: string): FieldNameTest {
-  const wanted = READINGS.map((read) => read(field))
+  const readings: Array<[Reading, string]> = [[foldCase, foldCase(field)]]
+  for (const read of [phpName, rackName]) if (read(field) === field) readings.push([read, field])
+  // A field that starts with a space or a bracket is read only as written or folded.
+  const first = /^[ [\]]/.test(field) ? undefined : foldCase(field.charAt(0)).charAt(0)
   return (name) => {
     if (name === field) return true
-    for (let i = 0; i < READINGS.length; i++) {
-      const w = wanted[i]
-      if (w !== undefined && (READINGS[i] as (n: string) => string | undefined)(name) === w) return true
-    }
+    if (first !== undefined && !mayReadAs(name, first)) return false
+    for (const [read, wanted] of readings) if (read(name) === wanted) return true
     return false
   }
+}
+
+/**
+ * Whether a name can be read as a field whose folded first letter is `first`:
+ * a quick refusal of nearly every other name, so that a body of a quarter of
+ * a million fields (or one field of a megabyte) costs a scan, not a quarter
+ * of a million readings. Every reading keeps the name's first letter once
+ * PHP's leading spaces and Rack's leading brackets are gone, but for PHP's
+ * '_' (from ' ', '.' or '[') and a fold's change of case.
+ */
+function mayReadAs (name: string, first: string): boolean {
+  let i = 0
+  for (; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    if (c !== 32 && c !== 91 && c !== 93) break
+  }
+  if (i === name.length) return false
+  const c = name.charAt(i)
+  if (first === '_') return c === '_' || c === '.'
+  // A lone surrogate folds to itself: compare the whole code point's fold.
+  return foldCase(String.fromCodePoint(name.codePointAt(i) as number)).charAt(0) === first || c === first
 }
 
 /** A name as PHP registers it (`a[b][c]` for an array's member); undefined: PHP registers nothing. */
@@ -76,21 +108,32 @@ export function phpName (raw: string): string | undefined {
   return base + keys.map((k) => `[${k}]`).join('')
 }
 
-const RACK_KEY = /^[[\]]*([^[\]]+)\]*/
 const MAX_RACK_DEPTH = 32
 
-/** A name as Rack 2 nests it (`a[b][c]`); undefined: an array, or nothing Rack names so. */
+/**
+ * A name as Rack 2 nests it (`a[b][c]`); undefined: an array, or nothing Rack
+ * names so. Each key is Rack's `\A[\[\]]*([^\[\]]+)\]*`, scanned by hand: the
+ * expression backtracks for as long as a run of brackets is (a megabyte of
+ * `u[[[[…` would take seconds).
+ */
 export function rackName (raw: string): string | undefined {
   const keys: string[] = []
-  let rest = raw
+  let i = 0
   for (let depth = 0; depth < MAX_RACK_DEPTH; depth++) {
-    const m = RACK_KEY.exec(rest)
-    if (m === null) return undefined
-    keys.push(m[1] as string)
-    rest = rest.slice(m[0].length)
-    if (rest === '') return (keys[0] as string) + keys.slice(1).map((k) => `[${k}]`).join('')
+    while (isBracket(raw.charCodeAt(i))) i++
+    const start = i
+    while (i < raw.length && !isBracket(raw.charCodeAt(i))) i++
+    if (i === start) return undefined
+    keys.push(raw.slice(start, i))
+    while (raw.charCodeAt(i) === 93) i++
+    if (i === raw.length) return (keys[0] as string) + keys.slice(1).map((k) => `[${k}]`).join('')
     // `a[` is a key of its own (the whole name); `a[]` an array.
-    if (rest === '[' || rest.startsWith('[]')) return undefined
+    if (i === raw.length - 1 && raw.charCodeAt(i) === 91) return undefined
+    if (raw.startsWith('[]', i)) return undefined
   }
   return undefined
+}
+
+function isBracket (c: number): boolean {
+  return c === 91 || c === 93
 }

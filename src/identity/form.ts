@@ -1,7 +1,7 @@
 import { isJsonType, mediaType, type RequestIdentity, type LoginRequest } from './identity.js'
 import { multipartField } from './multipart.js'
 import { bodyReadings } from './body-text.js'
-import { readsAs, type FieldNameTest } from './field-names.js'
+import { foldCase, readsAs, type FieldNameTest } from './field-names.js'
 
 /**
  * `user: { form: username }` — the user named in a login form.
@@ -58,10 +58,20 @@ function bracketPath (field: string): string[] | undefined {
   return [m[1] as string, ...(m[2] as string).slice(1, -1).split('][')]
 }
 
-/** The values of every field of a urlencoded text whose name is read as the login's field. */
+/**
+ * The values of every field of a urlencoded text whose name is read as the
+ * login's field. Rack 2 splits a query string on ';' as well as '&' (Rails
+ * before Rack 3: `?username=carol;username=bob` is bob), and so did Python's
+ * parse_qsl and Django's QueryDict, bodies too, before their 2021 fixes: a
+ * text with a ';' is read both ways. A browser percent-encodes a ';' in a
+ * value, so only a hand-made request is read two ways, and then refused as
+ * ambiguous if the two disagree.
+ */
 function urlencodedValues (values: string[], text: string, named: FieldNameTest): void {
   if (text === '') return
   for (const [name, value] of new URLSearchParams(text)) if (named(name)) values.push(value)
+  if (!text.includes(';')) return
+  for (const [name, value] of new URLSearchParams(text.replaceAll(';', '&'))) if (named(name)) values.push(value)
 }
 
 /**
@@ -74,11 +84,11 @@ function urlencodedValues (values: string[], text: string, named: FieldNameTest)
 export function membersAt (value: unknown, path: readonly string[]): unknown[] {
   let at: unknown[] = [value]
   for (const key of path) {
-    const lower = key.toLowerCase()
+    const folded = foldCase(key)
     const next: unknown[] = []
     for (const v of at) {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) continue
-      for (const k of Object.keys(v)) if (k === key || k.toLowerCase() === lower) next.push((v as Record<string, unknown>)[k])
+      for (const k of Object.keys(v)) if (k === key || foldCase(k) === folded) next.push((v as Record<string, unknown>)[k])
     }
     at = next
   }

@@ -1,5 +1,6 @@
 import type { RequestIdentity, LoginRequest } from './identity.js'
 import { bodyReadings } from './body-text.js'
+import { foldCase } from './field-names.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
 export function jsonStrategy (pointer: string): RequestIdentity {
@@ -38,13 +39,13 @@ export function parsePointer (pointer: string): string[] {
 export function resolveInRequest (value: unknown, tokens: readonly string[]): unknown[] {
   let at: unknown[] = [value]
   for (const token of tokens) {
-    const lower = token.toLowerCase()
+    const folded = foldCase(token)
     const next: unknown[] = []
     for (const v of at) {
       if (Array.isArray(v)) {
         if (/^(0|[1-9][0-9]*)$/.test(token) && Number(token) < v.length) next.push(v[Number(token)])
       } else if (v !== null && typeof v === 'object') {
-        for (const k of Object.keys(v)) if (k === token || k.toLowerCase() === lower) next.push((v as Record<string, unknown>)[k])
+        for (const k of Object.keys(v)) if (k === token || foldCase(k) === folded) next.push((v as Record<string, unknown>)[k])
       }
     }
     at = next
