@@ -39,6 +39,11 @@ t.test('normalizeUser', async (t) => {
   t.equal(normalizeUser('  Alice ', false), 'Alice')
   t.equal(normalizeUser('  Alice ', true), 'alice')
   t.equal(normalizeUser(42, false), '42')
+  // Ruby's strip drops NUL (Devise), Python's \x1c-\x1f and U+0085 (Django): padding is no new account.
+  t.equal(normalizeUser('bob@example.com\u0000\u0000', false), 'bob@example.com')
+  t.equal(normalizeUser('\u001c\u001dbob\u001e\u0085', false), 'bob')
+  t.equal(normalizeUser('b\u0000o\u007fb', false), 'bob')
+  t.equal(normalizeUser('\u0000\u0001', false), undefined, 'only controls: nobody')
   t.equal(normalizeUser('   ', false), undefined)
   t.equal(normalizeUser(null, false), undefined)
   t.equal(normalizeUser('x'.repeat(513), false), undefined)
