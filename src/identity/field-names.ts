@@ -16,10 +16,10 @@
  *   `user[email]`. qs (Express's extended urlencoded parser) also reads
  *   `[username]` as `username`.
  * - ASP.NET Core reads form keys, and ASP.NET Core and Go read JSON members,
- *   without regard to case, and not only ASCII case: Go folds a name's
- *   letters by upper-casing their lower case, so `uſername` (U+017F, long s)
- *   and `USERNAME` are both `username`; .NET upper-cases `ı` (U+0131) to `I`.
- *   foldCase is the one fold that covers them all (it over-matches a little,
+ *   without regard to case, and not only ASCII case: Go matches a name
+ *   under Unicode's simple case folding, so `uſername` (U+017F, long s) and
+ *   `USERNAME` are both `username`; .NET upper-cases `ı` (U+0131) to `I`.
+ *   foldCase covers both for the names fields have (it over-matches a little,
  *   `ß` as `SS`: a spelling read as the field that no app reads is at worst
  *   an ambiguous login refused).
  *
