@@ -149,7 +149,7 @@ login:
   t.same(who('/nested', '{"User":{"EMAIL":"bob"}}', 'application/json'), { kind: 'user', user: 'bob' })
   t.same(who('/pointer', '{"email":"carol","Email":"bob"}', 'application/json'), { kind: 'ambiguous' })
   t.same(who('/pointer', '{"EMAIL":"bob"}', 'application/json'), { kind: 'user', user: 'bob' })
-  // Go folds a name's letters by upper-casing their lower case: long s (U+017F) is S, dotless i (U+0131) is I, Kelvin (U+212A) is K.
+  // Go matches names under Unicode's simple case folding (long s, U+017F, is S; the Kelvin sign, U+212A, is K); .NET reads dotless i (U+0131) as I.
   t.same(who('/flat', '{"username":"carol","u\u017fername":"bob"}', 'application/json'), { kind: 'ambiguous' }, 'Go signs in bob')
   t.same(who('/pointer', '{"email":"carol","ema\u0131l":"bob"}', 'application/json'), { kind: 'ambiguous' }, 'Go and .NET sign in bob')
   t.same(who('/nested', '{"u\u017fer":{"emai\u212a":"bob"}}', 'application/json'), { kind: 'unknown' }, 'the Kelvin sign folds to K, not L')
