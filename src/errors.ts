@@ -39,6 +39,12 @@ export const errors = {
   LOGIN_BODY_TIMEOUT: createError('SESSIONCAP_ERR_LOGIN_BODY_TIMEOUT', 'login request body did not arrive in time', 408),
   /** A login request names more than one user (e.g. `username=a&username=b`); it reached nothing. */
   LOGIN_USER_AMBIGUOUS: createError('SESSIONCAP_ERR_LOGIN_USER_AMBIGUOUS', 'login request names more than one user', 400),
+  /**
+   * A login request formed in a way frameworks read differently (a folded
+   * multipart header, a charset other than UTF-8, JSON only Python reads):
+   * the gateway cannot be sure whom the app would sign in; it reached nothing.
+   */
+  LOGIN_BODY_MALFORMED: createError('SESSIONCAP_ERR_LOGIN_BODY_MALFORMED', 'login request cannot be read safely: %s', 400),
   /** The app could not be reached (connection refused, reset, unknown host). */
   UPSTREAM_UNREACHABLE: createError('SESSIONCAP_ERR_UPSTREAM_UNREACHABLE', 'the application is not reachable', 502),
   /** The app did not answer within `proxy.timeout`. */

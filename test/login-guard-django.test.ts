@@ -57,4 +57,23 @@ t.test('Django admin: 5 wrong passwords block user+address, the 6th never reache
   const after = await djangoLogin(attacker, 'alice', 'pw-alice', '203.0.113.9')
   t.equal(after.status, 302, 'once lifted, the address signs in again')
   t.equal(posts(), 7)
+
+  // Django decodes a form body by the charset its Content-Type names, and a
+  // multipart part by its Content-Transfer-Encoding: bodies the gateway reads
+  // as nobody (or as someone else) would sign alice in. Refused before Django.
+  const ip = { 'x-forwarded-for': '198.51.100.30' }
+  const browser = h.device('browser')
+  const token = /name="csrfmiddlewaretoken" value="([^"]+)"/.exec((await browser.send('/admin/login/', { headers: ip })).text)?.[1] ?? ''
+  const utf16 = Buffer.from(new URLSearchParams({ csrfmiddlewaretoken: token, username: 'alice', password: 'pw-alice', next: '/admin/' }).toString(), 'utf16le')
+  const decoded = await browser.send('/admin/login/?next=/admin/', { body: utf16, headers: { ...ip, 'content-type': 'application/x-www-form-urlencoded; charset=utf-16-le' } })
+  t.equal(decoded.status, 400, 'a form body in UTF-16 (Django reads alice in it) is refused')
+  t.match(decoded.text, /SESSIONCAP_ERR_LOGIN_BODY_MALFORMED/)
+  const part = (name: string, value: string, head = ''): string => `--XyZ\r\nContent-Disposition: form-data; name="${name}"\r\n${head}\r\n${value}\r\n`
+  const base64 = part('csrfmiddlewaretoken', token) + part('username', Buffer.from('alice').toString('base64'), 'Content-Transfer-Encoding: base64\r\n') + part('password', 'pw-alice') + '--XyZ--\r\n'
+  const transferEncoded = await browser.send('/admin/login/?next=/admin/', { body: base64, headers: { ...ip, 'content-type': 'multipart/form-data; boundary=XyZ' } })
+  t.equal(transferEncoded.status, 400, 'a base64 part (Django decodes it) is refused')
+  t.equal(posts(), 7, 'neither reached Django')
+  const formed = await browser.send('/admin/login/?next=/admin/', { body: base64.replace('Content-Transfer-Encoding: base64\r\n', '').replace(Buffer.from('alice').toString('base64'), 'alice'), headers: { ...ip, 'content-type': 'multipart/form-data; boundary=XyZ' } })
+  t.equal(formed.status, 302, 'the same login as a browser sends it signs alice in')
+  t.equal(posts(), 8)
 })

@@ -246,6 +246,30 @@ t.test('Rails + Devise with preset: rails', { skip: 'missing' in probe ? probe.m
     t.ok(await liveSessionOf(h, d, 'dave'), 'and the gateway counts the session as dave\'s')
   })
 
+  t.test('a multipart sign-in is read only as browsers form it: one Rails reads differently is refused before Rails', async (t) => {
+    const reachedRails = (): number => rails.output().split('Started POST "/users/sign_in').length - 1
+    const d = h.device('browser')
+    const token = formToken(await d.send('/users/sign_in'))
+    const part = (head: string, value: string): string => `--XyZ\r\n${head}\r\n\r\n${value}\r\n`
+    const field = (name: string, value: string): string => part(`Content-Disposition: form-data; name="${name}"`, value)
+    const rest = field('authenticity_token', token) + field('user[password]', 'pw-erin') + '--XyZ--\r\n'
+    const multipart = { 'content-type': 'multipart/form-data; boundary=XyZ' }
+    const before = reachedRails()
+    // Rack 2.2 finds a part's name across a folded line (`[^:]*;\s*name=`) and takes the last: erin to Rails, carol to a reader of one line.
+    const folded = await d.send('/users/sign_in', { body: field('user[email]', 'carol@example.com') + part('Content-Disposition: form-data;\r\n name="user[email]"', 'erin@example.com') + rest, headers: multipart })
+    t.equal(folded.status, 400, 'a folded part header')
+    t.match(folded.text, /SESSIONCAP_ERR_LOGIN_BODY_MALFORMED/)
+    const boundaries = await d.send('/users/sign_in', { body: field('user[email]', 'erin@example.com') + rest, headers: { 'content-type': 'multipart/form-data; boundary=XyZ; boundary=AbC' } })
+    t.equal(boundaries.status, 400, 'two boundaries (Rack takes the last)')
+    const mixed = await d.send('/users/sign_in', { body: field('user[email]', 'erin@example.com') + rest, headers: { 'content-type': 'multipart/mixed; boundary=XyZ' } })
+    t.equal(mixed.status, 400, 'multipart/mixed (Rack parses it as a form)')
+    t.equal(reachedRails(), before, 'Rails saw none of them')
+    const login = await d.send('/users/sign_in', { body: field('user[email]', 'erin@example.com') + rest, headers: multipart })
+    t.equal(login.status, 302, 'formed as a browser forms it, Rails signs erin in')
+    t.equal(await me(d), 'erin@example.com')
+    t.ok(await liveSessionOf(h, d, 'erin'), 'and the gateway counts the session as erin\'s')
+  })
+
   t.test('with login: auto and whoami: /api/me', async (t) => {
     const w = await startHarness(t, { upstream: rails.url, yaml: WHOAMI })
 

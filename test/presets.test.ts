@@ -183,4 +183,21 @@ t.test('PHP (built-in sessions, session_regenerate_id on login) with preset: php
   const other = h.device('browser')
   t.equal((await other.send('/login.php', { form: { username: 'alice', password: 'pw-alice' } })).status, 302, 'alice still signs in from the same network')
   t.equal(await me(other), 'alice')
+
+  // PHP reads $_POST from a multipart body too, and ends a part's header at
+  // a bare LF: a part the gateway would skip (its header never ends in
+  // CRLF CRLF) names alice to PHP, after carol. Such a body is refused; one
+  // formed as a browser forms it is read.
+  const multipart = { 'content-type': 'multipart/form-data; boundary=XyZ' }
+  const part = (name: string, value: string, eol = '\r\n'): string => `--XyZ\r\nContent-Disposition: form-data; name="${name}"${eol}${eol}${value}\r\n`
+  const beforeMultipart = posts()
+  const lf = await h.device('browser').send('/login.php', { body: part('username', 'carol') + part('username', 'alice', '\n') + part('password', 'pw-alice') + '--XyZ--\r\n', headers: multipart })
+  t.equal(lf.status, 400, 'a part header ended by bare LFs: refused')
+  t.match(lf.text, /SESSIONCAP_ERR_LOGIN_BODY_MALFORMED/)
+  t.equal(posts(), beforeMultipart, 'PHP never saw it')
+  const browser = h.device('browser')
+  const formed = await browser.send('/login.php', { body: part('username', 'alice') + part('password', 'pw-alice') + '--XyZ--\r\n', headers: multipart })
+  t.equal(formed.status, 302, 'a multipart login formed as browsers form it reaches PHP')
+  t.equal(await me(browser), 'alice')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'counted as alice\'s (limit 1)')
 })

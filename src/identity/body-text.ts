@@ -1,5 +1,7 @@
 import { brotliDecompressSync, gunzipSync, inflateSync, inflateRawSync } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
+import { MalformedLogin, type LoginRequest } from './identity.js'
+import { checkBodyCharset } from './charset.js'
 
 /**
  * The login body as the app will read it. Frameworks inflate compressed
@@ -67,4 +69,53 @@ export function bodyReadings (raw: Buffer | undefined, decoded: Buffer | undefin
     texts.add(bodyText(b))
   }
   return [...texts]
+}
+
+/** One reading of a login body: its text, and the JSON value it is (NOT_JSON when it is none). */
+export interface BodyReading {
+  text: string
+  json: unknown
+}
+
+export const NOT_JSON = Symbol('not JSON')
+
+/**
+ * The readings of a login body (bodyReadings), each with its JSON value,
+ * after refusing (MalformedLogin) a body that some app reads in a way the
+ * gateway does not:
+ * - a charset other than UTF-8 (charset.ts);
+ * - NUL bytes outside a multipart body: UTF-16 or UTF-32 without a
+ *   byte-order mark, which Python's json.loads and Express's JSON parser
+ *   (with a charset) decode, or UTF-32 with one;
+ * - a body that starts as a JSON object but does not parse: Python's
+ *   json.loads takes NaN and Infinity, and the gateway, which could not,
+ *   would read the body as a form (a field inside a JSON string).
+ */
+export function loginBodyReadings (req: LoginRequest): BodyReading[] {
+  // No body (a GET login, an empty POST): nothing to read, whatever the headers say of it.
+  if ((req.body?.length ?? 0) === 0 && (req.decodedBody?.length ?? 0) === 0) return []
+  checkBodyCharset(req.headers, [req.body, req.decodedBody])
+  // The text apps read: the inflated body (a compressed one holds NULs of its own), or the raw one where it cannot be inflated.
+  const b = req.decodedBody ?? req.body
+  if (b !== undefined && !/^[ \t]*multipart/i.test(req.headers['content-type'] ?? '')) {
+    const utf32 = b.length >= 4 && ((b[0] === 0xff && b[1] === 0xfe && b[2] === 0 && b[3] === 0) || (b[0] === 0 && b[1] === 0 && b[2] === 0xfe && b[3] === 0xff))
+    const utf16 = b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))
+    if (utf32 || (!utf16 && b.includes(0))) throw new MalformedLogin('the login body holds NUL bytes (UTF-16 or UTF-32 without a byte-order mark?)')
+  }
+  return bodyReadings(req.body, req.decodedBody).map((text) => {
+    const json = parseJson(text)
+    if (json === NOT_JSON && /^[ \t\r\n]*\{/.test(text)) throw new MalformedLogin('the login body starts as a JSON object but is not JSON')
+    return { text, json }
+  })
+}
+
+function parseJson (text: string): unknown {
+  // Only what could name someone (an object, an array, a string, a number): a
+  // form body would only throw, and a thrown error costs microseconds per login.
+  if (!/^[ \t\r\n]*[{["\-0-9]/.test(text)) return NOT_JSON
+  try {
+    return JSON.parse(text)
+  } catch {
+    return NOT_JSON
+  }
 }

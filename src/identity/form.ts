@@ -1,6 +1,7 @@
-import { isJsonType, mediaType, type RequestIdentity, type LoginRequest } from './identity.js'
-import { multipartField } from './multipart.js'
-import { bodyReadings } from './body-text.js'
+import type { RequestIdentity, LoginRequest } from './identity.js'
+import { multipartBoundary, multipartField } from './multipart.js'
+import { loginBodyReadings, NOT_JSON } from './body-text.js'
+import { forEachField } from './urlencoded.js'
 import { foldCase, readsAs, type FieldNameTest } from './field-names.js'
 
 /**
@@ -27,19 +28,18 @@ export function formStrategy (field: string): RequestIdentity {
     candidates (req: LoginRequest): string[] {
       const values: string[] = []
       urlencodedValues(values, req.query, named)
-      const type = mediaType(req.headers)
-      for (const text of bodyReadings(req.body, req.decodedBody)) {
+      // Whatever the Content-Type says: apps sniff (a JSON body sent as text/plain is still read as JSON by some).
+      for (const { text, json } of loginBodyReadings(req)) {
         urlencodedValues(values, text, named)
-        if (isJsonType(type) || text.trimStart().startsWith('{')) {
-          const parsed = parseJson(text)
-          for (const v of membersAt(parsed, [field])) pushName(values, v)
-          // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
-          if (nested !== undefined) for (const v of membersAt(parsed, nested)) pushName(values, v)
-        }
+        if (json === NOT_JSON) continue
+        for (const v of membersAt(json, [field])) pushName(values, v)
+        // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
+        if (nested !== undefined) for (const v of membersAt(json, nested)) pushName(values, v)
       }
-      if (type === 'multipart/form-data') {
+      const boundary = (req.body?.length ?? 0) === 0 ? undefined : multipartBoundary(req.headers['content-type'] ?? '')
+      if (boundary !== undefined) {
         for (const b of [req.body, req.decodedBody]) {
-          if (b !== undefined) values.push(...multipartField(b, req.headers['content-type'] ?? '', named))
+          if (b !== undefined) values.push(...multipartField(b, boundary, named))
         }
       }
       return values
@@ -69,9 +69,9 @@ function bracketPath (field: string): string[] | undefined {
  */
 function urlencodedValues (values: string[], text: string, named: FieldNameTest): void {
   if (text === '') return
-  for (const [name, value] of new URLSearchParams(text)) if (named(name)) values.push(value)
-  if (!text.includes(';')) return
-  for (const [name, value] of new URLSearchParams(text.replaceAll(';', '&'))) if (named(name)) values.push(value)
+  const visit = (name: string, value: () => string): void => { if (named(name)) values.push(value()) }
+  forEachField(text, visit)
+  if (text.includes(';')) forEachField(text.replaceAll(';', '&'), visit)
 }
 
 /**
@@ -98,12 +98,4 @@ export function membersAt (value: unknown, path: readonly string[]): unknown[] {
 /** A name a JSON value gives: a string or a number (anything else names nobody). */
 function pushName (values: string[], v: unknown): void {
   if (typeof v === 'string' || typeof v === 'number') values.push(String(v))
-}
-
-function parseJson (text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
 }

@@ -12,6 +12,22 @@ export interface LoginRequest {
   decodedBody?: Buffer
 }
 
+/**
+ * A login request formed in a way that frameworks read differently (a
+ * multipart part header folded over two lines, a body in UTF-16 without a
+ * byte-order mark, JSON only Python reads): the gateway could not be sure to
+ * read the user the app will sign in, so the login is refused before it
+ * reaches the app. `why` says what, for the log and the client.
+ */
+export class MalformedLogin extends Error {
+  readonly why: string
+  constructor (why: string) {
+    super(why)
+    this.why = why
+    this.name = 'MalformedLogin'
+  }
+}
+
 /** What an answer-phase strategy may read: the app's answer to a login, and the session it started. */
 export interface LoginAnswer {
   headers: OutgoingHttpHeaders
@@ -58,18 +74,6 @@ export interface AnswerIdentity {
 }
 
 export type IdentityStrategy = RequestIdentity | AnswerIdentity
-
-/** Media type of a request, lowercased, without parameters. */
-export function mediaType (headers: IncomingHttpHeaders): string {
-  const ct = headers['content-type']
-  if (ct === undefined) return ''
-  const semi = ct.indexOf(';')
-  return (semi === -1 ? ct : ct.slice(0, semi)).trim().toLowerCase()
-}
-
-export function isJsonType (type: string): boolean {
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
-}
 
 /** The value of a header of an answer, as one string (the first, if repeated). */
 export function headerValue (headers: OutgoingHttpHeaders, name: string): string | undefined {

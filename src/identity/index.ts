@@ -3,7 +3,7 @@ import { normalizeUser } from '../domain/user.js'
 import { jwtStrategy, responseHeaderStrategy, responseJsonStrategy } from './answer-strategies.js'
 import { formStrategy } from './form.js'
 import { headerStrategy } from './header.js'
-import type { IdentityStrategy, LoginRequest } from './identity.js'
+import { MalformedLogin, type IdentityStrategy, type LoginRequest } from './identity.js'
 import { jsonStrategy } from './json.js'
 import { whoamiStrategy, type AskApp } from './whoami.js'
 
@@ -29,6 +29,8 @@ export type Identified =
   /** Several different names: the gateway cannot know which one the app will log in. */
   | { kind: 'ambiguous' }
   | { kind: 'unknown' }
+  /** Formed in a way apps read differently (MalformedLogin): the gateway cannot be sure whom the app will read. */
+  | { kind: 'malformed', why: string }
 
 /** Applies the name normalisation to a strategy's candidates; several spellings of one name are one name. */
 export function identified (candidates: readonly string[], caseInsensitive: boolean): Identified {
@@ -45,5 +47,12 @@ export function identified (candidates: readonly string[], caseInsensitive: bool
 /** A request-phase strategy applied to a request. */
 export function identify (strategy: IdentityStrategy, req: LoginRequest, caseInsensitive: boolean): Identified {
   if (strategy.phase !== 'request') return { kind: 'unknown' }
-  return identified(strategy.candidates(req), caseInsensitive)
+  let candidates: string[]
+  try {
+    candidates = strategy.candidates(req)
+  } catch (err) {
+    if (err instanceof MalformedLogin) return { kind: 'malformed', why: err.why }
+    throw err
+  }
+  return identified(candidates, caseInsensitive)
 }

@@ -1,5 +1,5 @@
 import type { RequestIdentity, LoginRequest } from './identity.js'
-import { bodyReadings } from './body-text.js'
+import { loginBodyReadings, NOT_JSON } from './body-text.js'
 import { foldCase } from './field-names.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
@@ -12,13 +12,8 @@ export function jsonStrategy (pointer: string): RequestIdentity {
     candidates (req: LoginRequest): string[] {
       // Every reading an app might make of the body (see bodyReadings); disagreeing ones make the login ambiguous.
       const values: string[] = []
-      for (const text of bodyReadings(req.body, req.decodedBody)) {
-        let value: unknown
-        try {
-          value = JSON.parse(text)
-        } catch {
-          continue
-        }
+      for (const { json: value } of loginBodyReadings(req)) {
+        if (value === NOT_JSON) continue
         // Every member an app might take for the pointer's (ASP.NET Core and Go match JSON keys without regard to case: field-names.ts).
         for (const found of resolveInRequest(value, tokens)) if (typeof found === 'string' || typeof found === 'number') values.push(String(found))
       }

@@ -71,6 +71,11 @@ function readLoginBody (ctx: GatewayContext) {
       request.log.warn({ route: route.config.path }, 'refused a login naming more than one user')
       throw new errors.LOGIN_USER_AMBIGUOUS()
     }
+    if (found.kind === 'malformed') {
+      state.answered = true
+      request.log.warn({ route: route.config.path, why: found.why }, 'refused a login formed in a way apps read differently')
+      throw new errors.LOGIN_BODY_MALFORMED(found.why)
+    }
     if (found.kind === 'user') state.user = found.user
     if (route.group !== undefined) {
       const group = identify(route.group, req, false)
