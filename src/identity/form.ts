@@ -2,7 +2,8 @@ import type { RequestIdentity, LoginRequest } from './identity.js'
 import { multipartBoundary, multipartField } from './multipart.js'
 import { loginBodyReadings, NOT_JSON } from './body-text.js'
 import { forEachField } from './urlencoded.js'
-import { foldCase, readsAs, type FieldNameTest } from './field-names.js'
+import { readsAs, type FieldNameTest } from './field-names.js'
+import { resolveInRequest } from './json.js'
 
 /**
  * `user: { form: username }` — the user named in a login form.
@@ -32,9 +33,9 @@ export function formStrategy (field: string): RequestIdentity {
       for (const { text, json } of loginBodyReadings(req)) {
         urlencodedValues(values, text, named)
         if (json === NOT_JSON) continue
-        for (const v of membersAt(json, [field])) pushName(values, v)
+        for (const v of resolveInRequest(json, [field], false)) pushName(values, v)
         // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
-        if (nested !== undefined) for (const v of membersAt(json, nested)) pushName(values, v)
+        if (nested !== undefined) for (const v of resolveInRequest(json, nested, false)) pushName(values, v)
       }
       const boundary = (req.body?.length ?? 0) === 0 ? undefined : multipartBoundary(req.headers['content-type'] ?? '')
       if (boundary !== undefined) {
@@ -72,27 +73,6 @@ function urlencodedValues (values: string[], text: string, named: FieldNameTest)
   const visit = (name: string, value: () => string): void => { if (named(name)) values.push(value()) }
   forEachField(text, visit)
   if (text.includes(';')) forEachField(text.replaceAll(';', '&'), visit)
-}
-
-/**
- * The values at a path of object members, each key matched as written or
- * without regard to case (ASP.NET Core and Go read JSON so): every match,
- * so that two spellings naming two users make the login ambiguous. Only an
- * object's own members (never an array's, nor an inherited one such as
- * `__proto__`).
- */
-export function membersAt (value: unknown, path: readonly string[]): unknown[] {
-  let at: unknown[] = [value]
-  for (const key of path) {
-    const folded = foldCase(key)
-    const next: unknown[] = []
-    for (const v of at) {
-      if (v === null || typeof v !== 'object' || Array.isArray(v)) continue
-      for (const k of Object.keys(v)) if (k === key || foldCase(k) === folded) next.push((v as Record<string, unknown>)[k])
-    }
-    at = next
-  }
-  return at
 }
 
 /** A name a JSON value gives: a string or a number (anything else names nobody). */

@@ -28,17 +28,22 @@ export function parsePointer (pointer: string): string[] {
 }
 
 /**
- * What a pointer names in a request's JSON, as every app might read it: an
- * object's key as written or in any case (each match), an array's index.
+ * What a path names in a request's JSON, as every app might read it: an
+ * object's own members (never an inherited one such as `__proto__`) under
+ * the key as written or in any case (each match, so that two spellings
+ * naming two users make the login ambiguous), and, where `indexArrays`, an
+ * array's element by index (a JSON pointer's reading; a form field's
+ * brackets, `user[email]`, name members only).
  */
-export function resolveInRequest (value: unknown, tokens: readonly string[]): unknown[] {
+export function resolveInRequest (value: unknown, tokens: readonly string[], indexArrays = true): unknown[] {
   let at: unknown[] = [value]
   for (const token of tokens) {
     const folded = foldCase(token)
+    const index = indexArrays && /^(0|[1-9][0-9]*)$/.test(token) ? Number(token) : -1
     const next: unknown[] = []
     for (const v of at) {
       if (Array.isArray(v)) {
-        if (/^(0|[1-9][0-9]*)$/.test(token) && Number(token) < v.length) next.push(v[Number(token)])
+        if (index !== -1 && index < v.length) next.push(v[index])
       } else if (v !== null && typeof v === 'object') {
         for (const k of Object.keys(v)) if (k === token || foldCase(k) === folded) next.push((v as Record<string, unknown>)[k])
       }

@@ -181,11 +181,12 @@ t.test('redis: when Redis is away every step fails fast with SESSIONCAP_ERR_STOR
   const req = { id: 'a', user: 'u', network: 'n', device: false, now: T, rules }
   t.match(await store.charge(req), { allowed: true })
   await own.kill()
-  const started = Date.now()
+  // Each fails while Redis is still away (it is started again only after
+  // them): a step that waited for Redis to come back would never settle, and
+  // the test would time out. (No wall-clock assertion: speed lives in the bench.)
   await t.rejects(store.charge({ ...req, id: 'b' }), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
   await t.rejects(store.settle({ id: 'a', user: 'u', network: 'n', counters: ['userNetwork'] }, 'failure', T, rules), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
   await t.rejects(store.ping(), { code: 'SESSIONCAP_ERR_STORE_UNAVAILABLE' })
-  t.ok(Date.now() - started < 2_000, 'within commandTimeout each')
   await own.start()
   let back = false
   for (let i = 0; i < 100 && !back; i++) {
