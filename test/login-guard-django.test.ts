@@ -73,7 +73,10 @@ t.test('Django admin: 5 wrong passwords block user+address, the 6th never reache
   const transferEncoded = await browser.send('/admin/login/?next=/admin/', { body: base64, headers: { ...ip, 'content-type': 'multipart/form-data; boundary=XyZ' } })
   t.equal(transferEncoded.status, 400, 'a base64 part (Django decodes it) is refused')
   t.equal(posts(), 7, 'neither reached Django')
-  const formed = await browser.send('/admin/login/?next=/admin/', { body: base64.replace('Content-Transfer-Encoding: base64\r\n', '').replace(Buffer.from('alice').toString('base64'), 'alice'), headers: { ...ip, 'content-type': 'multipart/form-data; boundary=XyZ' } })
+  // With the boundary Chromium and Safari make (it holds "Boundary" itself).
+  const webkit = '----WebKitFormBoundaryDQeKf1DtYAhJBX6h'
+  const asBrowsers = base64.replace('Content-Transfer-Encoding: base64\r\n', '').replace(Buffer.from('alice').toString('base64'), 'alice').replaceAll('--XyZ', `--${webkit}`)
+  const formed = await browser.send('/admin/login/?next=/admin/', { body: asBrowsers, headers: { ...ip, 'content-type': `multipart/form-data; boundary=${webkit}` } })
   t.equal(formed.status, 302, 'the same login as a browser sends it signs alice in')
   t.equal(posts(), 8)
 })

@@ -296,3 +296,17 @@ t.test('forged forms end nothing', async (t) => {
     t.match(await body(alice2), /Welcome, alice/)
   })
 })
+
+t.test('a sign-in form sent as multipart/form-data by Chromium reaches the app, its user read by the gateway', async (t) => {
+  const h = await startHarness(t, { yaml: `session: { cookie: sessionid }\nlogin:\n  - { path: /echo, user: { form: username }, status: [200] }\n` })
+  const page = await open('laptop')
+  // A form with enctype multipart/form-data, as an app's page would hold it (the stand-in app echoes what it got).
+  await page.setContent(`<form method="post" action="${h.base}/echo" enctype="multipart/form-data"><input name="username" value="zoë"><input name="password" value="secret"><button>Sign in</button></form>`)
+  const [answer] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.getByRole('button', { name: 'Sign in' }).click()])
+  t.equal(answer.status(), 200, 'not refused by the gateway')
+  const echoed = await answer.json() as { headers: Record<string, string>, body: string }
+  t.match(echoed.headers['content-type'], /^multipart\/form-data; boundary=----WebKitFormBoundary/, 'Chromium\'s own multipart body')
+  const { identify } = await import('../src/identity/index.js')
+  const route = h.gateway.context.routes.login('POST', '/echo')
+  t.same(identify(route!.identity, { headers: echoed.headers, query: '', body: Buffer.from(echoed.body) }, false), { kind: 'user', user: 'zoë' }, 'the gateway reads its user')
+})

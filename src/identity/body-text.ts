@@ -1,7 +1,8 @@
 import { brotliDecompressSync, gunzipSync, inflateSync, inflateRawSync } from 'node:zlib'
 import type { IncomingHttpHeaders } from 'node:http'
 import { MalformedLogin, type LoginRequest } from './identity.js'
-import { checkBodyCharset } from './charset.js'
+import { isUtf8 } from 'node:buffer'
+import { bodyNeedsAscii } from './charset.js'
 
 /**
  * The login body as the app will read it. Frameworks inflate compressed
@@ -83,7 +84,7 @@ export const NOT_JSON = Symbol('not JSON')
  * The readings of a login body (bodyReadings), each with its JSON value,
  * after refusing (MalformedLogin) a body that some app reads in a way the
  * gateway does not:
- * - a charset other than UTF-8 (charset.ts);
+ * - bytes that are not UTF-8;
  * - NUL bytes outside a multipart body: UTF-16 or UTF-32 without a
  *   byte-order mark, which Python's json.loads and Express's JSON parser
  *   (with a charset) decode, or UTF-32 with one;
@@ -94,13 +95,14 @@ export const NOT_JSON = Symbol('not JSON')
 export function loginBodyReadings (req: LoginRequest): BodyReading[] {
   // No body (a GET login, an empty POST): nothing to read, whatever the headers say of it.
   if ((req.body?.length ?? 0) === 0 && (req.decodedBody?.length ?? 0) === 0) return []
-  checkBodyCharset(req.headers, [req.body, req.decodedBody])
   // The text apps read: the inflated body (a compressed one holds NULs of its own), or the raw one where it cannot be inflated.
   const b = req.decodedBody ?? req.body
   if (b !== undefined && !/^[ \t]*multipart/i.test(req.headers['content-type'] ?? '')) {
     const utf32 = b.length >= 4 && ((b[0] === 0xff && b[1] === 0xfe && b[2] === 0 && b[3] === 0) || (b[0] === 0 && b[1] === 0 && b[2] === 0xfe && b[3] === 0xff))
     const utf16 = b.length >= 2 && ((b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff))
     if (utf32 || (!utf16 && b.includes(0))) throw new MalformedLogin('the login body holds NUL bytes (UTF-16 or UTF-32 without a byte-order mark?)')
+    // Bytes that are no UTF-8 beside percent-escapes are read apart by the gateway (U+FFFD) and together by PHP and Rack (b\xC3%B6b is böb).
+    if (!utf16 && !isUtf8(b)) throw new MalformedLogin('the login body is not UTF-8')
   }
   return bodyReadings(req.body, req.decodedBody).map((text) => {
     const json = parseJson(text)
@@ -118,4 +120,17 @@ function parseJson (text: string): unknown {
   } catch {
     return NOT_JSON
   }
+}
+
+/**
+ * The names a body strategy read, after refusing one beyond ASCII where the
+ * Content-Type names a Latin-1-like charset (charset.ts: the app reads it
+ * another way), or any other charset but UTF-8.
+ */
+export function checkedNames (req: LoginRequest, values: string[]): string[] {
+  const hasBody = (req.body?.length ?? 0) > 0 || (req.decodedBody?.length ?? 0) > 0
+  if (hasBody && bodyNeedsAscii(req.headers) && values.some((v) => /[^\x00-\x7f]/.test(v))) {
+    throw new MalformedLogin('a user name beyond ASCII in a charset other than UTF-8')
+  }
+  return values
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { MalformedLogin } from './identity.js'
+import { parseParams } from './header-params.js'
 
 /**
  * A login body's charset. The gateway reads bodies as UTF-8, and so do
@@ -7,42 +8,36 @@ import { MalformedLogin } from './identity.js'
  * the charset its Content-Type names (`charset=utf-16-le`, `utf-7`: bytes
  * the gateway reads as carol are bob to Django), Express's JSON parser
  * honours UTF-16, and Werkzeug a multipart part's own charset. So a login
- * whose charset is not UTF-8 (or its subset ASCII) is read only when nothing
- * in it can read differently: a charset that keeps ASCII as ASCII (ISO 8859,
- * Windows-125x), over a body of ASCII bytes with no percent-escape beyond
+ * whose charset is not UTF-8 (or its subset ASCII) is read only when its
+ * user cannot read differently: a charset that keeps ASCII as ASCII (ISO
+ * 8859, Windows-125x, which Apache HttpClient sends), and a user's name in
  * ASCII. Anything else is refused (MalformedLogin).
  */
 const UTF8 = /^(?:utf-?8|us-ascii|ascii)$/i
 const KEEPS_ASCII = /^(?:iso-?8859-\d{1,2}|iso_8859-\d{1,2}|latin-?1|l1|windows-125\d|cp125\d)$/i
 
-/** Throws unless `charset` is UTF-8 (where no ASCII-only body excuses it: a multipart part). */
-export function checkCharset (charset: string, what: string): void {
-  if (!UTF8.test(charset)) throw new MalformedLogin(`${what} is in ${JSON.stringify(charset.slice(0, 40))}, not UTF-8`)
+/**
+ * Whether a charset reads only ASCII as UTF-8 does (a Latin-1-like one: the
+ * user's name must then be ASCII); false for none or UTF-8; throws for any
+ * other (`what` says whose charset, for the message).
+ */
+export function charsetNeedsAscii (charset: string | undefined, what: string): boolean {
+  if (charset === undefined || UTF8.test(charset)) return false
+  if (KEEPS_ASCII.test(charset)) return true
+  throw new MalformedLogin(`${what} is in ${JSON.stringify(charset.slice(0, 40))}, not UTF-8`)
 }
 
-/** Throws unless every charset the Content-Type names reads `body` as UTF-8 would (module doc). */
-export function checkBodyCharset (headers: IncomingHttpHeaders, bodies: ReadonlyArray<Buffer | undefined>): void {
+/**
+ * Whether the charset a request's Content-Type names needs the user's name to
+ * be ASCII (charsetNeedsAscii). Its parameters are read strictly: one Django
+ * finds and the gateway would not (`charset\x85=utf-7`: Python strips U+0085
+ * as white space) must not hide a charset.
+ */
+export function bodyNeedsAscii (headers: IncomingHttpHeaders): boolean {
   const type = headers['content-type']
-  if (type === undefined || !/charset/i.test(type)) return
-  // Every `charset=` anywhere: parsers that disagree on where parameters start still find one of these.
-  for (const m of type.matchAll(/charset\s*=\s*"?([^";,\s]*)/gi)) {
-    const charset = m[1] ?? ''
-    if (UTF8.test(charset)) continue
-    if (KEEPS_ASCII.test(charset) && bodies.every((b) => b === undefined || asciiOnly(b))) continue
-    throw new MalformedLogin(`the login body is in ${JSON.stringify(charset.slice(0, 40))}, not UTF-8`)
-  }
-}
-
-/** Whether a body is ASCII and percent-escapes nothing beyond it (%80-%FF). */
-function asciiOnly (body: Buffer): boolean {
-  for (let i = 0; i < body.length; i++) {
-    const c = body[i] as number
-    if (c >= 0x80) return false
-    if (c === 0x25 && i + 2 < body.length && '89abcdefABCDEF'.includes(String.fromCharCode(body[i + 1] as number)) && isHex(body[i + 2] as number)) return false
-  }
-  return true
-}
-
-function isHex (c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)
+  if (type === undefined || !/charset/i.test(type)) return false
+  const media = /^[ \t]*[!#$%&*+.^_`|~0-9A-Za-z-]+\/[!#$%&*+.^_`|~0-9A-Za-z-]+/.exec(type)
+  const params = media === null ? undefined : parseParams(type, media[0].length)
+  if (params === undefined || !params.has('charset')) throw new MalformedLogin('the Content-Type of the login names a charset in a way apps read differently')
+  return charsetNeedsAscii(params.get('charset'), 'the login body')
 }

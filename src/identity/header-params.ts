@@ -1,8 +1,8 @@
 /**
  * The parameters of a header value from `from` on (`; key=value` pairs, as
  * RFC 9110 writes them), read strictly: keys lower-cased, each at most once;
- * a value a token or a quoted string without backslashes, ';' or line
- * breaks (frameworks unescape `\"` differently, and browsers never send one:
+ * a value a token without a single quote or a quoted string without
+ * backslashes, ';', ':' or line breaks (frameworks unescape `\"` differently, and browsers never send one:
  * they percent-encode a '"'). Undefined when anything else is found, so that a
  * value some parser reads one way and some another is never read at all.
  */
@@ -22,12 +22,15 @@ export function parseParams (text: string, from: number): Map<string, string> | 
       if (close === -1) return undefined
       value = text.slice(i + 1, close)
       // (A ';' too: parsers that split at it before they look at quotes read `name="x;name=user"` as user.)
-      if (value.includes('\\') || value.includes(';') || value.includes('\r') || value.includes('\n')) return undefined
+      // (And ':': Rack finds "Content-Disposition:" inside another header's quoted value.)
+      if (/[\\;:\r\n]/.test(value)) return undefined
       i = close + 1
     } else {
       const end = tokenEnd(text, i)
       if (end === i) return undefined
       value = text.slice(i, end)
+      // PHP strips single quotes around a value: name='username' is username to it alone.
+      if (value.includes("'")) return undefined
       i = end
     }
     if (params.has(key)) return undefined

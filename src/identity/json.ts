@@ -1,5 +1,5 @@
 import type { RequestIdentity, LoginRequest } from './identity.js'
-import { loginBodyReadings, NOT_JSON } from './body-text.js'
+import { checkedNames, loginBodyReadings, NOT_JSON } from './body-text.js'
 import { foldCase } from './field-names.js'
 
 /** `user: { json: /email }` — a field of a JSON login body, by JSON pointer (RFC 6901). */
@@ -17,7 +17,7 @@ export function jsonStrategy (pointer: string): RequestIdentity {
         // Every member an app might take for the pointer's (ASP.NET Core and Go match JSON keys without regard to case: field-names.ts).
         for (const found of resolveInRequest(value, tokens)) if (typeof found === 'string' || typeof found === 'number') values.push(String(found))
       }
-      return values
+      return checkedNames(req, values)
     }
   }
 }

@@ -1,6 +1,6 @@
 import { MalformedLogin } from './identity.js'
 import { parseParams } from './header-params.js'
-import { checkCharset } from './charset.js'
+import { charsetNeedsAscii } from './charset.js'
 
 const MAX_PART_HEADER_BYTES = 8 * 1024
 const CRLF = Buffer.from('\r\n')
@@ -29,7 +29,7 @@ const HEADER_END = Buffer.from('\r\n\r\n')
  *   most one `filename`, no `name*` or `filename*`) and `Content-Type` (at
  *   most once, its charset UTF-8); parameters quoted without backslashes.
  */
-export function multipartBoundary (contentType: string): string | undefined {
+export function multipartBoundary (contentType: string): { boundary: string, asciiOnly: boolean } | undefined {
   const lower = contentType.toLowerCase()
   // Not multipart to any framework (they look at the start of the header; PHP at a "boundary" anywhere).
   if (!lower.trimStart().startsWith('multipart') && !lower.includes('boundary')) return undefined
@@ -40,13 +40,14 @@ export function multipartBoundary (contentType: string): string | undefined {
   for (const key of params.keys()) {
     if (key !== 'boundary' && key !== 'charset') throw new MalformedLogin(`a multipart login's Content-Type has a parameter "${key}"`)
   }
-  const charset = params.get('charset')
-  if (charset !== undefined) checkCharset(charset, 'the body')
   const boundary = params.get('boundary')
-  if (boundary === undefined || !/^[0-9A-Za-z'()+_\-./:?]{1,70}$/.test(boundary) || lower.indexOf('boundary') !== lower.lastIndexOf('boundary')) {
-    throw new MalformedLogin('a multipart login needs one boundary of letters, digits and \'()+_-./:?')
+  // One `boundary=` (Rack takes the last), and the first "boundary" PHP finds (case-sensitive first, then in any case) is that parameter's own name.
+  const at = lower.indexOf('boundary=')
+  const phpFinds = contentType.includes('boundary') ? contentType.indexOf('boundary') : at
+  if (boundary === undefined || !/^[0-9A-Za-z()+_\-./:?]{1,70}$/.test(boundary) || at !== lower.lastIndexOf('boundary=') || phpFinds !== at) {
+    throw new MalformedLogin('a multipart login needs one boundary of letters, digits and ()+_-./:?')
   }
-  return boundary
+  return { boundary, asciiOnly: charsetNeedsAscii(params.get('charset'), 'the body') }
 }
 
 /**
@@ -57,7 +58,7 @@ export function multipartBoundary (contentType: string): string | undefined {
  * uploads a file under the user's field. Linear in the body: each search
  * starts where the last ended.
  */
-export function multipartField (body: Buffer, boundary: string, named: (name: string) => boolean): string[] {
+export function multipartField (body: Buffer, { boundary, asciiOnly }: { boundary: string, asciiOnly: boolean }, named: (name: string) => boolean): string[] {
   const delimiter = Buffer.from(`--${boundary}`)
   if (body.indexOf(delimiter) !== 0) throw new MalformedLogin('a multipart login body must start with its boundary')
   const values: string[] = []
@@ -80,18 +81,25 @@ export function multipartField (body: Buffer, boundary: string, named: (name: st
     const split = part.indexOf(HEADER_END)
     const head = split === -1 ? undefined : part.subarray(0, split + 2)
     if (head === undefined || head.length > MAX_PART_HEADER_BYTES) throw new MalformedLogin('a multipart part has no header that ends')
-    const name = partName(head.toString('utf8'))
-    if (named(name)) values.push(part.subarray(split + 4).toString('utf8'))
+    const { name, latin } = partHeader(head.toString('utf8'))
+    if (named(name)) {
+      const value = part.subarray(split + 4)
+      // Read by a Latin-1-like charset (the body's or the part's), a name beyond ASCII is another name.
+      if ((asciiOnly || latin) && value.some((c) => c >= 0x80)) throw new MalformedLogin('a user name beyond ASCII in a charset other than UTF-8')
+      values.push(value.toString('utf8'))
+    }
     at = next
   }
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
-/** The field a part's header names (each line ended by CRLF: `head` ends with one). */
-function partName (head: string): string {
+/** The field a part's header names, and whether its charset reads only ASCII as UTF-8 does (each line ended by CRLF: `head` ends with one). */
+function partHeader (head: string): { name: string, latin: boolean } {
   let disposition: string | undefined
   let type: string | undefined
+  let length = false
+  let encoding = false
   let from = 0
   while (from < head.length) {
     const end = head.indexOf('\r\n', from)
@@ -106,15 +114,19 @@ function partName (head: string): string {
     const value = line.slice(colon + 1)
     if (lower === 'content-disposition' && disposition === undefined) disposition = value
     else if (lower === 'content-type' && type === undefined) type = value
+    // OkHttp, Guzzle and old aiohttp send a part's length (nobody reads it); Retrofit and Symfony an identity transfer encoding (base64 Django would decode).
+    else if (lower === 'content-length' && !length && /^[ \t]*[0-9]{1,10}[ \t]*$/.test(value)) length = true
+    else if (lower === 'content-transfer-encoding' && !encoding && /^[ \t]*(?:7bit|8bit|binary)[ \t]*$/i.test(value)) encoding = true
     else throw new MalformedLogin(`a multipart part has a header ${lower === 'content-disposition' || lower === 'content-type' ? 'twice' : `"${key}"`}`)
   }
+  let latin = false
   if (type !== undefined) {
-    const media = /^[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+/.exec(type)
+    const media = /^[ \t]*[!#$%&*+.^_`|~0-9A-Za-z-]+\/[!#$%&*+.^_`|~0-9A-Za-z-]+/.exec(type)
     const params = media === null ? undefined : parseParams(type, media[0].length)
-    if (params === undefined) throw new MalformedLogin('a multipart part\'s Content-Type is not well formed')
-    const charset = params.get('charset')
+    // Only a charset: Rack looks for `name=` after "Content-Disposition:" anywhere in the part's header, another header's parameters included.
+    if (params === undefined || [...params.keys()].some((k) => k !== 'charset')) throw new MalformedLogin('a multipart part\'s Content-Type is not well formed')
     // Werkzeug decodes a part by its own charset.
-    if (charset !== undefined) checkCharset(charset, 'a multipart part')
+    latin = charsetNeedsAscii(params.get('charset'), 'a multipart part')
   }
   const formData = disposition === undefined ? null : /^[ \t]*form-data(?=[ \t;]|$)/i.exec(disposition)
   if (disposition === undefined || formData === null) throw new MalformedLogin('a multipart part needs Content-Disposition: form-data')
@@ -125,5 +137,7 @@ function partName (head: string): string {
   }
   const name = params.get('name')
   if (name === undefined) throw new MalformedLogin('a multipart part has no name')
-  return name
+  // Django strips a part's name (Python's whitespace, \x1c-\x1f and U+0085 among it): `username ` is username to it alone.
+  if (/^[\s\x1c-\x1f\x85]|[\s\x1c-\x1f\x85]$/.test(name)) throw new MalformedLogin('a multipart part\'s name starts or ends with white space')
+  return { name, latin }
 }
