@@ -19,15 +19,21 @@ const HEADER_END = Buffer.from('\r\n\r\n')
  * common HTTP libraries send), and refused otherwise (MalformedLogin):
  *
  * - Content-Type `multipart/form-data` with one `boundary` (1-70 of RFC
- *   2046's characters, without ',' '=' or space, where parsers part ways),
- *   and at most a UTF-8 `charset`;
+ *   2046's characters, without ',', '=', a single quote or space, where parsers part
+ *   ways; PHP's first "boundary" its own name, so WebKit's
+ *   `----WebKitFormBoundary…` is fine), and at most a `charset`;
  * - the body starts with the first delimiter; every delimiter starts a line
  *   ended by CRLF; the boundary occurs nowhere else; the close delimiter
  *   ends the body (a CRLF after it at most);
  * - each part's header lines end in CRLF, none folded, none with a bare CR
- *   or LF; only `Content-Disposition` (once: `form-data`, one `name`, at
- *   most one `filename`, no `name*` or `filename*`) and `Content-Type` (at
- *   most once, its charset UTF-8); parameters quoted without backslashes.
+ *   or LF; only `Content-Disposition` (once: `form-data`, one `name` with no
+ *   white space at either end, at most one `filename`, no `name*` or
+ *   `filename*`), `Content-Type` (at most once, only a `charset`),
+ *   `Content-Length` (OkHttp sends it; nobody reads it) and
+ *   `Content-Transfer-Encoding` of 7bit, 8bit or binary (Retrofit, Symfony);
+ *   parameters as header-params.ts reads them;
+ * - a charset other than UTF-8 only where it keeps ASCII as ASCII, and the
+ *   user's name then in ASCII (charset.ts).
  */
 export function multipartBoundary (contentType: string): { boundary: string, asciiOnly: boolean } | undefined {
   const lower = contentType.toLowerCase()
