@@ -72,6 +72,11 @@ export function bodyReadings (raw: Buffer | undefined, decoded: Buffer | undefin
   return [...texts]
 }
 
+/** Whether a login request has a body to read (a GET login, an empty POST has none, whatever its headers say of one). */
+export function hasBody (req: LoginRequest): boolean {
+  return (req.body?.length ?? 0) > 0 || (req.decodedBody?.length ?? 0) > 0
+}
+
 /** One reading of a login body: its text, and the JSON value it is (NOT_JSON when it is none). */
 export interface BodyReading {
   text: string
@@ -94,7 +99,7 @@ export const NOT_JSON = Symbol('not JSON')
  */
 export function loginBodyReadings (req: LoginRequest): BodyReading[] {
   // No body (a GET login, an empty POST): nothing to read, whatever the headers say of it.
-  if ((req.body?.length ?? 0) === 0 && (req.decodedBody?.length ?? 0) === 0) return []
+  if (!hasBody(req)) return []
   // The text apps read: the inflated body (a compressed one holds NULs of its own), or the raw one where it cannot be inflated.
   const b = req.decodedBody ?? req.body
   if (b !== undefined && !/^[ \t]*multipart/i.test(req.headers['content-type'] ?? '')) {
@@ -128,8 +133,7 @@ function parseJson (text: string): unknown {
  * another way), or any other charset but UTF-8.
  */
 export function checkedNames (req: LoginRequest, values: string[]): string[] {
-  const hasBody = (req.body?.length ?? 0) > 0 || (req.decodedBody?.length ?? 0) > 0
-  if (hasBody && bodyNeedsAscii(req.headers) && values.some((v) => /[^\x00-\x7f]/.test(v))) {
+  if (hasBody(req) && bodyNeedsAscii(req.headers) && values.some((v) => /[^\x00-\x7f]/.test(v))) {
     throw new MalformedLogin('a user name beyond ASCII in a charset other than UTF-8')
   }
   return values

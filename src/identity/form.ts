@@ -1,6 +1,6 @@
 import type { RequestIdentity, LoginRequest } from './identity.js'
 import { multipartBoundary, multipartField } from './multipart.js'
-import { checkedNames, loginBodyReadings, NOT_JSON } from './body-text.js'
+import { checkedNames, hasBody, loginBodyReadings, NOT_JSON } from './body-text.js'
 import { forEachField } from './urlencoded.js'
 import { readsAs, type FieldNameTest } from './field-names.js'
 import { resolveInRequest } from './json.js'
@@ -37,7 +37,7 @@ export function formStrategy (field: string): RequestIdentity {
         // Rails' params read `user[email]` from JSON as {"user":{"email":…}} (Devise's JSON sign-in), as an Express app reads req.body.user.email.
         if (nested !== undefined) for (const v of resolveInRequest(json, nested, false)) pushName(values, v)
       }
-      const multipart = (req.body?.length ?? 0) === 0 ? undefined : multipartBoundary(req.headers['content-type'] ?? '')
+      const multipart = !hasBody(req) ? undefined : multipartBoundary(req.headers['content-type'] ?? '')
       // The body as the app reads it: inflated (its raw bytes, compressed, are no multipart body), or as sent where it cannot be.
       const plain = req.decodedBody ?? req.body
       if (multipart !== undefined && plain !== undefined) values.push(...multipartField(plain, multipart, named))
