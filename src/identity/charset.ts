@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { MalformedLogin } from './identity.js'
-import { parseParams } from './header-params.js'
+import { mediaTypeParams } from './header-params.js'
 
 /**
  * A login body's charset. The gateway reads bodies as UTF-8, and so do
@@ -36,8 +36,7 @@ export function charsetNeedsAscii (charset: string | undefined, what: string): b
 export function bodyNeedsAscii (headers: IncomingHttpHeaders): boolean {
   const type = headers['content-type']
   if (type === undefined || !/charset/i.test(type)) return false
-  const media = /^[ \t]*[!#$%&*+.^_`|~0-9A-Za-z-]+\/[!#$%&*+.^_`|~0-9A-Za-z-]+/.exec(type)
-  const params = media === null ? undefined : parseParams(type, media[0].length)
+  const params = mediaTypeParams(type)
   if (params === undefined || !params.has('charset')) throw new MalformedLogin('the Content-Type of the login names a charset in a way apps read differently')
   return charsetNeedsAscii(params.get('charset'), 'the login body')
 }

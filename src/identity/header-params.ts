@@ -40,6 +40,12 @@ export function parseParams (text: string, from: number): Map<string, string> | 
   return params
 }
 
+/** The parameters of a Content-Type (`type/subtype; key=value…`), read as parseParams reads them; undefined for one not so formed. */
+export function mediaTypeParams (value: string): Map<string, string> | undefined {
+  const media = /^[ \t]*[!#$%&*+.^_`|~0-9A-Za-z-]+\/[!#$%&*+.^_`|~0-9A-Za-z-]+/.exec(value)
+  return media === null ? undefined : parseParams(value, media[0].length)
+}
+
 function skipSpace (text: string, i: number): number {
   while (text[i] === ' ' || text[i] === '\t') i++
   return i

@@ -1,5 +1,5 @@
 import { MalformedLogin } from './identity.js'
-import { parseParams } from './header-params.js'
+import { mediaTypeParams, parseParams } from './header-params.js'
 import { charsetNeedsAscii } from './charset.js'
 
 const MAX_PART_HEADER_BYTES = 8 * 1024
@@ -127,8 +127,7 @@ function partHeader (head: string): { name: string, latin: boolean } {
   }
   let latin = false
   if (type !== undefined) {
-    const media = /^[ \t]*[!#$%&*+.^_`|~0-9A-Za-z-]+\/[!#$%&*+.^_`|~0-9A-Za-z-]+/.exec(type)
-    const params = media === null ? undefined : parseParams(type, media[0].length)
+    const params = mediaTypeParams(type)
     // Only a charset: Rack looks for `name=` after "Content-Disposition:" anywhere in the part's header, another header's parameters included.
     if (params === undefined || [...params.keys()].some((k) => k !== 'charset')) throw new MalformedLogin('a multipart part\'s Content-Type is not well formed')
     // Werkzeug decodes a part by its own charset.
