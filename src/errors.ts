@@ -49,7 +49,7 @@ export const errors = {
   UPSTREAM_UNREACHABLE: createError('SESSIONCAP_ERR_UPSTREAM_UNREACHABLE', 'the application is not reachable', 502),
   /** The app did not answer within `proxy.timeout`. */
   UPSTREAM_TIMEOUT: createError('SESSIONCAP_ERR_UPSTREAM_TIMEOUT', 'the application did not answer in time', 504),
-  /** The request's path cannot be forwarded safely (e.g. it escapes the app's root with `..`). */
+  /** The request's path cannot be forwarded safely (e.g. it escapes the app's root with `..`, or holds raw bytes beyond ASCII over HTTP/2). */
   BAD_REQUEST_PATH: createError('SESSIONCAP_ERR_BAD_REQUEST_PATH', 'the request path cannot be forwarded', 400),
   /** A request carries more session cookie values than any browser would (each must be looked up). */
   TOO_MANY_SESSION_COOKIES: createError('SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES', 'the request carries too many session cookies', 400),

@@ -209,6 +209,33 @@ t.test('an HTTP/2 client that cancels its login before the answer is neutral for
   t.equal((await c.send('/admin/login/', { method: 'POST', headers: FORM, body: 'username=alice&password=wrong' })).status, 429, 'the 6th is refused: the cancelled ones counted for nothing')
 })
 
+t.test('a path with raw bytes beyond ASCII is refused over HTTP/2 as over HTTP/1.1, before the app', async (t) => {
+  const { h, cert } = await h2Gateway(t)
+  const client = await H2Client.open(t, h.base, cert.pem)
+  const before = h.app.requests
+  for (const path of ['/echo?q=caf\u00c3\u00a9', '/caf\u00c3\u00a9', '/echo?q=\u0080', '/echo?q=\u00ff']) {
+    const r = await client.send(path)
+    t.equal(r.status, 400, `HTTP/2 ${JSON.stringify(path)}`)
+    t.match(r.text, /SESSIONCAP_ERR_BAD_REQUEST_PATH/)
+  }
+  t.equal(h.app.requests, before, 'none reached the app')
+  const encoded = await client.send('/echo?q=caf%C3%A9')
+  t.equal(encoded.status, 200, 'percent-encoded, as browsers send it, it passes')
+  t.match(encoded.json(), { url: '/echo?q=caf%C3%A9' }, 'exactly as sent')
+  // The same bytes over HTTP/1.1: Node's parser refuses them before the gateway sees them.
+  const h1 = await new Promise<string>((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port: Number(new URL(h.base).port), ca: cert.pem, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+      s.end(Buffer.concat([Buffer.from('GET /echo?q=caf'), Buffer.from([0xc3, 0xa9]), Buffer.from(' HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')]))
+    })
+    let text = ''
+    s.on('data', (c: Buffer) => { text += c.toString('latin1') })
+    s.once('end', () => { resolve(text) })
+    s.once('error', reject)
+  })
+  t.match(h1, /^HTTP\/1\.1 400 /, 'HTTP/1.1: 400 from Node\'s parser')
+  t.equal(h.app.requests, before + 1, 'and the app saw only the percent-encoded one')
+})
+
 t.test('HTTP/1.1 on the same port (ALPN), WebSocket upgrades included', async (t) => {
   const { h, cert } = await h2Gateway(t)
   const alpn = await new Promise<string | false | null>((resolve, reject) => {

@@ -2,6 +2,8 @@ import t, { type Test } from 'tap'
 import { startHarness, type Harness } from './helpers/harness.js'
 import { Device } from './helpers/client.js'
 import { flaskLogin, flaskMe, startFlask } from './helpers/framework-flask.js'
+import { makeCertificate } from './helpers/certificates.js'
+import { H2Client } from './helpers/h2.js'
 
 /**
  * preset: flask against a real Flask-Login app (test/fixtures/flask): a
@@ -88,6 +90,34 @@ t.test('Flask-Login with preset: flask', async (t) => {
     t.equal(refused.status, 303, 'the gateway refuses the login\'s cookie')
     t.match(refused.headers.location, /^\/\.sessioncap\/ended\?n=/)
     t.equal((await laptop.send('/')).status, 303, 'and the rotated one')
+  })
+
+  t.test('over HTTP/2, a query string with raw bytes beyond ASCII is refused before Flask, as Node refuses it over HTTP/1.1', async (t) => {
+    // Werkzeug reads the raw bytes of `?username=josé` as UTF-8 (josé); one
+    // Latin-1 character per byte, as Node hands an HTTP/2 :path over, would
+    // be `josÃ©` to the gateway: another account, a second session of josé's
+    // under limit 1.
+    const cert = makeCertificate(t.testdir(), 'gateway')
+    const yaml = 'preset: flask\nlimit: 1\nlogin:\n  - { method: POST, path: /login, user: { form: username }, status: [302, 303], failureRedirect: /login }\n  - { method: POST, path: /login-values, user: { form: username }, status: [302, 303], failureRedirect: /login }\n'
+    const h = await startHarness(t, { upstream: flask.url, yaml, listen: `tls: { cert: ${cert.cert}, key: ${cert.key} }, http2: true`, ca: cert.pem })
+    const laptop = h.device('browser')
+    t.equal((await flaskLogin(laptop, 'josé', 'pw-jose')).status, 302, 'josé signs in (his name percent-encoded, as browsers send it)')
+    t.equal(await flaskMe(laptop), 'josé')
+    const phone = h.device('browser')
+    const token = /name="csrf_token" value="([^"]+)"/.exec((await phone.send('/login')).text)?.[1] ?? ''
+    const reached = (): number => flask.output().split('POST /login-values').length - 1
+    const before = reached()
+    const client = await H2Client.open(t, h.base, cert.pem)
+    const send = async (path: string): Promise<number> => (await client.send(path, {
+      headers: { cookie: `session=${session(phone) ?? ''}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf_token: token, password: 'pw-jose' }).toString()
+    })).status
+    t.equal(await send(Buffer.from('/login-values?username=josé', 'utf8').toString('latin1')), 400, 'the raw bytes are refused')
+    t.equal(reached(), before, 'Flask never saw them')
+    t.equal(await flaskMe(laptop), 'josé', 'the laptop is still signed in')
+    t.equal(await send('/login-values?username=jos%C3%A9'), 302, 'percent-encoded, the same sign-in reaches Flask')
+    t.equal((await h.gateway.store.sessionsOf('josé', h.clock.now())).length, 1, 'counted as josé\'s: one session under limit 1')
+    t.equal((await laptop.send('/')).status, 303, 'the laptop\'s session was ended for it')
   })
 
   t.test('a wrong password counts for nothing (Flask flashes it and redirects back to /login with a new cookie)', async (t) => {

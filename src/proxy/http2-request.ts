@@ -92,3 +92,20 @@ export function withHttp2Body (next: PreHandler): PreHandler {
     next(request, reply, done)
   }
 }
+
+/** What RFC 3986 allows in a request target, and Node's HTTP/1.1 parser lets through: visible ASCII. */
+const NOT_TARGET = /[^\x21-\x7e]/
+
+/**
+ * An HTTP/2 `:path` holding bytes beyond ASCII (nghttp2 lets them through;
+ * it refuses controls and spaces). Over HTTP/1.1 Node's parser answers such a
+ * request 400 before the gateway sees it; over HTTP/2 it would be forwarded
+ * to the app as raw bytes, which apps read as UTF-8 (Rails' params, Python
+ * servers) while the gateway's readers see one Latin-1 character per byte:
+ * `?username=josé` sent raw would be a login of `josÃ©` to the gateway and
+ * of `josé` to the app, counted against another account. Browsers
+ * percent-encode; such a request is refused as over HTTP/1.1.
+ */
+export function rawBytesInPath (request: FastifyRequest): boolean {
+  return request.raw.httpVersionMajor === 2 && NOT_TARGET.test(request.url)
+}
