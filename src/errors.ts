@@ -41,8 +41,9 @@ export const errors = {
   LOGIN_USER_AMBIGUOUS: createError('SESSIONCAP_ERR_LOGIN_USER_AMBIGUOUS', 'login request names more than one user', 400),
   /**
    * A login request formed in a way frameworks read differently (a folded
-   * multipart header, a charset other than UTF-8, JSON only Python reads):
-   * the gateway cannot be sure whom the app would sign in; it reached nothing.
+   * multipart header, a charset other than UTF-8, JSON only Python reads, a
+   * '#' in its URL): the gateway cannot be sure whom the app would sign in;
+   * it reached nothing.
    */
   LOGIN_BODY_MALFORMED: createError('SESSIONCAP_ERR_LOGIN_BODY_MALFORMED', 'login request cannot be read safely: %s', 400),
   /** The app could not be reached (connection refused, reset, unknown host). */

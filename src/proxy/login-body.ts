@@ -63,6 +63,16 @@ function readLoginBody (ctx: GatewayContext) {
       body = raw
       decoded = decodedBody(raw, request.headers, route.config.maxBodyBytes)
     }
+    // A fragment is never sent by a browser (nor allowed in a request target,
+    // RFC 9112 §3.2), and apps differ on it: Werkzeug, PHP and Node's URL read
+    // the query only up to a '#', so `?username=bob#x` signs bob in. Read
+    // whole it names "bob#x", a budget of its own; read up to it, a
+    // `/login#?username=bob` would name bob where the app reads no query.
+    if (request.url.includes('#')) {
+      state.answered = true
+      request.log.warn({ route: route.config.path }, 'refused a login with a "#" in its URL')
+      throw new errors.LOGIN_BODY_MALFORMED('a "#" in its URL (apps read the query string up to it, or not at all)')
+    }
     const q = request.url.indexOf('?')
     const req = { headers: request.headers, query: q === -1 ? '' : request.url.slice(q + 1), body, decodedBody: decoded }
     const found = identify(route.identity, req, route.config.caseInsensitive)
