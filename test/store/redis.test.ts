@@ -1,11 +1,12 @@
 import t from 'tap'
 import { RedisStore } from '../../src/store/redis/redis-store.js'
 import type { SessionStore } from '../../src/store/store.js'
-import { storeContract } from './contract.js'
+import { CONTRACT_TIMEOUTS, storeContract } from './contract.js'
 import { startRedis } from '../helpers/redis.js'
 import { freshPrefix, redisStoreConfig } from '../helpers/redis-config.js'
 
 const redis = await startRedis(t, { persistent: false })
+const T0 = Date.UTC(2026, 0, 1)
 
 storeContract(t, 'redis', async (t, timeouts) => {
   const store = await RedisStore.connect({
@@ -46,3 +47,27 @@ storeContract(t, 'redis, two gateways', async (t, timeouts) => {
     close: async () => {}
   }
 }, { fleet: true })
+
+t.test('redis: a gateway that ends a session another ended first, before it heard of it, keeps the first reason', async (t) => {
+  // The second gateway connects after the first ending was announced: only
+  // Redis knows it (as when an announcement is late), and its own end() must
+  // not leave its guess of the reason in its memory.
+  const prefix = freshPrefix()
+  const connect = async (): Promise<RedisStore> => {
+    const store = await RedisStore.connect({ store: { ...redisStoreConfig(`url: ${redis.url}`, 'commandTimeout: 2s'), keyPrefix: prefix }, timeouts: CONTRACT_TIMEOUTS, events: { warn: () => {} } })
+    t.teardown(async () => { await store.close() })
+    return store
+  }
+  const first = await connect()
+  await first.admit({ user: 'alice', id: 'a', now: T0, limit: 1, policy: 'evict-oldest', replaces: [] })
+  await first.admit({ user: 'alice', id: 'b', now: T0 + 1, limit: 1, policy: 'evict-oldest', replaces: [] })
+  t.match(await first.check('a', T0 + 2), { state: 'ended', reason: 'concurrent_login_limit' })
+  const second = await connect()
+  const ended = await second.end(['b', 'a'], 'logged_out', T0 + 3)
+  t.same(ended.map((r) => r.id), ['b'], 'only b was still live')
+  t.match(await second.check('a', T0 + 4), { state: 'ended', reason: 'concurrent_login_limit' }, 'a keeps the reason it ended for')
+  t.match(await second.check('b', T0 + 4), { state: 'ended', reason: 'logged_out' })
+  t.match(await second.check('never', T0 + 4), { state: 'unknown' })
+  t.same((await second.end(['never'], 'logged_out', T0 + 5)).length, 0, 'an id never seen is reported as nothing ended')
+  t.match(await second.check('never', T0 + 6), { state: 'ended', reason: 'logged_out' }, 'but recorded ended, with this reason')
+})

@@ -118,11 +118,12 @@ return out
  * KEYS: the shard's SPAN bucket keys (the current one at BUCKETS + 1).
  * ARGV 1 how long to keep the current bucket (ms), 2 the endings
  * channel, then per ending: field, reason number, announcement ('' for none).
- * An ending already recorded keeps its first reason. Returns how many were new.
+ * An ending already recorded keeps its first reason. Returns the positions
+ * (1 for the first ending given) of those that were new.
  */
 export const ENDED_ADD = `
 local cur = KEYS[${BUCKETS + 1}]
-local added = 0
+local added = {}
 for i = 3, #ARGV, 3 do
   local seen = false
   for k = #KEYS, 1, -1 do
@@ -130,10 +131,10 @@ for i = 3, #ARGV, 3 do
   end
   if not seen then
     redis.call('HSET', cur, ARGV[i], ARGV[i + 1])
-    added = added + 1
+    table.insert(added, (i - 3) / 3 + 1)
     if ARGV[i + 2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[i + 2]) end
   end
 end
-if added > 0 then redis.call('PEXPIRE', cur, ARGV[1]) end
+if #added > 0 then redis.call('PEXPIRE', cur, ARGV[1]) end
 return added
 `

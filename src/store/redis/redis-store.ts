@@ -472,17 +472,24 @@ export class RedisStore implements SessionStore {
   async end (ids: readonly SessionId[], reason: EndReason, now: number, endedBy?: EndedBy): Promise<SessionRecord[]> {
     const by = endedBy === undefined ? undefined : compactBy({ ...endedBy, at: now })
     // Known here at once, whatever Redis does: this gateway refuses them from now on.
+    const provisional: Array<[SessionId, KnownEnding]> = []
     for (const id of ids) {
       const key = this.#cache.get(id)?.key ?? id
-      if (this.#knownEnded(key, now) === undefined) this.#endedLocal.set(key, { reason, at: now, by })
+      if (this.#knownEnded(key, now) === undefined) {
+        const known: KnownEnding = { reason, at: now, by }
+        this.#endedLocal.set(key, known)
+        provisional.push([key, known])
+      }
     }
     const write = async (): Promise<SessionRecord[]> => {
       const ended: EndedRecord[] = []
       const unknown: SessionId[] = []
+      // The ids this call ended, or recorded as ended first: this reason is theirs.
+      const recorded = new Set<SessionId>()
       const users = await this.#usersOf(ids)
       for (const [id, user] of users) if (user === undefined) unknown.push(id)
       const endUnder = async (user: string, group: SessionId[]): Promise<void> => {
-        ended.push(...await this.#endOn(user, group, reason, now, by))
+        ended.push(...await this.#endOn(user, group, reason, now, by, recorded))
       }
       await Promise.all([...this.#groupByUser(users)].map(async ([user, group]) => { await endUnder(user, group) }))
       // Ids of no known user (e.g. a session the app made for someone the gateway could not identify): recorded in the index.
@@ -492,8 +499,15 @@ export class RedisStore implements SessionStore {
         if (reply[0] === 'user') await endUnder(String(reply[1]), [id])
         else if (reply[0] === 'none') noUser.push({ id, reason, announce: announcement(id, reason, by, now) })
       }))
-      if (noUser.length > 0) await this.#indexAdd(noUser, now)
-      this.#ended([...ended.map((r) => ({ id: r.id, reason: r.reason, by, user: r.user })), ...noUser.map((r) => ({ id: r.id, reason: r.reason, by }))], now)
+      if (noUser.length > 0) for (const id of await this.#indexAdd(noUser, now)) recorded.add(id)
+      for (const r of ended) recorded.add(r.id)
+      this.#ended([...ended.map((r) => ({ id: r.id, reason: r.reason, by, user: r.user })), ...noUser.filter((r) => recorded.has(r.id)).map((r) => ({ id: r.id, reason: r.reason, by }))], now)
+      // An id that had ended before this call (through another gateway, whose
+      // announcement has not come yet) keeps its first reason: this call's
+      // guess is dropped, and Redis (or the announcement) tells the real one.
+      for (const [key, known] of provisional) {
+        if (!recorded.has(key) && this.#endedLocal.peek(key) === known) this.#endedLocal.delete(key)
+      }
       return ended.map(plain)
     }
     try {
@@ -662,19 +676,26 @@ export class RedisStore implements SessionStore {
    * never live) are recorded in the index, which keeps an earlier reason.
    * Returns the live sessions it ended.
    */
-  async #endOn (user: string, ids: readonly SessionId[], reason: EndReason, now: number, by?: EndedBy): Promise<EndedRecord[]> {
+  async #endOn (user: string, ids: readonly SessionId[], reason: EndReason, now: number, by?: EndedBy, indexed?: Set<SessionId>): Promise<EndedRecord[]> {
     const reply = await this.#client.scEnd(...this.#keyArgs(user, now), reason, field(by?.device), field(by?.ip), ...ids) as unknown[]
     const records = parseRecords(reply[0], user)
     const absent = (reply[1] as unknown[] | undefined ?? []).map(String)
-    if (absent.length > 0) await this.#indexAdd(absent.map((id) => ({ id, reason, announce: announcement(id, reason, by, now) })), now)
+    if (absent.length > 0) {
+      const added = await this.#indexAdd(absent.map((id) => ({ id, reason, announce: announcement(id, reason, by, now) })), now)
+      if (indexed !== undefined) for (const id of added) indexed.add(id)
+    }
     this.#drain(user, now)
     return records
   }
 
-  /** Records endings in the index (an ending already there keeps its first reason); counts them for store.maxEnded. */
-  async #indexAdd (entries: readonly IndexEntry[], now: number): Promise<void> {
+  /**
+   * Records endings in the index (an ending already there keeps its first
+   * reason); counts them for store.maxEnded. Returns the ids it recorded (not
+   * those already there).
+   */
+  async #indexAdd (entries: readonly IndexEntry[], now: number): Promise<SessionId[]> {
     const byId = new Map(entries.map((e) => [e.id, e]))
-    let added = 0
+    const recorded: SessionId[] = []
     await Promise.all([...groupByShard([...byId.keys()])].map(async ([shard, group]) => {
       const keys = this.#index.bucketKeys(shard, now)
       const args: ScriptArg[] = [this.#index.keepFor(now) + this.#ttlMargin, endedChannel(this.#prefix)]
@@ -682,13 +703,19 @@ export class RedisStore implements SessionStore {
         const e = byId.get(g.id) as IndexEntry
         args.push(g.field, reasonNumber(e.reason), e.announce)
       }
-      added += Number(await this.#client.scEndedAdd(keys.length, ...keys, ...args))
+      const added = await this.#client.scEndedAdd(keys.length, ...keys, ...args) as unknown[]
+      for (const position of added) {
+        const g = group[Number(position) - 1]
+        if (g !== undefined) recorded.push(g.id)
+      }
     }))
-    if (added === 0) return
+    const added = recorded.length
+    if (added === 0) return recorded
     this.#endedCount += added
     const countKey = this.#index.currentCountKey(now)
     await this.#client.incrby(countKey, added)
     await this.#client.pexpire(countKey, this.#index.keepFor(now) + this.#ttlMargin)
+    return recorded
   }
 
   /**
