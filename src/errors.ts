@@ -52,6 +52,8 @@ export const errors = {
   UPSTREAM_TIMEOUT: createError('SESSIONCAP_ERR_UPSTREAM_TIMEOUT', 'the application did not answer in time', 504),
   /** The request's path cannot be forwarded safely (e.g. it escapes the app's root with `..`, or holds raw bytes beyond ASCII over HTTP/2). */
   BAD_REQUEST_PATH: createError('SESSIONCAP_ERR_BAD_REQUEST_PATH', 'the request path cannot be forwarded', 400),
+  /** An HTTP/2 request with a method Node's HTTP/1.1 parser would not accept (`post`, `BREW`): not forwarded. */
+  METHOD_NOT_SUPPORTED: createError('SESSIONCAP_ERR_METHOD_NOT_SUPPORTED', 'the request method is not one the gateway forwards', 501),
   /** A request carries more session cookie values than any browser would (each must be looked up). */
   TOO_MANY_SESSION_COOKIES: createError('SESSIONCAP_ERR_TOO_MANY_SESSION_COOKIES', 'the request carries too many session cookies', 400),
   /** An admin API call without the right bearer token. */

@@ -236,6 +236,29 @@ t.test('a path with raw bytes beyond ASCII is refused over HTTP/2 as over HTTP/1
   t.equal(h.app.requests, before + 1, 'and the app saw only the percent-encoded one')
 })
 
+t.test('a method HTTP/1.1 would not let through is answered 501 over HTTP/2, before the app and without a warning', async (t) => {
+  const { h, cert } = await h2Gateway(t)
+  const client = await H2Client.open(t, h.base, cert.pem)
+  const before = h.app.requests
+  const warnings = (): number => h.logs.filter((l) => /"level":"(warn|error)"/.test(l)).length
+  const warned = warnings()
+  for (const method of ['post', 'Get', 'BREW', 'FOO']) {
+    const r = await client.send('/echo', { method })
+    t.equal(r.status, 501, method)
+    t.equal(r.text, 'the request method is not one the gateway forwards (SESSIONCAP_ERR_METHOD_NOT_SUPPORTED)\n')
+  }
+  const withBody = await client.send('/echo', { method: 'BREW', body: 'x'.repeat(100_000) })
+  t.equal(withBody.status, 501, 'with content still coming too: answered, and the stream closed')
+  t.equal(h.app.requests, before, 'none reached the app')
+  t.equal(warnings(), warned, 'nothing logged above info')
+  for (const method of ['POST', 'M-SEARCH', 'PROPFIND']) {
+    const r = await client.send('/echo', { method })
+    t.equal(r.status, 200, `${method} is forwarded as before`)
+    t.match(r.json(), { method })
+  }
+  t.equal((await client.send('/echo')).status, 200, 'the connection still serves')
+})
+
 t.test('HTTP/1.1 on the same port (ALPN), WebSocket upgrades included', async (t) => {
   const { h, cert } = await h2Gateway(t)
   const alpn = await new Promise<string | false | null>((resolve, reject) => {

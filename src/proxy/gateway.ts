@@ -36,7 +36,7 @@ import { applyReload, type ReloadOutcome } from './reload.js'
 import { LogoutReplays } from './upstream-logout.js'
 import { openLoginGuard } from '../guard/index.js'
 import { readCertificatePair } from '../listen/certificates.js'
-import { alignHttp1Timeouts, listenerOptions } from '../listen/server-options.js'
+import { alignHttp1Timeouts, listenerOptions, refuseUnknownMethods } from '../listen/server-options.js'
 import { connectionControl, type ConnectionControl } from '../listen/connections.js'
 import { ServedCertificate } from '../listen/served-certificate.js'
 import { Readiness } from '../health/readiness.js'
@@ -120,6 +120,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   for (const method of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
   }
+  // HTTP/2 carries methods HTTP/1.1's parser never lets through: answered before Fastify.
+  if (config.listen.http2) refuseUnknownMethods(app.server, app.supportedMethods)
   // Only for its Set-Cookie serializer; requests' cookies are read by
   // http/cookies.ts, which keeps every duplicate value (hook: false).
   await app.register(fastifyCookie, { hook: false })
