@@ -1,7 +1,8 @@
 import t from 'tap'
 import { request } from 'undici'
 import { APP_ROUTES, startHarness } from './helpers/harness.js'
-import { rawRequest } from './helpers/raw.js'
+import { connect } from 'node:net'
+import { dechunk, rawRequest } from './helpers/raw.js'
 
 interface Echo { method: string, url: string, headers: Record<string, string>, body: string }
 
@@ -18,6 +19,59 @@ t.test('every method reaches the app with its body, path and query untouched', a
   const head = await request(`${h.base}/echo`, { method: 'HEAD' })
   await head.body.text()
   t.equal(head.statusCode, 200)
+})
+
+/**
+ * A request sent as curl sends a body over 1 MB (and .NET's HttpClient with
+ * ExpectContinue): the headers with `Expect: 100-continue`, the body only once
+ * the server says `100 Continue`. Returns what came before the body was
+ * sent, and the final answer.
+ */
+async function expectContinue (base: string, head: string, body: string): Promise<{ interim: string, status: number, body: string }> {
+  const url = new URL(base)
+  return await new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname)
+    let text = ''
+    let interim: string | undefined
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer in time: ${JSON.stringify(text.slice(0, 200))}`)) }, 10_000)
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1')
+      if (interim !== undefined || !text.includes('\r\n\r\n')) return
+      interim = text.slice(0, text.indexOf('\r\n\r\n') + 4)
+      if (!interim.startsWith('HTTP/1.1 100 ')) return
+      text = text.slice(interim.length)
+      socket.write(body)
+    })
+    // (Connection: close: the answer ends with the connection. Refused before the body, the connection may close while it is written.)
+    const done = (): void => {
+      clearTimeout(timer)
+      if (interim === undefined) { reject(new Error('closed without an answer')); return }
+      const split = text.indexOf('\r\n\r\n')
+      const answerHead = text.slice(0, split)
+      const rest = text.slice(split + 4)
+      resolve({ interim, status: Number(/^HTTP\/1\.1 (\d{3})/.exec(answerHead)?.[1] ?? 0), body: /^transfer-encoding:\s*chunked/im.test(answerHead) ? dechunk(rest) : rest })
+    }
+    socket.on('close', done)
+    socket.on('error', () => {})
+    socket.write(`${head}Expect: 100-continue\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`)
+  })
+}
+
+t.test('Expect: 100-continue (curl above 1 MB): the client is told to go on, and the app gets the body', async (t) => {
+  const h = await startHarness(t)
+  const before = h.app.requests
+  const body = 'x'.repeat(1_500_000)
+  const upload = await expectContinue(h.base, `POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n`, body)
+  t.match(upload.interim, /^HTTP\/1\.1 100 Continue\r\n/, 'told to send the body')
+  t.equal(upload.status, 200, 'the app\'s answer')
+  const echo = JSON.parse(upload.body) as Echo
+  t.equal(echo.body.length, body.length, 'with the whole body')
+  t.equal(echo.headers.expect, undefined, 'the expectation was met by the gateway: not sent on')
+  t.equal(h.app.requests, before + 1)
+  const form = 'username=alice&password=secret'
+  const login = await expectContinue(h.base, `POST /admin/login/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\n`, form)
+  t.equal(login.status, 302, 'a login sent so signs in')
+  t.equal((await h.gateway.store.sessionsOf('alice', h.clock.now())).length, 1, 'and is counted')
 })
 
 t.test('bodies of any type stream through, whatever the content type', async (t) => {

@@ -136,6 +136,10 @@ function withoutHopByHop<H extends Record<string, unknown>> (headers: H): H {
 export function forwardHeaders (ctx: GatewayContext, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
   // Only the gateway marks its own questions to the app (whoami).
   delete headers['x-sessioncap-whoami']
+  // `Expect: 100-continue` (curl above 1 MB, .NET's HttpClient) was met by
+  // Node, which told the client to go on; undici refuses to send it on (and
+  // the request failed as 502), and the app gets the whole body anyway.
+  if (headers.expect !== undefined) delete headers.expect
   if (Buffer.isBuffer(request.body)) {
     // A buffered login body (login-body.ts): reply-from wrote the bare media
     // type (a multipart boundary or a charset gone); the client's own goes back.

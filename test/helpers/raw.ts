@@ -44,7 +44,7 @@ export async function rawRequest (base: string, request: string | Buffer, timeou
   })
 }
 
-function dechunk (body: string): string {
+export function dechunk (body: string): string {
   let out = ''
   let rest = body
   for (;;) {
