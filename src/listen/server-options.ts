@@ -1,8 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { constants, type Http2ServerRequest } from 'node:http2'
 import type { Server } from 'node:net'
 import type { Config } from '../config/schema.js'
-import { errors } from '../errors.js'
 import type { CertificatePair } from './certificates.js'
 
 /** What Fastify is told about the proxied port's server, beside the gateway's other options. */
@@ -42,38 +39,4 @@ export function alignHttp1Timeouts (server: Server): void {
   const s = server as Server & { requestTimeout?: number, keepAliveTimeout?: number }
   s.requestTimeout = 0
   s.keepAliveTimeout = KEEP_ALIVE_MS
-}
-
-type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
-
-/**
- * Node's HTTP/1.1 parser knows a fixed list of methods (http.METHODS, all of
- * them routed by the gateway) and answers any other 400 before a request
- * exists; HTTP/2 carries any token as `:method` (`post`, `BREW`). Fastify,
- * which routes only the methods it was told of, answered those 404 "internal
- * error" and logged two warnings with its whole route tree, ~1 KB of log a
- * request. Answered here, before Fastify: 501, the status for a method the
- * server does not implement (RFC 9110 §15.6.2), with the catalogue's code.
- */
-export function refuseUnknownMethods (server: Server, methods: readonly string[]): void {
-  const known = new Set(methods)
-  const listeners = server.listeners('request') as RequestListener[]
-  server.removeAllListeners('request')
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (known.has(req.method ?? '')) {
-      for (const listener of listeners) listener.call(server, req, res)
-      return
-    }
-    const refused = new errors.METHOD_NOT_SUPPORTED()
-    res.writeHead(refused.statusCode, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
-    res.end(`${refused.message} (${refused.code})\n`)
-    // Content still coming is not read: the stream is closed once answered (http2-request.ts, stopRequestBodyAfterAnswer).
-    const stream = (req as unknown as Http2ServerRequest).stream as Http2ServerRequest['stream'] | undefined
-    if (stream !== undefined && !stream.endAfterHeaders) {
-      stream.once('finish', () => {
-        stream.close(constants.NGHTTP2_NO_ERROR)
-        stream.destroy()
-      })
-    }
-  })
 }

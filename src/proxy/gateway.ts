@@ -36,12 +36,12 @@ import { applyReload, type ReloadOutcome } from './reload.js'
 import { LogoutReplays } from './upstream-logout.js'
 import { openLoginGuard } from '../guard/index.js'
 import { readCertificatePair } from '../listen/certificates.js'
-import { alignHttp1Timeouts, listenerOptions, refuseUnknownMethods } from '../listen/server-options.js'
+import { alignHttp1Timeouts, listenerOptions } from '../listen/server-options.js'
 import { connectionControl, type ConnectionControl } from '../listen/connections.js'
 import { ServedCertificate } from '../listen/served-certificate.js'
 import { Readiness } from '../health/readiness.js'
 import { refuseWhileStopping, registerProbes } from '../health/probes.js'
-import { withHttp2Body } from './http2-request.js'
+import { refuseUnknownMethods, withHttp2Body } from './http2-request.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')

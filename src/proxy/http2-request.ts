@@ -1,6 +1,8 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { constants, type Http2ServerRequest } from 'node:http2'
+import type { Server } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { errors } from '../errors.js'
 
 /**
  * Where a request that came over HTTP/2 (`listen.http2`) differs from an
@@ -62,6 +64,11 @@ export function stopRequestBodyAfterAnswer (request: FastifyRequest, reply: Fast
     void reply.header('connection', 'close')
     return
   }
+  closeOnceAnswered(h2)
+}
+
+/** Resets the request's stream with NO_ERROR once its answer is written out (stopRequestBodyAfterAnswer says why). */
+function closeOnceAnswered (h2: Http2ServerRequest): void {
   // The stream's own 'finish' (its answer written out), not the response's: Node's compatibility
   // response emits 'finish' only once the stream has closed, which is what is waited for here.
   h2.stream.once('finish', () => {
@@ -108,4 +115,33 @@ const NOT_TARGET = /[^\x21-\x7e]/
  */
 export function rawBytesInPath (request: FastifyRequest): boolean {
   return request.raw.httpVersionMajor === 2 && NOT_TARGET.test(request.url)
+}
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
+
+/**
+ * Node's HTTP/1.1 parser knows a fixed list of methods (http.METHODS, all of
+ * them routed by the gateway) and answers any other 400 before a request
+ * exists; HTTP/2 carries any token as `:method` (`post`, `BREW`). Fastify,
+ * which routes only the methods it was told of, answered those 404 "internal
+ * error" and logged two warnings with its whole route tree, ~1 KB of log a
+ * request. Answered here, before Fastify: 501, the status for a method the
+ * server does not implement (RFC 9110 §15.6.2), with the catalogue's code.
+ */
+export function refuseUnknownMethods (server: Server, methods: readonly string[]): void {
+  const known = new Set(methods)
+  const listeners = server.listeners('request') as RequestListener[]
+  server.removeAllListeners('request')
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (known.has(req.method ?? '')) {
+      for (const listener of listeners) listener.call(server, req, res)
+      return
+    }
+    const refused = new errors.METHOD_NOT_SUPPORTED()
+    res.writeHead(refused.statusCode, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+    res.end(`${refused.message} (${refused.code})\n`)
+    // Content still coming is not read (an HTTP/1.1 request never gets here).
+    const h2 = http2Request(req)
+    if (h2 !== undefined && !h2.stream.endAfterHeaders) closeOnceAnswered(h2)
+  })
 }
