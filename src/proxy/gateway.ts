@@ -41,7 +41,7 @@ import { connectionControl, type ConnectionControl } from '../listen/connections
 import { ServedCertificate } from '../listen/served-certificate.js'
 import { Readiness } from '../health/readiness.js'
 import { refuseWhileStopping, registerProbes } from '../health/probes.js'
-import { refuseUnknownMethods, withHttp2Body } from './http2-request.js'
+import { refuseWhatHttp1Refuses, withHttp2Body } from './http2-request.js'
 
 // CONNECT opens a tunnel, which is not something to proxy to an app.
 const EXTRA_METHODS = METHODS.filter((m) => m !== 'CONNECT')
@@ -120,8 +120,8 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   for (const method of EXTRA_METHODS) {
     if (!app.supportedMethods.includes(method)) app.addHttpMethod(method, { hasBody: true })
   }
-  // HTTP/2 carries methods HTTP/1.1's parser never lets through: answered before Fastify.
-  if (config.listen.http2) refuseUnknownMethods(app.server, app.supportedMethods)
+  // HTTP/2 carries methods and path bytes HTTP/1.1's parser never lets through: refused before Fastify.
+  if (config.listen.http2) refuseWhatHttp1Refuses(app.server, app.supportedMethods)
   // Only for its Set-Cookie serializer; requests' cookies are read by
   // http/cookies.ts, which keeps every duplicate value (hook: false).
   await app.register(fastifyCookie, { hook: false })

@@ -103,44 +103,43 @@ export function withHttp2Body (next: PreHandler): PreHandler {
 /** What RFC 3986 allows in a request target, and Node's HTTP/1.1 parser lets through: visible ASCII. */
 const NOT_TARGET = /[^\x21-\x7e]/
 
-/**
- * An HTTP/2 `:path` holding bytes beyond ASCII (nghttp2 lets them through;
- * it refuses controls and spaces). Over HTTP/1.1 Node's parser answers such a
- * request 400 before the gateway sees it; over HTTP/2 it would be forwarded
- * to the app as raw bytes, which apps read as UTF-8 (Rails' params, Python
- * servers) while the gateway's readers see one Latin-1 character per byte:
- * `?username=josé` sent raw would be a login of `josÃ©` to the gateway and
- * of `josé` to the app, counted against another account. Browsers
- * percent-encode; such a request is refused as over HTTP/1.1.
- */
-export function rawBytesInPath (request: FastifyRequest): boolean {
-  return request.raw.httpVersionMajor === 2 && NOT_TARGET.test(request.url)
-}
-
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void
 
 /**
- * Node's HTTP/1.1 parser knows a fixed list of methods (http.METHODS, all of
- * them routed by the gateway) and answers any other 400 before a request
- * exists; HTTP/2 carries any token as `:method` (`post`, `BREW`). Fastify,
- * which routes only the methods it was told of, answered those 404 "internal
- * error" and logged two warnings with its whole route tree, ~1 KB of log a
- * request. Answered here, before Fastify: 501, the status for a method the
- * server does not implement (RFC 9110 §15.6.2), with the catalogue's code.
+ * HTTP/2 requests that Node's HTTP/1.1 parser would have refused before a
+ * request existed, answered as refused before Fastify sees them:
+ *
+ * - a method outside its fixed list (http.METHODS, all of them routed by the
+ *   gateway): HTTP/2 carries any token as `:method` (`post`, `BREW`), and
+ *   Fastify, which routes only the methods it was told of, answered those 404
+ *   "internal error" and logged two warnings with its whole route tree, ~1 KB
+ *   of log a request. 501, the status for a method the server does not
+ *   implement (RFC 9110 §15.6.2);
+ * - a `:path` holding bytes beyond ASCII (nghttp2 lets them through; it
+ *   refuses controls and spaces). Forwarded, they reached the app as raw
+ *   bytes, which apps read as UTF-8 (Rails' params, Python servers) while the
+ *   gateway's readers see one Latin-1 character per byte: `?username=josé`
+ *   sent raw was a login of `josÃ©` to the gateway and of `josé` to the app,
+ *   counted against another account. Browsers percent-encode. 400.
+ *
+ * Each answer is the catalogue's text. HTTP/1.1 requests on the same port
+ * (ALPN) pass untouched: their parser already refused both.
  */
-export function refuseUnknownMethods (server: Server, methods: readonly string[]): void {
+export function refuseWhatHttp1Refuses (server: Server, methods: readonly string[]): void {
   const known = new Set(methods)
   const listeners = server.listeners('request') as RequestListener[]
   server.removeAllListeners('request')
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (known.has(req.method ?? '')) {
+    const refused = !known.has(req.method ?? '')
+      ? new errors.METHOD_NOT_SUPPORTED()
+      : req.httpVersionMajor === 2 && NOT_TARGET.test(req.url ?? '') ? new errors.BAD_REQUEST_PATH() : undefined
+    if (refused === undefined) {
       for (const listener of listeners) listener.call(server, req, res)
       return
     }
-    const refused = new errors.METHOD_NOT_SUPPORTED()
     res.writeHead(refused.statusCode, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
     res.end(`${refused.message} (${refused.code})\n`)
-    // Content still coming is not read (an HTTP/1.1 request never gets here).
+    // Content still coming is not read.
     const h2 = http2Request(req)
     if (h2 !== undefined && !h2.stream.endAfterHeaders) closeOnceAnswered(h2)
   })

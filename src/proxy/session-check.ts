@@ -13,7 +13,6 @@ import { sendEnded, sendPending } from './ended-answer.js'
 import { admitSession, isObserving, noteRefused, observedOnly, settleSession } from '../sessions/actions.js'
 import { clientOf } from '../http/client.js'
 import { kState } from './symbols.js'
-import { rawBytesInPath } from './http2-request.js'
 import { replayUpstreamLogouts } from './upstream-logout.js'
 import { identify, IdentificationWindow, join } from './identification.js'
 import { admitNow, identifyDeps, presentationOf } from './identify-hooks.js'
@@ -87,8 +86,6 @@ export function sessionCheck (ctx: GatewayContext) {
   // those without a session) pass without a single promise. Anything else
   // is judged in full; a request answered here never calls `done`.
   return function checkSession (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    // (Before anything reads the URL: http2-request.ts.)
-    if (rawBytesInPath(request)) { done(new errors.BAD_REQUEST_PATH()); return }
     const path = normalizePath(request.url)
     // HEAD is answered like GET by apps, including the session cookie a GET login route sets.
     const method = request.method === 'HEAD' ? 'GET' : request.method
