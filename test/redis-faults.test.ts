@@ -3,6 +3,7 @@ import { request } from 'undici'
 import { APP_ROUTES, startHarness, type Harness } from './helpers/harness.js'
 import { freePort, startRedis, type RedisServer } from './helpers/redis.js'
 import { freshPrefix, TEST_SECRET } from './helpers/redis-config.js'
+import { startRelay } from './helpers/tcp-relay.js'
 
 function storeYaml (redis: { url: string }, onError: string): string {
   return `${APP_ROUTES}secret: ${TEST_SECRET}
@@ -92,7 +93,8 @@ t.test('fail-open: Redis killed under load, then restarted: no crash, no hang, n
   t.comment(`under the outage: statuses ${JSON.stringify([...seen.statuses])}, slowest answer ${seen.slowest} ms`)
   // The store's line once; the login guard (same Redis) says so in a line of its own, at most once.
   t.equal(h.logs.filter((l) => STORE_DOWN.test(l)).length, 1, 'the outage was logged once')
-  t.ok(h.logs.filter((l) => /login guard: Redis is unreachable/.test(l)).length <= 1, 'by the login guard at most once')
+  const guardLines = h.logs.filter((l) => /login guard: Redis/.test(l))
+  t.ok(guardLines.filter((l) => /unreachable/.test(l)).length <= 1, 'by the login guard at most once', { lines: guardLines })
   t.equal(h.logs.filter((l) => /Redis is reachable again/.test(l)).length, 1, 'and its end once')
   t.match(h.logs.find((l) => /reachable again/.test(l)), /"loginsNotConfirmed":1/)
 
@@ -214,4 +216,27 @@ t.test('a Redis that may evict keys with an expiry is reported', async (t) => {
   const h = await startHarness(t, { yaml: storeYaml(redis, 'fail-open'), realClock: true })
   await waitForLog(h, /maxmemory-policy is volatile-lru/)
   t.pass('warned')
+})
+
+t.test('a gateway stopped while its subscriber is subscribing again stops cleanly', async (t) => {
+  // After a reconnection ioredis sends SUBSCRIBE again by itself; a stop
+  // before its answer rejected that command where nothing could catch it
+  // (ioredis before 6.1, redis/ioredis#2187): an unhandled rejection, which
+  // ends a Node process.
+  const redis = await startRedis(t, { persistent: false })
+  const relay = await startRelay(t, redis.port)
+  const h = await startHarness(t, { yaml: storeYaml(relay, 'fail-open'), realClock: true })
+  const SUBSCRIBE = /subscribe/i
+  await relay.seen(SUBSCRIBE)
+  relay.holdRepliesAfter(SUBSCRIBE)
+  relay.dropAll()
+  await relay.seen(SUBSCRIBE, 2)
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  await h.gateway.close()
+  // A rejection nobody handles is reported after the microtasks of its turn.
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(unhandled.map((r) => (r as Error).message), [], 'no rejection went unhandled')
 })
