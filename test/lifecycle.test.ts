@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { startLegacyApp, type LegacyApp } from './fixtures/legacy-app.mjs'
 import { Device } from './helpers/client.js'
+import { startRedis } from './helpers/redis.js'
+import { freshPrefix } from './helpers/redis-config.js'
 
 // The gateway's life as a process: reload on SIGHUP and on file changes,
 // graceful stop on SIGTERM. The compiled CLI (npm test builds first), real
@@ -289,6 +291,21 @@ t.test('with a snapshot, SIGTERM saves the store: a restarted gateway still refu
   t.equal(await moved(kept, again.base).whoami(), 'alice', 'the live one still works')
   again.child.kill('SIGTERM')
   t.equal(await again.exited, 0)
+})
+
+t.test('SIGTERM while Redis is away: the stores give up on it, exit 0', async (t) => {
+  const app = await startApp(t)
+  const redis = await startRedis(t, { persistent: false })
+  const dir = t.testdir({ 'gw.yaml': configText(app, `store: { type: redis, url: "${redis.url}", keyPrefix: "${freshPrefix()}", commandTimeout: 200ms }\n`) })
+  const gw = await startGateway(t, `${dir}/gw.yaml`)
+  await login(gw.base)
+  await redis.kill()
+  // A login the guard and the store could not record: their last steps and
+  // goodbyes (QUIT) fail within their timeouts instead of holding the stop.
+  await login(gw.base)
+  gw.child.kill('SIGTERM')
+  t.equal(await within(gw.exited, 'the process exits with Redis away'), 0)
+  t.match(gw.output(), /"msg":"stopped"/)
 })
 
 t.test('an admin port in use is reported at admin.port, not listen.port; exit 2', async (t) => {

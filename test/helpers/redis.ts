@@ -90,7 +90,8 @@ export async function startRedis (t: Test, opts: RedisOptions = {}): Promise<Red
     url: `redis://127.0.0.1:${port}`,
     dir,
     async kill () {
-      if (child === undefined || child.exitCode !== null) return
+      // Killed already (a signal leaves exitCode null): there is nothing to wait for.
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
       const c = child
       c.kill('SIGKILL')
       await once(c, 'exit')
