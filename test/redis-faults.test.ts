@@ -240,3 +240,14 @@ t.test('a gateway stopped while its subscriber is subscribing again stops cleanl
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.same(unhandled.map((r) => (r as Error).message), [], 'no rejection went unhandled')
 })
+
+t.test('a gateway stopped during an outage says how many writes Redis never got', async (t) => {
+  const { h, redis } = await setup(t, 'fail-open')
+  const leaving = h.device()
+  await leaving.formLogin('erin')
+  await redis.kill()
+  t.equal((await leaving.send('/admin/logout/', { method: 'POST' })).status, 302, 'logout answered during the outage')
+  await h.gateway.close()
+  t.match(h.logs.find((l) => /Redis never got/.test(l)), /"writesLost":1/, 'the lost logout is counted')
+  await redis.start()
+})

@@ -587,6 +587,12 @@ export class RedisStore implements SessionStore {
     await this.#writeTouches()
     this.#closed = true
     this.#cache.clear()
+    // Logouts and rotations kept for Redis's return die with the process:
+    // said once, so an operator knows those sessions count until they go idle
+    // and those cookies pass as unknown.
+    if (this.#pending.length > 0) {
+      this.#events.warn('stopping with logouts and rotations Redis never got: those sessions count until they go idle (sessions.idleTimeout), those new cookies pass untracked', { writesLost: this.#pending.length })
+    }
     await Promise.all([quit(this.#client), quit(this.#sub)])
   }
 
