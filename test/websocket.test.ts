@@ -1,6 +1,14 @@
 import t from 'tap'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { request } from 'undici'
 import WebSocket from 'ws'
+import { startLegacyApp } from './fixtures/legacy-app.mjs'
+import { startGatewayProcess } from './helpers/gateway-process.js'
 import { startHarness } from './helpers/harness.js'
+import { startRedis } from './helpers/redis.js'
+import { freshPrefix, TEST_SECRET } from './helpers/redis-config.js'
+import { startRelay } from './helpers/tcp-relay.js'
 
 function wsUrl (base: string): string {
   return base.replace(/^http/, 'ws') + '/ws'
@@ -86,4 +94,37 @@ t.test('a WebSocket follows its session through a rotation', async (t) => {
   await laptop.send('/rotate', { method: 'POST' })
   await h.device().formLogin('alice')
   t.equal(await closed, 1008, 'ending the rotated session closed the socket opened before the rotation')
+})
+
+t.test('a client that resets its upgrade while the session check waits for Redis ends that socket only', async (t) => {
+  // Node takes its 'error' listener off an upgrade's socket, and ws adds its
+  // own only after the gateway's hooks: a reset in between was an 'error'
+  // nobody listened for, and the process died (server-options.ts).
+  const app = await startLegacyApp()
+  t.teardown(async () => { await app.close() })
+  const redis = await startRedis(t, { persistent: false })
+  const relay = await startRelay(t, redis.port)
+  const gw = await startGatewayProcess(t, `upstream: ${app.url}
+secret: ${TEST_SECRET}
+session: { cookie: sessionid }
+login: [{ method: POST, path: /api/login, user: { json: /email } }]
+store: { type: redis, url: "${relay.url}", keyPrefix: "${freshPrefix()}", commandTimeout: 10s }
+`)
+  // From now on Redis's answers to a lookup are held back: the check of the cookie below waits.
+  const LOOKUP = /\r\n(eval|evalsha|get|hget|hmget|mget)\r\n/i
+  const before = relay.count(LOOKUP)
+  relay.holdRepliesAfter(LOOKUP)
+  const socket = connect(Number(new URL(gw.base).port), '127.0.0.1')
+  socket.on('error', () => {})
+  await once(socket, 'connect')
+  socket.write('GET /ws HTTP/1.1\r\nHost: app.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: sessionid=some-session\r\n\r\n')
+  await relay.seen(LOOKUP, before + 1)
+  socket.resetAndDestroy()
+  // The reset reaches the gateway at once; it is answered by the next request's time.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(gw.child.exitCode, null, 'the gateway is still running')
+  const r = await request(`${gw.base}/status/200`)
+  await r.body.dump()
+  t.equal(r.statusCode, 200, 'and answers (a request with no session needs no Redis)')
 })

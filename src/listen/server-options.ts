@@ -1,4 +1,4 @@
-import type { Server } from 'node:net'
+import type { Server, Socket } from 'node:net'
 import type { Config } from '../config/schema.js'
 import type { CertificatePair } from './certificates.js'
 
@@ -39,4 +39,21 @@ export function alignHttp1Timeouts (server: Server): void {
   const s = server as Server & { requestTimeout?: number, keepAliveTimeout?: number }
   s.requestTimeout = 0
   s.keepAliveTimeout = KEEP_ALIVE_MS
+}
+
+/**
+ * Node hands an upgrade request's socket to the 'upgrade' event with its own
+ * 'error' listener taken off. @fastify/http-proxy runs the gateway's hooks
+ * first (the session check, which may wait for Redis or for the app's
+ * `whoami`) and gives the socket to ws, which listens for errors, only after
+ * them. A client that resets its connection meanwhile made the socket emit
+ * an 'error' nothing listened for: Node throws it, and the process died
+ * (any client, any WebSocket path, a cookie to check: a remote crash). So
+ * every upgrade socket gets a listener at once: an error ends that socket
+ * only. Prepended, so it is there before any other 'upgrade' listener runs.
+ */
+export function keepUpgradeErrorsToTheirSocket (server: Server): void {
+  server.prependListener('upgrade', (_request: unknown, socket: Socket) => {
+    socket.on('error', () => { socket.destroy() })
+  })
 }

@@ -36,7 +36,7 @@ import { applyReload, type ReloadOutcome } from './reload.js'
 import { LogoutReplays } from './upstream-logout.js'
 import { openLoginGuard } from '../guard/index.js'
 import { readCertificatePair } from '../listen/certificates.js'
-import { alignHttp1Timeouts, listenerOptions } from '../listen/server-options.js'
+import { alignHttp1Timeouts, keepUpgradeErrorsToTheirSocket, listenerOptions } from '../listen/server-options.js'
 import { connectionControl, type ConnectionControl } from '../listen/connections.js'
 import { ServedCertificate } from '../listen/served-certificate.js'
 import { Readiness } from '../health/readiness.js'
@@ -114,6 +114,7 @@ export async function createGateway (config: Config, opts: GatewayOptions = {}):
   // hooks use, and where HTTP/2 differs, proxy/http2-request.ts says so.
   const app = Fastify({ ...fastifyOptions, ...listenerOptions(config.listen, certificate) } as FastifyServerOptions)
   if (config.listen.http2) alignHttp1Timeouts(app.server)
+  keepUpgradeErrorsToTheirSocket(app.server)
   const appConnections = connectionControl(app.server)
   const connections = [appConnections]
   // "All methods": WebDAV and the other methods Node parses, not only Fastify's defaults.

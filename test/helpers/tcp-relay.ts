@@ -20,6 +20,8 @@ export interface TcpRelay {
    * delivered): the client waits for a reply that does not come.
    */
   holdRepliesAfter: (pattern: RegExp) => void
+  /** How many of the clients' writes so far match `pattern` (counted since the relay started). */
+  count: (pattern: RegExp) => number
   /** Resolves once clients have sent something matching `pattern` `times` times in all (counted since the relay started). */
   seen: (pattern: RegExp, times?: number) => Promise<void>
 }
@@ -57,6 +59,7 @@ export async function startRelay (t: Test, targetPort: number): Promise<TcpRelay
     url: `redis://127.0.0.1:${port}`,
     dropAll: () => { for (const [a, b] of [...pairs]) { a.destroy(); b.destroy() } },
     holdRepliesAfter: (pattern) => { hold = pattern },
+    count: (pattern) => sent.filter((s) => pattern.test(s)).length,
     seen: async (pattern, times = 1) => {
       const deadline = Date.now() + 10_000
       while (sent.filter((s) => pattern.test(s)).length < times) {
