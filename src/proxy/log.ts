@@ -1,5 +1,5 @@
 import type { FastifyServerOptions } from 'fastify'
-import { pino } from 'pino'
+import sonicBoom, { type SonicBoomOpts } from 'sonic-boom'
 import type { Config } from '../config/schema.js'
 import { redactUrlSessionIds } from '../http/cookies.js'
 
@@ -17,15 +17,43 @@ export const REDACT_PATHS = [
   'headers["set-cookie"]'
 ]
 
+/** Log lines kept while stdout cannot take them; beyond, new lines are dropped (counted). */
+export const LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024
+/** A full pipe (EAGAIN) is tried again every 100 ms this many times in a row before it counts as a failure. */
+const WRITE_RETRIES = 20
+
 /**
  * Where log lines go when no stream is given: stdout, in batches. pino's
  * default writes each line with its own blocking write(2), which cost ~25 us
  * per login (one line each) in the benchmark. Lines are written once 4 KiB
  * are pending, and at least every second, so a line is at most a second late;
  * on exit (and shutdown) whatever is pending is written at once.
+ *
+ * When stdout cannot be written (a full disk, a reader that stopped reading
+ * or went away) the gateway goes on serving: it says so once on stderr, keeps
+ * up to LOG_BUFFER_MAX_BYTES of lines, drops the rest (counted), and says
+ * when lines go out again. sonic-boom 5, not pino's own 4: its flushSync
+ * retried every failed write for ever (a full disk at exit: a process that
+ * neither serves nor stops), and pino re-emitted any error but EPIPE where
+ * nothing listened (a full disk at run time: a crash).
  */
 export function stdoutLog (): { stream: NodeJS.WritableStream, flush: () => void } {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 })
+  // CommonJS: its class is a property of the module (Node finds no named export to import).
+  const destination = new sonicBoom.SonicBoom({ fd: 1, sync: false, minLength: 4096, maxLength: LOG_BUFFER_MAX_BYTES, maxWriteRetries: WRITE_RETRIES } as SonicBoomOpts)
+  let failing = false
+  let dropped = 0
+  destination.on('drop', () => { dropped++ })
+  destination.on('error', (err: NodeJS.ErrnoException) => {
+    if (failing) return
+    failing = true
+    process.stderr.write(`sessioncap: cannot write log lines to stdout (${err.code ?? err.message}); up to ${LOG_BUFFER_MAX_BYTES / 1024 / 1024} MiB of them are kept meanwhile, newer ones are dropped\n`)
+  })
+  destination.on('write', () => {
+    if (!failing) return
+    failing = false
+    process.stderr.write(`sessioncap: log lines are written to stdout again (${dropped} dropped meanwhile)\n`)
+    dropped = 0
+  })
   setInterval(() => {
     try {
       destination.flush()
@@ -35,9 +63,10 @@ export function stdoutLog (): { stream: NodeJS.WritableStream, flush: () => void
   }, 1000).unref()
   const flush = (): void => {
     try {
+      // sonic-boom 5 gives up on a failed write at once, on a full pipe after WRITE_RETRIES tries.
       destination.flushSync()
     } catch {
-      // Not open yet, or stdout is gone: nothing more can be written anyway.
+      // Not open yet, or stdout cannot be written: nothing more can be done.
     }
   }
   // Whatever ends the process, the last lines (often the ones that say why) go out.
