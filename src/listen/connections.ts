@@ -12,7 +12,7 @@ export interface ConnectionControl {
    * every session made after.
    */
   closeIdle (): void
-  /** Closes every connection now, requests in flight included. */
+  /** Closes every connection now, requests in flight and WebSockets included. */
   closeAll (): void
 }
 
@@ -33,9 +33,20 @@ export interface ConnectionControl {
 export function connectionControl (server: Server): ConnectionControl {
   const http1 = server as Partial<Pick<HttpServer, 'closeIdleConnections' | 'closeAllConnections'>>
   if (typeof http1.closeAllConnections === 'function' && typeof http1.closeIdleConnections === 'function') {
+    // Node stops tracking a connection once it is upgraded (a WebSocket), so
+    // closeAllConnections leaves it open; ws would then wait up to 30 s for a
+    // client that never answers its close frame, past shutdownTimeout.
+    const upgraded = new Set<Socket>()
+    server.on('upgrade', (_request: unknown, socket: Socket) => {
+      upgraded.add(socket)
+      socket.once('close', () => { upgraded.delete(socket) })
+    })
     return {
       closeIdle: () => { if (!server.listening) http1.closeIdleConnections?.() },
-      closeAll: () => { http1.closeAllConnections?.() }
+      closeAll: () => {
+        http1.closeAllConnections?.()
+        for (const socket of upgraded) socket.destroy()
+      }
     }
   }
   const sessions = new Set<Http2Session>()
